@@ -1,0 +1,58 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "sfha",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "CorosyncKit", targets: ["CorosyncKit"]),
+        .library(name: "SFHABase", targets: ["SFHABase"]),
+        .library(name: "SFHALab", targets: ["SFHALab"]),
+        .executable(name: "sfha", targets: ["sfha"]),
+        .executable(name: "sfha-lab", targets: ["sfha-lab"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // corosync's C client libraries (cmap, quorum, votequorum, cfg, cpg). Headers live in /usr/include, so no
+        // pkg-config lookup is needed (libqb's .pc would only add a "-pthread" warning); the apt providers are
+        // installed by scripts/install-deps.sh.
+        .systemLibrary(
+            name: "CCorosync",
+            providers: [.apt([
+                "libcmap-dev", "libquorum-dev", "libvotequorum-dev", "libcfg-dev", "libcpg-dev",
+                "libcorosync-common-dev", "libqb-dev",
+            ])]
+        ),
+        // Errors, running programs with argument arrays, atomic files: shared by every sfha library.
+        .target(name: "SFHABase"),
+        .target(
+            name: "CorosyncKit",
+            dependencies: [
+                "CCorosync", "SFHABase",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Network-namespace lab: real corosync nodes on one machine (tests, benchmarks, demo).
+        .target(name: "SFHALab", dependencies: ["CorosyncKit", "SFHABase"]),
+        .executableTarget(
+            name: "sfha",
+            dependencies: [
+                "CorosyncKit", "SFHABase",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "sfha-lab",
+            dependencies: [
+                "SFHALab", "CorosyncKit", "SFHABase",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "CorosyncKitTests", dependencies: ["CorosyncKit", "SFHABase"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["SFHALab", "CorosyncKit", "SFHABase"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
