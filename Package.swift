@@ -33,8 +33,7 @@ let package = Package(
             dependencies: [
                 "CCorosync", "SFHABase",
                 .product(name: "Logging", package: "swift-log"),
-            ],
-            exclude: ["Config"]  // TEMP while the conf library is developed separately
+            ]
         ),
         // Network-namespace lab: real corosync nodes on one machine (tests, benchmarks, demo).
         .target(name: "SFHALab", dependencies: ["CorosyncKit", "SFHABase"]),
