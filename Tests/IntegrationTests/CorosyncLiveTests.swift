@@ -1,0 +1,237 @@
+import CorosyncKit
+import Foundation
+import SFHABase
+import Testing
+
+/// CorosyncKit against a real corosync (one node on the loopback of a private namespace, started by the tests).
+@Suite(.serialized)
+struct CorosyncLiveTests {
+    @Test func snapshotMatchesQuorumtool() async throws {
+        try await withSingleNodeCorosync { node in
+            let snapshot = try await ClusterMonitor.readSnapshot(endpoint: node.endpoint)
+            let tool = try await node.run(["corosync-quorumtool", "-s"])
+            let facts = QuorumtoolOutput(tool.standardOutput)
+            #expect(snapshot.quorate == facts.quorate)
+            #expect(snapshot.expectedVotes == facts.expectedVotes)
+            #expect(snapshot.totalVotes == facts.totalVotes)
+            #expect(snapshot.quorum == facts.quorum)
+            #expect(snapshot.localNodeID == facts.localNodeID)
+            #expect(snapshot.onlineMembers.map(\.nodeID) == facts.members.map(\.nodeID))
+            #expect(snapshot.onlineMembers.map(\.name) == facts.members.map(\.name))
+            #expect(snapshot.onlineMembers.map(\.votes) == facts.members.map(\.votes))
+            #expect(snapshot.clusterName == node.clusterName)
+            #expect(snapshot.flags.names == facts.flags)
+        }
+    }
+
+    @Test func cmapSetGetDeleteAndIterate() async throws {
+        try await withSingleNodeCorosync { node in
+            let cmap = try CMap(endpoint: node.endpoint)
+            defer { cmap.close() }
+            let values: [(String, CMapValue)] = [
+                ("sfha.test.i8", .int8(-8)), ("sfha.test.u8", .uint8(200)), ("sfha.test.i16", .int16(-1600)),
+                ("sfha.test.u16", .uint16(65000)), ("sfha.test.i32", .int32(-320_000)), ("sfha.test.u32", .uint32(4_000_000_000)),
+                ("sfha.test.i64", .int64(-64_000_000_000)), ("sfha.test.u64", .uint64(18_000_000_000_000_000_000)),
+                ("sfha.test.f", .float(1.5)), ("sfha.test.d", .double(-2.25)), ("sfha.test.s", .string("héllo: wörld")),
+                ("sfha.test.b", .binary([0, 1, 2, 255])),
+            ]
+            for (key, value) in values { try await cmap.set(key, value) }
+            for (key, value) in values {
+                #expect(try await cmap.get(key) == value, "round trip of \(key)")
+            }
+            let listed = try await cmap.entries(prefix: "sfha.test.")
+            #expect(Set(listed.map(\.key)) == Set(values.map(\.0)))
+            // corosync-cmapctl (another client) sees what we wrote: the store really is corosync's.
+            let tool = try await node.run(["corosync-cmapctl", "-g", "sfha.test.s"])
+            #expect(tool.standardOutput.contains("héllo: wörld"))
+            for (key, _) in values { try await cmap.delete(key) }
+            #expect(try await cmap.get("sfha.test.s") == nil)
+            #expect(try await cmap.entries(prefix: "sfha.test.").isEmpty)
+            // Deleting a missing key is not an error; reading one gives nil.
+            try await cmap.delete("sfha.test.missing")
+            #expect(try await cmap.get("sfha.test.missing") == nil)
+            // corosync's own keys are readable.
+            #expect(try await cmap.get("totem.cluster_name") == .string(node.clusterName))
+        }
+    }
+
+    @Test func cmapTrackReportsChangesInOrder() async throws {
+        try await withSingleNodeCorosync { node in
+            let cmap = try CMap(endpoint: node.endpoint)
+            defer { cmap.close() }
+            let changes = try cmap.track("sfha.track.", prefix: true)
+            var iterator = changes.makeAsyncIterator()
+            try await cmap.set("sfha.track.a", .uint32(1))
+            try await cmap.set("sfha.track.a", .uint32(2))
+            try await cmap.set("sfha.track.b", .string("x"))
+            try await cmap.delete("sfha.track.a")
+            // A write from another process (corosync-cmapctl) is seen too.
+            try await node.run(["corosync-cmapctl", "-s", "sfha.track.c", "u8", "7"])
+            try await cmap.set("sfha.untracked", .uint8(1))  // outside the prefix: no event
+            var seen: [CMapChange] = []
+            for _ in 0..<5 {
+                guard let change = try await iterator.next() else { break }
+                seen.append(change)
+            }
+            #expect(seen.map(\.kind) == [.added, .modified, .added, .deleted, .added])
+            #expect(seen.map(\.key) == ["sfha.track.a", "sfha.track.a", "sfha.track.b", "sfha.track.a", "sfha.track.c"])
+            #expect(seen[1].oldValue == .uint32(1) && seen[1].newValue == .uint32(2))
+            #expect(seen[3].newValue == nil && seen[3].oldValue == .uint32(2))
+            #expect(seen[4].newValue == .uint8(7))
+            try await cmap.delete("sfha.track.b")
+            try await cmap.delete("sfha.track.c")
+            try await cmap.delete("sfha.untracked")
+        }
+    }
+
+    @Test func processGroupDeliversInTotalOrderAndReportsLeaving() async throws {
+        try await withSingleNodeCorosync { node in
+            let group = "sfha-test-\(UInt32.random(in: 0...UInt32.max))"
+            let first = try ProcessGroup(joining: group, endpoint: node.endpoint)
+            let second = try ProcessGroup(joining: group, endpoint: node.endpoint)
+            // Both handles live in this process: same node and pid, so tell them apart by handle only.
+            let perSender = 40
+            async let sendFirst: Void = {
+                for index in 0..<perSender { try await first.send(Array("a\(index)".utf8)) }
+            }()
+            async let sendSecond: Void = {
+                for index in 0..<perSender { try await second.send(Array("b\(index)".utf8)) }
+            }()
+            try await sendFirst
+            try await sendSecond
+
+            func messages(_ group: ProcessGroup, count: Int) async throws -> [String] {
+                var received: [String] = []
+                for try await event in group.events {
+                    if case .message(_, let payload) = event { received.append(String(decoding: payload, as: UTF8.self)) }
+                    if received.count == count { break }
+                }
+                return received
+            }
+            let seenByFirst = try await messages(first, count: 2 * perSender)
+            let seenBySecond = try await messages(second, count: 2 * perSender)
+            #expect(seenByFirst.count == 2 * perSender)
+            #expect(seenByFirst == seenBySecond, "every member delivers the same total order")
+            #expect(seenByFirst.filter { $0.hasPrefix("a") } == (0..<perSender).map { "a\($0)" }, "sender order kept")
+            #expect(try second.members().count == 2)
+
+            // One member closes its connection as an exiting process does: the other sees it leave.
+            first.leave()
+            var leftReasons: [ProcessGroupChangeReason] = []
+            for try await event in second.events {
+                if case .membership(let change) = event, !change.left.isEmpty {
+                    leftReasons = change.left.map(\.reason)
+                    #expect(change.members.count == 1)
+                    break
+                }
+            }
+            #expect(leftReasons == [.left])
+            second.leave()
+        }
+    }
+
+    @Test func reloadAppliesAnEditedConfigurationWithoutRestart() async throws {
+        try await withSingleNodeCorosync { node in
+            let pidBefore = try node.corosyncPID()
+            let control = try CorosyncControl(endpoint: node.endpoint)
+            let cmap = try CMap(endpoint: node.endpoint)
+            defer { cmap.close() }
+            #expect(try control.localNodeID() == 1)
+            let edited = node.configurationText.replacingOccurrences(of: "token: 1000", with: "token: 1500")
+            #expect(edited != node.configurationText)
+            try node.writeConfiguration(edited)
+            try await control.reloadConfiguration()
+            #expect(try await cmap.get("totem.token") == .uint32(1500))
+            #expect(try node.corosyncPID() == pidBefore, "reload must not restart corosync")
+        }
+    }
+
+    @Test func monitorReportsLossAtOnceAndReconnectsWhenCorosyncReturns() async throws {
+        try await withSingleNodeCorosync { node in
+            let monitor = ClusterMonitor(endpoint: node.endpoint, backoff: .init(initial: .milliseconds(50), maximum: .milliseconds(400)))
+            let runner = Task { await monitor.run() }
+            defer { runner.cancel() }
+            var events = monitor.events.makeAsyncIterator()
+            guard case .connected(let first)? = await events.next() else {
+                Issue.record("expected a connected event first")
+                return
+            }
+            #expect(first.quorate)
+            let killedAt = ContinuousClock.now
+            try await node.killCorosync()
+            guard case .connectionLost(let error)? = await events.next() else {
+                Issue.record("expected connectionLost after corosync was killed")
+                return
+            }
+            let detection = ContinuousClock.now - killedAt
+            #expect(error.isConnectionLoss)
+            #expect(detection < .seconds(2), "loss reported at once (took \(detection))")
+            try await node.startCorosync()
+            var reconnected: ClusterSnapshot?
+            while let event = await events.next() {
+                if case .connected(let snapshot) = event {
+                    reconnected = snapshot
+                    break
+                }
+            }
+            #expect(reconnected?.quorate == true)
+            #expect(reconnected?.members.map(\.nodeID) == [1])
+        }
+    }
+
+    @Test func unreachableCorosyncIsAClearError() async throws {
+        try await withSingleNodeCorosync { node in
+            try await node.killCorosync()
+            do throws(CorosyncError) {
+                _ = try CMap(endpoint: node.endpoint)
+                Issue.record("connecting to a stopped corosync must fail")
+            } catch {
+                #expect(error.code == .library)
+                #expect(error.description.contains("not reachable"))
+            }
+            let status = try await node.run([node.sfhaBinary, "status", "--json"])
+            #expect(status.exitCode == 3)
+            #expect(status.standardOutput.contains("\"corosyncReachable\" : false"))
+        }
+    }
+}
+
+/// The facts `corosync-quorumtool -s` prints.
+struct QuorumtoolOutput {
+    struct Member: Equatable {
+        var nodeID: UInt32
+        var votes: UInt32?
+        var name: String?
+    }
+    var quorate = false
+    var localNodeID: UInt32 = 0
+    var expectedVotes: UInt32 = 0
+    var totalVotes: UInt32 = 0
+    var quorum: UInt32 = 0
+    var flags: [String] = []
+    var members: [Member] = []
+
+    init(_ text: String) {
+        var inMembers = false
+        for line in text.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            func value(_ label: String) -> String? {
+                line.hasPrefix(label) ? line.dropFirst(label.count).trimmingCharacters(in: .whitespaces) : nil
+            }
+            if let v = value("Quorate:") { quorate = v.hasPrefix("Yes") }
+            if let v = value("Node ID:") { localNodeID = UInt32(v) ?? 0 }
+            if let v = value("Expected votes:") { expectedVotes = UInt32(v) ?? 0 }
+            if let v = value("Total votes:") { totalVotes = UInt32(v) ?? 0 }
+            if let v = value("Quorum:") { quorum = UInt32(v.split(separator: " ").first ?? "") ?? 0 }
+            if let v = value("Flags:") { flags = v.split(separator: " ").map(String.init) }
+            if line.hasPrefix("Nodeid") {
+                inMembers = true
+                continue
+            }
+            if inMembers {
+                let fields = line.split(separator: " ")
+                guard fields.count >= 2, let id = UInt32(fields[0]) else { continue }
+                members.append(Member(nodeID: id, votes: UInt32(fields[1]), name: fields.count > 2 ? String(fields[2]) : nil))
+            }
+        }
+    }
+}
