@@ -26,12 +26,14 @@ let package = Package(
                 "libcorosync-common-dev", "libqb-dev",
             ])]
         ),
+        // Linux calls that need _GNU_SOURCE (posix_spawn closefrom, pidfd_open, setns).
+        .target(name: "CSFHAShim"),
         // Errors, running programs with argument arrays, atomic files: shared by every sfha library.
-        .target(name: "SFHABase"),
+        .target(name: "SFHABase", dependencies: ["CSFHAShim"]),
         .target(
             name: "CorosyncKit",
             dependencies: [
-                "CCorosync", "SFHABase",
+                "CCorosync", "CSFHAShim", "SFHABase",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -51,6 +53,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .testTarget(name: "SFHABaseTests", dependencies: ["SFHABase"]),
         .testTarget(name: "CorosyncKitTests", dependencies: ["CorosyncKit", "SFHABase"]),
         .testTarget(name: "IntegrationTests", dependencies: ["SFHALab", "CorosyncKit", "SFHABase"]),
     ],

@@ -1,5 +1,5 @@
 import Glibc
-internal import CCorosync
+internal import CSFHAShim
 
 /// Which corosync to talk to.
 ///
@@ -30,11 +30,11 @@ public enum CorosyncEndpoint: Sendable, Hashable, CustomStringConvertible {
         let target = open(path, O_RDONLY | O_CLOEXEC)
         guard target >= 0 else { throw CorosyncError(code: .library, function: "open", subject: path) }
         defer { close(target) }
-        guard setns(target, SFHA_CLONE_NEWNET) == 0 else { throw CorosyncError(code: .access, function: "setns", subject: path) }
+        guard sfha_setns_network(target) == 0 else { throw CorosyncError(code: .access, function: "setns", subject: path) }
         defer {
             // Returning to our own namespace cannot fail for a namespace we were just in; if it ever did, this
             // thread would silently talk to the wrong corosync, so stop rather than continue.
-            if setns(original, SFHA_CLONE_NEWNET) != 0 { abort() }
+            if sfha_setns_network(original) != 0 { abort() }
         }
         return try body()
     }

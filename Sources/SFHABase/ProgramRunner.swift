@@ -1,5 +1,9 @@
+import CSFHAShim
 import Foundation
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What a finished program returned.
 public struct ProgramResult: Sendable, Equatable {
@@ -50,9 +54,19 @@ extension ProgramRunner {
     }
 }
 
-/// Runs real programs with Foundation's `Process` (no shell involved).
+/// Runs real programs with `posix_spawn` (no shell involved).
+///
+/// The child gets only stdin/stdout/stderr (every other descriptor is closed, so it never inherits corosync IPC
+/// sockets or sfha's own files) and its own process group (a timeout kills the whole group). The call returns when
+/// the program exits — not when every process holding its output pipes exits, so a program that leaves a daemon
+/// behind (`systemctl start` of a forking unit, `wireguard-go`) does not hang the caller: after exit, output is
+/// drained until the pipes close or stay quiet for `drainGrace`.
 public struct SystemProgramRunner: ProgramRunner {
-    public init() {}
+    public var drainGrace: Duration
+
+    public init(drainGrace: Duration = .milliseconds(100)) {
+        self.drainGrace = drainGrace
+    }
 
     public func run(_ executable: String, _ arguments: [String], input: [UInt8]?, timeout: Duration?) async throws(SFHAError)
         -> ProgramResult
@@ -60,9 +74,12 @@ public struct SystemProgramRunner: ProgramRunner {
         guard let path = Self.resolve(executable) else {
             throw SFHAError(.notFound, "program '\(executable)' was not found in PATH; install it or fix PATH")
         }
+        let grace = drainGrace
         let outcome: Result<ProgramResult, SFHAError> = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(returning: Self.runBlocking(path: path, arguments: arguments, input: input, timeout: timeout))
+            // Blocking work (poll, waitpid) stays off the cooperative pool.
+            Thread.detachNewThread {
+                continuation.resume(
+                    returning: ChildProcess.run(path: path, arguments: arguments, input: input, timeout: timeout, drainGrace: grace))
             }
         }
         return try outcome.get()
@@ -70,70 +87,146 @@ public struct SystemProgramRunner: ProgramRunner {
 
     /// Finds `name` in `PATH` unless it already contains a slash.
     public static func resolve(_ name: String) -> String? {
-        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
+        if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         for directory in path.split(separator: ":") {
             let candidate = "\(directory)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            if access(candidate, X_OK) == 0 { return candidate }
         }
         return nil
     }
+}
 
-    private static func runBlocking(path: String, arguments: [String], input: [UInt8]?, timeout: Duration?)
+/// One spawned child and the blocking loop that collects its output.
+private enum ChildProcess {
+    static func run(path: String, arguments: [String], input: [UInt8]?, timeout: Duration?, drainGrace: Duration)
         -> Result<ProgramResult, SFHAError>
     {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let outPipe = Pipe()
-        let errPipe = Pipe()
-        let inPipe = Pipe()
-        process.standardOutput = outPipe
-        process.standardError = errPipe
-        process.standardInput = input == nil ? FileHandle.nullDevice : inPipe
-        do {
-            try process.run()
-        } catch {
-            return .failure(SFHAError(.commandFailed, "could not start \(path)", cause: error))
+        var outPipe: [Int32] = [-1, -1]
+        var errPipe: [Int32] = [-1, -1]
+        var inPipe: [Int32] = [-1, -1]
+        guard sfha_pipe_cloexec(&outPipe) == 0, sfha_pipe_cloexec(&errPipe) == 0, sfha_pipe_cloexec(&inPipe) == 0 else {
+            return .failure(SFHAError(.io, "could not create pipes to run \(path): \(String(cString: strerror(errno)))"))
         }
-        let group = DispatchGroup()
-        let output = Mutex<(Data, Data)>((Data(), Data()))
-        group.enter()
-        DispatchQueue.global().async {
-            let data = outPipe.fileHandleForReading.readDataToEndOfFile()
-            output.withLock { $0.0 = data }
-            group.leave()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        sfha_spawn_file_actions_addclosefrom(&actions, 3)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        var defaultSignals = sigset_t()
+        sigemptyset(&defaultSignals)
+        for signal in [SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD] { sigaddset(&defaultSignals, signal) }
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
+
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawnResult = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        close(inPipe[0])
+        close(outPipe[1])
+        close(errPipe[1])
+        guard spawnResult == 0 else {
+            close(inPipe[1])
+            close(outPipe[0])
+            close(errPipe[0])
+            return .failure(SFHAError(.commandFailed, "could not start \(path): \(String(cString: strerror(spawnResult)))"))
         }
-        group.enter()
-        DispatchQueue.global().async {
-            let data = errPipe.fileHandleForReading.readDataToEndOfFile()
-            output.withLock { $0.1 = data }
-            group.leave()
+        // Standard input is written from its own thread so a program that writes before reading cannot deadlock.
+        let stdinFD = inPipe[1]
+        if let input, !input.isEmpty {
+            Thread.detachNewThread {
+                var offset = 0
+                while offset < input.count {
+                    let written = input[offset...].withUnsafeBytes { Glibc.write(stdinFD, $0.baseAddress, $0.count) }
+                    if written < 0 && errno == EINTR { continue }
+                    if written <= 0 { break }
+                    offset += written
+                }
+                close(stdinFD)
+            }
+        } else {
+            close(stdinFD)
         }
-        if let input {
-            let handle = inPipe.fileHandleForWriting
-            try? handle.write(contentsOf: Data(input))
-            try? handle.close()
-        }
-        let timedOut = Atomic<Bool>(false)
-        if let timeout {
-            let (seconds, attoseconds) = timeout.components
-            let nanos = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
-            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanos)) {
-                if process.isRunning {
-                    timedOut.store(true, ordering: .sequentiallyConsistent)
-                    kill(process.processIdentifier, SIGKILL)
+
+        let pidFD = sfha_pidfd_open(pid)
+        var output: [UInt8] = []
+        var errors: [UInt8] = []
+        var open: [Int32: Bool] = [outPipe[0]: true, errPipe[0]: true]
+        let clock = ContinuousClock()
+        let deadline = timeout.map { clock.now + $0 }
+        var exited = false
+        var exitedAt: ContinuousClock.Instant?
+        var lastData = clock.now
+        var timedOut = false
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while open.values.contains(true) {
+            var fds = open.filter(\.value).map { pollfd(fd: $0.key, events: Int16(POLLIN), revents: 0) }
+            if pidFD >= 0 && !exited { fds.append(pollfd(fd: pidFD, events: Int16(POLLIN), revents: 0)) }
+            var wait: Int32 = -1
+            if let deadline, !exited { wait = milliseconds(until: deadline, clock) }
+            if exited { wait = max(0, milliseconds(until: lastData + drainGrace, clock)) }
+            if pidFD < 0 && !exited { wait = wait < 0 ? 50 : min(wait, 50) }  // no pidfd: check exit now and then
+            let ready = poll(&fds, nfds_t(fds.count), wait)
+            if ready < 0 && errno == EINTR { continue }
+            for entry in fds where entry.revents != 0 {
+                if entry.fd == pidFD {
+                    exited = true
+                    exitedAt = clock.now
+                    lastData = clock.now
+                    continue
+                }
+                let count = buffer.withUnsafeMutableBytes { Glibc.read(entry.fd, $0.baseAddress, $0.count) }
+                if count > 0 {
+                    if entry.fd == outPipe[0] { output += buffer[0..<count] } else { errors += buffer[0..<count] }
+                    lastData = clock.now
+                } else if count == 0 || (count < 0 && errno != EINTR && errno != EAGAIN) {
+                    open[entry.fd] = false
                 }
             }
+            if pidFD < 0 && !exited, sfha_child_has_exited(pid) != 0 {
+                exited = true
+                exitedAt = clock.now
+            }
+            if let deadline, !exited, clock.now >= deadline {
+                timedOut = true
+                kill(-pid, SIGKILL)
+                kill(pid, SIGKILL)
+                exited = true
+                exitedAt = clock.now
+                lastData = clock.now
+            }
+            // The program is gone but something it started still holds the pipes: stop waiting for EOF.
+            if exited, let exitedAt, clock.now - lastData >= drainGrace, clock.now - exitedAt >= drainGrace { break }
         }
-        process.waitUntilExit()
-        group.wait()
-        let (out, err) = output.withLock { $0 }
+        close(outPipe[0])
+        close(errPipe[0])
+        if pidFD >= 0 { close(pidFD) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import as macros.
+        let signal = status & 0x7f
+        let exitCode = signal == 0 ? (status >> 8) & 0xff : 128 + signal
         return .success(ProgramResult(
-            exitCode: process.terminationStatus,
-            standardOutput: String(decoding: out, as: UTF8.self),
-            standardError: String(decoding: err, as: UTF8.self),
-            timedOut: timedOut.load(ordering: .sequentiallyConsistent)))
+            exitCode: exitCode, standardOutput: String(decoding: output, as: UTF8.self),
+            standardError: String(decoding: errors, as: UTF8.self), timedOut: timedOut))
+    }
+
+    private static func milliseconds(until instant: ContinuousClock.Instant, _ clock: ContinuousClock) -> Int32 {
+        let remaining = instant - clock.now
+        if remaining <= .zero { return 0 }
+        let (seconds, attoseconds) = remaining.components
+        return Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1)
     }
 }
 

@@ -4,8 +4,8 @@ import SFHABase
 import Testing
 
 /// CorosyncKit against a real corosync (one node on the loopback of a private namespace, started by the tests).
-@Suite(.serialized)
-struct CorosyncLiveTests {
+extension LabTests {
+@Suite struct CorosyncLiveTests {
     @Test func snapshotMatchesQuorumtool() async throws {
         try await withSingleNodeCorosync { node in
             let snapshot = try await ClusterMonitor.readSnapshot(endpoint: node.endpoint)
@@ -137,8 +137,8 @@ struct CorosyncLiveTests {
             let cmap = try CMap(endpoint: node.endpoint)
             defer { cmap.close() }
             #expect(try control.localNodeID() == 1)
-            let edited = node.configurationText.replacingOccurrences(of: "token: 1000", with: "token: 1500")
-            #expect(edited != node.configurationText)
+            let edited = try node.configurationText.replacingOccurrences(of: "token: 1000", with: "token: 1500")
+            #expect(try edited != node.configurationText)
             try node.writeConfiguration(edited)
             try await control.reloadConfiguration()
             #expect(try await cmap.get("totem.token") == .uint32(1500))
@@ -194,6 +194,7 @@ struct CorosyncLiveTests {
             #expect(status.standardOutput.contains("\"corosyncReachable\" : false"))
         }
     }
+}
 }
 
 /// The facts `corosync-quorumtool -s` prints.

@@ -1,0 +1,104 @@
+import ArgumentParser
+import CorosyncKit
+import Foundation
+import Glibc
+
+/// Probes run *inside* a lab node (`sfha-lab exec NODE -- sfha-lab probe …`) and print JSON lines, one per event,
+/// each stamped with CLOCK_MONOTONIC nanoseconds (`t`), the clock every probe and test on this machine shares.
+struct ProbeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "probe",
+        abstract: "Measurement probes that run inside a lab node and print JSON lines.",
+        subcommands: [ProcessGroupProbe.self, MembershipProbe.self])
+}
+
+/// Monotonic nanoseconds (CLOCK_MONOTONIC), comparable across processes on this machine.
+func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
+
+/// Prints one JSON object per line, flushed at once (the reader may be waiting for it).
+func emit(_ fields: [String: Any]) {
+    var object = fields
+    object["t"] = monotonicNanoseconds()
+    guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
+    FileHandle.standardOutput.write(data + Data("\n".utf8))
+}
+
+struct ProcessGroupProbe: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cpg",
+        abstract: "Join a corosync process group, optionally send messages, and print what the group delivers.")
+
+    @Option(help: "The process group to join.") var group: String
+    @Option(help: "Messages to send after joining (payload: <prefix><index>).") var send = 0
+    @Option(help: "Payload prefix of sent messages.") var prefix = "probe-"
+    @Option(help: "Exit after this many messages were delivered (0: stay until killed).") var receive = 0
+    @Option(help: "Wait until the group has this many members before sending.") var waitForMembers = 1
+
+    func run() async throws {
+        let member = try ProcessGroup(joining: group)
+        emit(["event": "joined", "node": member.localMember.nodeID, "pid": member.localMember.pid])
+        var delivered = 0
+        var sent = false
+        func startSending() async throws {
+            guard !sent else { return }
+            sent = true
+            for index in 0..<send { try await member.send(Array("\(prefix)\(index)".utf8)) }
+            emit(["event": "sent", "count": send])
+        }
+        for try await event in member.events {
+            switch event {
+            case .membership(let change):
+                emit([
+                    "event": "membership", "members": change.members.map(\.description),
+                    "joined": change.joined.map { "\($0.member) \($0.reason.rawValue)" },
+                    "left": change.left.map { "\($0.member) \($0.reason.rawValue)" },
+                ])
+                if change.members.count >= waitForMembers { try await startSending() }
+            case .message(let from, let payload):
+                delivered += 1
+                emit(["event": "message", "from": from.description, "payload": String(decoding: payload, as: UTF8.self)])
+                if receive > 0, delivered >= receive {
+                    member.leave()
+                    return
+                }
+            case .ring(let ring, let nodes):
+                emit(["event": "ring", "ring": ring.description, "nodes": nodes])
+            }
+        }
+    }
+}
+
+struct MembershipProbe: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "membership",
+        abstract: "Print this node's corosync membership and quorum events (ClusterMonitor) until killed.")
+
+    func run() async throws {
+        let monitor = ClusterMonitor()
+        let runner = Task { await monitor.run() }
+        defer { runner.cancel() }
+        for await event in monitor.events {
+            switch event {
+            case .connected(let snapshot):
+                emit(["event": "connected", "quorate": snapshot.quorate, "members": snapshot.onlineMembers.map(\.nodeID)])
+            case .membershipChanged(let change, let snapshot):
+                emit([
+                    "event": "membership", "ring": change.ring.description, "members": change.members,
+                    "joined": change.joined, "left": change.left, "quorate": snapshot.quorate,
+                ])
+            case .quorumChanged(let quorate, let snapshot):
+                emit(["event": "quorum", "quorate": quorate, "members": snapshot.onlineMembers.map(\.nodeID)])
+            case .votesChanged(let snapshot):
+                emit(["event": "votes", "expected": snapshot.expectedVotes, "total": snapshot.totalVotes, "quorum": snapshot.quorum])
+            case .nodeListChanged(let snapshot):
+                emit(["event": "nodelist", "nodes": snapshot.members.map(\.nodeID)])
+            case .connectionLost(let error):
+                emit(["event": "lost", "error": error.description])
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import SFHABase
+import SFHALab
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// All lab tests run one after another (nested suites inherit `.serialized`): each builds real namespaces and
+/// corosync clusters, and timing-sensitive quorum checks should not compete for the 2 cores.
+@Suite(.serialized)
+struct LabTests {}
+
+enum LabTestSupport {
+    /// The lab needs root. CI runs as root; elsewhere the tests fail with this message instead of skipping.
+    static func requireRoot() throws {
+        try #require(
+            geteuid() == 0,
+            "lab tests create network namespaces, bridges and mounts and must run as root (CI does); rerun as root")
+    }
+
+    /// The lab's corosync.conf: sfha's own generator (knet, crypto, votequorum).
+    @Sendable static func knetConfig(spec: LabSpec, nodes: [LabNode]) throws -> String {
+        try Lab.corosyncConfiguration(spec: spec, nodes: nodes)
+    }
+
+    /// A product built next to the test bundle (`swift build` builds every product before `swift test` runs).
+    static func builtProduct(_ name: String) -> String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent(name).path
+    }
+
+    /// Builds a lab (after removing leftovers of an earlier crashed run), runs `body`, and always tears it down.
+    static func withLab<T>(
+        _ name: String, nodes: Int = 3, authKey: [UInt8]? = nil, _ body: (Lab) async throws -> T
+    ) async throws -> T {
+        try requireRoot()
+        try await Lab.down(name)
+        let lab = try await Lab.up(
+            LabSpec(name: name, nodeCount: nodes, tokenMilliseconds: 1000), corosyncConf: knetConfig, authKey: authKey)
+        let result: T
+        do {
+            result = try await body(lab)
+        } catch {
+            _ = try? await Lab.down(name)
+            throw error
+        }
+        try await Lab.down(name)
+        return result
+    }
+
+    /// Polls `condition` every 100 ms until it holds or `timeout` passes; returns whether it held.
+    static func eventually(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while clock.now < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return try await condition()
+    }
+
+    /// Fetches a URL from the client host (curl when installed, else python3's urllib), as an argument array.
+    static func fetchFromClient(_ lab: Lab, _ url: String) async throws -> ProgramResult {
+        if SystemProgramRunner.resolve("curl") != nil {
+            return try await lab.exec("client", ["curl", "-s", "-m", "3", url])
+        }
+        return try await lab.exec(
+            "client",
+            ["python3", "-c", "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=3).read().decode())", url])
+    }
+
+    static func trimmed(_ text: String) -> String { text.trimmingCharacters(in: .whitespacesAndNewlines) }
+}
