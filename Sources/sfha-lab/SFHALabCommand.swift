@@ -19,7 +19,7 @@ struct SFHALabCommand: AsyncParsableCommand {
             KillCommand.self, StopCommand.self, StartCommand.self, IsolateCommand.self, RejoinCommand.self,
             PartitionCommand.self, HealCommand.self, DropIncomingCommand.self, NetemCommand.self,
             // Measurement
-            ProbeCommand.self, BenchCommand.self,
+            ProbeCommand.self, BenchCommand.self, DemoCommand.self,
         ]
     )
 }
