@@ -93,7 +93,11 @@ extension LabTests {
 
                 // A spawned long-running process is recorded and found in the node; down kills it.
                 spawnedPID = try await lab.spawn("node2", ["sleep", "600"], logTo: "/run/sfha-lab/lt-life/node2/logs/sleep.log")
-                #expect(try lab.processes(on: "node2").contains { $0.pid == spawnedPID && $0.name == "sleep" })
+                // nsenter → env → close-inherited-fds → sleep: the same pid becomes "sleep" once the execs are done.
+                let pid = spawnedPID
+                #expect(try await LabTestSupport.eventually(timeout: .seconds(5)) {
+                    try lab.processes(on: "node2").contains { $0.pid == pid && $0.name == "sleep" }
+                })
                 #expect(try lab.reload().state.spawned.map(\.pid) == [spawnedPID])
             }
             #expect(spawnedPID > 0)

@@ -1,0 +1,218 @@
+/// A point on one node's monotonic clock (or the simulator's virtual clock), in nanoseconds.
+/// Placement compares timestamps taken on the same node only: departures are stamped when this node saw them.
+public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+    public var nanoseconds: Int64
+
+    public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
+
+    public static let zero = Timestamp(nanoseconds: 0)
+
+    public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
+
+    public static func + (lhs: Timestamp, rhs: Duration) -> Timestamp {
+        Timestamp(nanoseconds: lhs.nanoseconds + rhs.nanosecondsClamped)
+    }
+
+    public static func - (lhs: Timestamp, rhs: Timestamp) -> Duration { .nanoseconds(lhs.nanoseconds - rhs.nanoseconds) }
+
+    public var description: String {
+        let milliseconds = Double(nanoseconds) / 1_000_000
+        return milliseconds.truncatingRemainder(dividingBy: 1) == 0 ? "\(Int64(milliseconds))ms" : "\(milliseconds)ms"
+    }
+}
+
+extension Duration {
+    var nanosecondsClamped: Int64 {
+        let (seconds, attoseconds) = components
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        return product.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue
+    }
+}
+
+/// What placement needs from one resource group's configuration.
+public struct GroupPolicy: Sendable, Equatable, Codable {
+    public var name: String
+    /// Node name → priority for this group (overrides the node's priority).
+    public var priorities: [String: Int]
+    /// Move back to a higher-priority node when it becomes eligible again (after `failbackDelay`).
+    public var failback: Bool
+    public var failbackDelay: Duration
+    /// Groups that must run on the same node as this one.
+    public var colocatedWith: [String]
+    /// Groups that must have a holder before this one is placed.
+    public var startAfter: [String]
+
+    public init(
+        name: String, priorities: [String: Int] = [:], failback: Bool = false, failbackDelay: Duration = .zero,
+        colocatedWith: [String] = [], startAfter: [String] = []
+    ) {
+        self.name = name
+        self.priorities = priorities
+        self.failback = failback
+        self.failbackDelay = failbackDelay
+        self.colocatedWith = colocatedWith
+        self.startAfter = startAfter
+    }
+}
+
+/// The cluster-wide rules placement applies (derived from the cluster configuration document).
+public struct PlacementPolicy: Sendable, Equatable, Codable {
+    public var quorumRequired: Bool
+    /// How long after a holder left the membership before another node may take its groups (unless fenced).
+    public var takeoverDelay: Duration
+    /// Cluster-wide maintenance: decisions are frozen (every holder keeps what it holds; nothing moves).
+    public var maintenance: Bool
+    /// Cluster-wide node priorities (win over the priority a node publishes).
+    public var nodePriorities: [String: Int]
+    /// Groups in configuration order.
+    public var groups: [GroupPolicy]
+
+    public init(
+        quorumRequired: Bool = true, takeoverDelay: Duration = .milliseconds(3000), maintenance: Bool = false,
+        nodePriorities: [String: Int] = [:], groups: [GroupPolicy]
+    ) {
+        self.quorumRequired = quorumRequired
+        self.takeoverDelay = takeoverDelay
+        self.maintenance = maintenance
+        self.nodePriorities = nodePriorities
+        self.groups = groups
+    }
+}
+
+/// What one node's daemon publishes about itself (over CPG in sfhad), as placement sees it.
+public struct NodeReport: Sendable, Equatable, Codable {
+    public var name: String
+    public var nodeID: UInt32
+    /// The node's own priority (`node.priority`), used when the cluster configuration gives none.
+    public var priority: Int
+    public var standby: Bool
+    /// Node-level critical health checks pass.
+    public var healthy: Bool
+    /// Groups this node may not hold right now (over its failure threshold, until the failure timeout or cleanup).
+    public var blockedGroups: Set<String>
+    /// Groups this node holds right now.
+    public var holdings: Set<String>
+    /// Since when this node has been eligible-capable (joined the membership with a live daemon), for failback delay.
+    public var upSince: Timestamp
+
+    public init(
+        name: String, nodeID: UInt32, priority: Int = 100, standby: Bool = false, healthy: Bool = true,
+        blockedGroups: Set<String> = [], holdings: Set<String> = [], upSince: Timestamp = .zero
+    ) {
+        self.name = name
+        self.nodeID = nodeID
+        self.priority = priority
+        self.standby = standby
+        self.healthy = healthy
+        self.blockedGroups = blockedGroups
+        self.holdings = holdings
+        self.upSince = upSince
+    }
+}
+
+/// An operator's request to move a group (`sfha failover [GROUP] [--to NODE]`).
+public enum MoveRequest: Sendable, Equatable, Codable {
+    case to(String)
+    case awayFrom(String)
+}
+
+/// Everything placement decides from. Every node that has the same input computes the same output.
+public struct PlacementInput: Sendable, Equatable {
+    public var quorate: Bool
+    /// Node ids in this node's corosync membership.
+    public var members: Set<UInt32>
+    /// Reports of the daemons that are alive (in the sfha process group). A node without a report has no daemon.
+    public var reports: [NodeReport]
+    /// The last node known to hold each group (it may have left since).
+    public var lastKnownHolders: [String: String]
+    /// When each node was last seen leaving the membership (or its daemon leaving the group).
+    public var departures: [String: Timestamp]
+    /// Nodes confirmed fenced since they left (STONITH): their groups may be taken over at once.
+    public var fencedNodes: Set<String>
+    public var moveRequests: [String: MoveRequest]
+    public var now: Timestamp
+
+    public init(
+        quorate: Bool, members: Set<UInt32>, reports: [NodeReport], lastKnownHolders: [String: String] = [:],
+        departures: [String: Timestamp] = [:], fencedNodes: Set<String> = [], moveRequests: [String: MoveRequest] = [:],
+        now: Timestamp
+    ) {
+        self.quorate = quorate
+        self.members = members
+        self.reports = reports
+        self.lastKnownHolders = lastKnownHolders
+        self.departures = departures
+        self.fencedNodes = fencedNodes
+        self.moveRequests = moveRequests
+        self.now = now
+    }
+}
+
+/// Why a node may not hold a group.
+public enum Ineligibility: String, Sendable, Equatable, Codable, CaseIterable {
+    case notMember = "not in the quorate membership"
+    case daemonDown = "sfhad not running"
+    case standby = "in standby"
+    case unhealthy = "node health checks failing"
+    case blocked = "over its failure limit for this group"
+    case movedAway = "operator moved the group away"
+}
+
+/// Why a group is (or is not) where placement put it.
+public enum PlacementReason: Sendable, Equatable, Codable, CustomStringConvertible {
+    case noQuorum
+    case maintenance
+    case kept
+    case highestPriority
+    case failback(from: String)
+    case requested
+    case colocated(with: String)
+    case waitingForTakeover(previousHolder: String, until: Timestamp)
+    case waitingForRelease(by: String, next: String)
+    case waitingForOrder(after: String)
+    case noEligibleNode([String: Ineligibility])
+
+    public var description: String {
+        switch self {
+        case .noQuorum: "no quorum: nothing may run"
+        case .maintenance: "maintenance mode: placement frozen"
+        case .kept: "current holder is still eligible (stickiness)"
+        case .highestPriority: "highest-priority eligible node"
+        case .failback(let from): "failback from \(from) to the higher-priority node"
+        case .requested: "operator request"
+        case .colocated(let group): "colocated with group \(group)"
+        case .waitingForTakeover(let holder, let until):
+            "waiting until \(until) before taking over from \(holder), which left the membership"
+        case .waitingForRelease(let holder, let next): "waiting for \(holder) to release it before \(next) takes it"
+        case .waitingForOrder(let group): "waiting for group \(group) to be placed first"
+        case .noEligibleNode(let why):
+            why.isEmpty
+                ? "no node in the membership"
+                : "no eligible node: " + why.keys.sorted().map { "\($0) \(why[$0]!.rawValue)" }.joined(separator: ", ")
+        }
+    }
+}
+
+public struct GroupAssignment: Sendable, Equatable, Codable {
+    public var group: String
+    /// The node that must hold the group now (nil: nobody may).
+    public var holder: String?
+    public var reason: PlacementReason
+
+    public init(group: String, holder: String?, reason: PlacementReason) {
+        self.group = group
+        self.holder = holder
+        self.reason = reason
+    }
+}
+
+public struct Placement: Sendable, Equatable, Codable {
+    /// One assignment per group, in configuration order.
+    public var assignments: [GroupAssignment]
+
+    public func assignment(of group: String) -> GroupAssignment? { assignments.first { $0.group == group } }
+    public func holder(of group: String) -> String? { assignment(of: group)?.holder }
+    /// The groups `node` must hold.
+    public func groups(heldBy node: String) -> Set<String> { Set(assignments.filter { $0.holder == node }.map(\.group)) }
+}

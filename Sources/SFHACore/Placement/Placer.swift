@@ -1,0 +1,196 @@
+/// Decides, for every resource group, which node must hold it now. A pure, deterministic function of its input:
+/// every node computes the same placement from the same (totally ordered) history.
+///
+/// Rules, in order:
+/// 1. Maintenance freezes placement: whoever holds a group keeps it; nothing else moves.
+/// 2. Without quorum (when required) nobody holds anything.
+/// 3. A node is eligible for a group when it is in the membership, its daemon is alive, it is not in standby, its
+///    node-level critical checks pass, it is not over its failure limit for the group, and no operator moved the
+///    group away from it.
+/// 4. The current holder keeps the group while eligible (stickiness), unless failback applies (the group allows it,
+///    a strictly higher-priority node has been eligible for `failbackDelay`) or an operator asked to move it to
+///    another eligible node. Otherwise the highest-priority eligible node wins, ties to the lowest node id.
+/// 5. Colocated groups are placed as one unit (the first of them in configuration order leads); a group whose
+///    `startAfter` groups have no holder gets none.
+/// 6. Safety: a group is never given to a node while another live node still holds it (that node releases first),
+///    and a group whose last holder left the membership is given away only `takeoverDelay` after it left, or at
+///    once when that node is confirmed fenced.
+public enum Placer {
+    public static func place(_ input: PlacementInput, policy: PlacementPolicy) -> Placement {
+        let context = Context(input: input, policy: policy)
+        var decisions: [String: GroupAssignment] = [:]
+        for component in context.components {
+            for assignment in context.decide(component) { decisions[assignment.group] = assignment }
+        }
+        context.applyOrder(&decisions)
+        return Placement(assignments: policy.groups.compactMap { decisions[$0.name] })
+    }
+}
+
+private struct Context {
+    let input: PlacementInput
+    let policy: PlacementPolicy
+    /// Reports of live daemons on member nodes, by name (the first report wins if a name repeats).
+    let live: [String: NodeReport]
+    let groupsByName: [String: GroupPolicy]
+    /// Colocation components in configuration order; each lists its groups in configuration order.
+    let components: [[GroupPolicy]]
+
+    init(input: PlacementInput, policy: PlacementPolicy) {
+        self.input = input
+        self.policy = policy
+        var live: [String: NodeReport] = [:]
+        for report in input.reports.sorted(by: { $0.nodeID < $1.nodeID }) where input.members.contains(report.nodeID) {
+            if live[report.name] == nil { live[report.name] = report }
+        }
+        self.live = live
+        var byName: [String: GroupPolicy] = [:]
+        for group in policy.groups where byName[group.name] == nil { byName[group.name] = group }
+        groupsByName = byName
+        components = Self.colocationComponents(policy.groups)
+    }
+
+    /// Groups linked by colocation (in either direction) form one component.
+    static func colocationComponents(_ groups: [GroupPolicy]) -> [[GroupPolicy]] {
+        var parent: [String: String] = [:]
+        func find(_ name: String) -> String {
+            var current = name
+            while let next = parent[current], next != current { current = next }
+            return current
+        }
+        for group in groups { parent[group.name] = parent[group.name] ?? group.name }
+        for group in groups {
+            for other in group.colocatedWith where parent[other] != nil {
+                let (a, b) = (find(group.name), find(other))
+                if a != b { parent[b] = a }
+            }
+        }
+        var order: [String] = []
+        var members: [String: [GroupPolicy]] = [:]
+        var seen = Set<String>()
+        for group in groups where seen.insert(group.name).inserted {
+            let root = find(group.name)
+            if members[root] == nil { order.append(root) }
+            members[root, default: []].append(group)
+        }
+        return order.map { members[$0]! }
+    }
+
+    func priority(of node: NodeReport, for group: GroupPolicy) -> Int {
+        group.priorities[node.name] ?? policy.nodePriorities[node.name] ?? node.priority
+    }
+
+    /// Why `node` may not hold any group of `component` (nil: it may).
+    func ineligibility(_ node: NodeReport, _ component: [GroupPolicy]) -> Ineligibility? {
+        if node.standby { return .standby }
+        if !node.healthy { return .unhealthy }
+        if component.contains(where: { node.blockedGroups.contains($0.name) }) { return .blocked }
+        for group in component {
+            if case .awayFrom(let away)? = input.moveRequests[group.name], away == node.name { return .movedAway }
+        }
+        return nil
+    }
+
+    func decide(_ component: [GroupPolicy]) -> [GroupAssignment] {
+        let lead = component[0]
+        func all(_ holder: String?, _ reason: PlacementReason) -> [GroupAssignment] {
+            component.enumerated().map { index, group in
+                let ownReason: PlacementReason = (index == 0 || holder == nil) ? reason : .colocated(with: lead.name)
+                return GroupAssignment(group: group.name, holder: holder, reason: ownReason)
+            }
+        }
+
+        if policy.maintenance {
+            // Frozen: each group stays with whoever reports holding it (lowest node id if several do).
+            return component.map { group in
+                let holder = input.reports.sorted { $0.nodeID < $1.nodeID }.first { $0.holdings.contains(group.name) }
+                return GroupAssignment(group: group.name, holder: holder?.name, reason: .maintenance)
+            }
+        }
+        if policy.quorumRequired && !input.quorate { return all(nil, .noQuorum) }
+
+        let names = Set(component.map(\.name))
+        let byPreference: (NodeReport, NodeReport) -> Bool = { a, b in
+            let (pa, pb) = (priority(of: a, for: lead), priority(of: b, for: lead))
+            return pa != pb ? pa > pb : a.nodeID < b.nodeID
+        }
+        let eligible = live.values.filter { ineligibility($0, component) == nil }.sorted(by: byPreference)
+        // Live nodes holding any group of the component: the one holding most of it first.
+        let holding = live.values.filter { !$0.holdings.isDisjoint(with: names) }.sorted { a, b in
+            let (ca, cb) = (a.holdings.intersection(names).count, b.holdings.intersection(names).count)
+            return ca != cb ? ca > cb : byPreference(a, b)
+        }
+        let current = holding.first { candidate in eligible.contains { $0.name == candidate.name } }
+
+        var target: NodeReport?
+        var reason: PlacementReason
+        let requestedTarget = component.lazy.compactMap { group -> String? in
+            if case .to(let node)? = input.moveRequests[group.name] { return node }
+            return nil
+        }.first
+        if let requestedTarget, let node = eligible.first(where: { $0.name == requestedTarget }) {
+            (target, reason) = (node, .requested)
+        } else if let current {
+            let best = eligible.first
+            if lead.failback, let best, best.name != current.name,
+                priority(of: best, for: lead) > priority(of: current, for: lead),
+                input.now - best.upSince >= lead.failbackDelay
+            {
+                (target, reason) = (best, .failback(from: current.name))
+            } else {
+                (target, reason) = (current, .kept)
+            }
+        } else if let best = eligible.first {
+            (target, reason) = (best, .highestPriority)
+        } else {
+            return all(nil, .noEligibleNode(ineligibilityReport(component)))
+        }
+        guard let target else { return all(nil, .noEligibleNode(ineligibilityReport(component))) }
+
+        // Never two holders: another live node still holding part of the component releases first.
+        if let other = holding.first(where: { $0.name != target.name }) {
+            return all(nil, .waitingForRelease(by: other.name, next: target.name))
+        }
+        // A holder that left the membership may still hold the group where it is: wait out the takeover delay.
+        for group in component {
+            guard let previous = input.lastKnownHolders[group.name], previous != target.name, live[previous] == nil,
+                !input.fencedNodes.contains(previous)
+            else { continue }
+            // A departure this node never saw is treated as happening now: the delay is never skipped.
+            let until = (input.departures[previous] ?? input.now) + policy.takeoverDelay
+            if input.now < until { return all(nil, .waitingForTakeover(previousHolder: previous, until: until)) }
+        }
+        return all(target.name, reason)
+    }
+
+    func ineligibilityReport(_ component: [GroupPolicy]) -> [String: Ineligibility] {
+        var report: [String: Ineligibility] = [:]
+        for node in input.reports {
+            if !input.members.contains(node.nodeID) {
+                report[node.name] = .notMember
+            } else if let why = ineligibility(node, component) {
+                report[node.name] = why
+            }
+        }
+        let reported = Set(input.reports.map(\.nodeID))
+        for member in input.members where !reported.contains(member) { report["nodeid \(member)"] = .daemonDown }
+        return report
+    }
+
+    /// A group whose `startAfter` groups have no holder gets none (repeated until nothing changes).
+    func applyOrder(_ decisions: inout [String: GroupAssignment]) {
+        var changed = true
+        var rounds = 0
+        while changed && rounds <= policy.groups.count {
+            changed = false
+            rounds += 1
+            for group in policy.groups {
+                guard let decision = decisions[group.name], decision.holder != nil else { continue }
+                if let waiting = group.startAfter.first(where: { decisions[$0] != nil && decisions[$0]?.holder == nil }) {
+                    decisions[group.name] = GroupAssignment(group: group.name, holder: nil, reason: .waitingForOrder(after: waiting))
+                    changed = true
+                }
+            }
+        }
+    }
+}

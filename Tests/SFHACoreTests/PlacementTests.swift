@@ -1,0 +1,155 @@
+import Testing
+
+@testable import SFHACore
+
+@Suite("placement rules")
+struct PlacementTests {
+    let web = GroupPolicy(name: "web")
+
+    func node(_ id: UInt32, priority: Int = 100, holds: Set<String> = [], standby: Bool = false, healthy: Bool = true,
+              blocked: Set<String> = [], upSince: Timestamp = .zero) -> NodeReport {
+        NodeReport(
+            name: "node\(id)", nodeID: id, priority: priority, standby: standby, healthy: healthy, blockedGroups: blocked,
+            holdings: holds, upSince: upSince)
+    }
+
+    func place(_ reports: [NodeReport], members: Set<UInt32>? = nil, quorate: Bool = true, policy: PlacementPolicy? = nil,
+               lastKnown: [String: String] = [:], departures: [String: Timestamp] = [:], fenced: Set<String> = [],
+               requests: [String: MoveRequest] = [:], now: Timestamp = Timestamp(nanoseconds: 10_000_000_000)) -> Placement {
+        Placer.place(
+            PlacementInput(
+                quorate: quorate, members: members ?? Set(reports.map(\.nodeID)), reports: reports, lastKnownHolders: lastKnown,
+                departures: departures, fencedNodes: fenced, moveRequests: requests, now: now),
+            policy: policy ?? PlacementPolicy(groups: [web]))
+    }
+
+    @Test func highestPriorityThenLowestNodeID() {
+        #expect(place([node(1), node(2, priority: 150), node(3)]).holder(of: "web") == "node2")
+        #expect(place([node(3), node(1), node(2)]).holder(of: "web") == "node1")
+        #expect(place([node(3), node(1), node(2)]).assignment(of: "web")?.reason == .highestPriority)
+    }
+
+    @Test func nobodyHoldsAnythingWithoutQuorum() {
+        let placement = place([node(1, holds: ["web"]), node(2)], quorate: false)
+        #expect(placement.holder(of: "web") == nil)
+        #expect(placement.assignment(of: "web")?.reason == .noQuorum)
+        // Unless the configuration says quorum is not required.
+        let relaxed = place([node(1, holds: ["web"]), node(2)], quorate: false, policy: PlacementPolicy(quorumRequired: false, groups: [web]))
+        #expect(relaxed.holder(of: "web") == "node1")
+    }
+
+    @Test func theHolderKeepsItsGroupWhileEligible() {
+        let placement = place([node(1, priority: 200), node(2, holds: ["web"])])
+        #expect(placement.holder(of: "web") == "node2")
+        #expect(placement.assignment(of: "web")?.reason == .kept)
+    }
+
+    @Test func failbackMovesToTheHigherPriorityNodeAfterItsDelay() {
+        let policy = PlacementPolicy(groups: [GroupPolicy(name: "web", failback: true, failbackDelay: .seconds(5))])
+        let back = Timestamp(nanoseconds: 8_000_000_000)
+        let early = place([node(1, priority: 200, upSince: back), node(2, holds: ["web"])], policy: policy,
+                          now: Timestamp(nanoseconds: 12_000_000_000))
+        #expect(early.holder(of: "web") == "node2", "failback waits for its delay")
+        // Once the delay passed, node2 must release first: placement gives the group to nobody until then.
+        let due = place([node(1, priority: 200, upSince: back), node(2, holds: ["web"])], policy: policy,
+                        now: Timestamp(nanoseconds: 13_000_000_000))
+        #expect(due.holder(of: "web") == nil)
+        #expect(due.assignment(of: "web")?.reason == .waitingForRelease(by: "node2", next: "node1"))
+        let released = place([node(1, priority: 200, upSince: back), node(2)], policy: policy,
+                             lastKnown: ["web": "node2"], now: Timestamp(nanoseconds: 13_000_000_000))
+        #expect(released.holder(of: "web") == "node1")
+    }
+
+    @Test func ineligibleNodesAreSkippedAndExplained() {
+        let placement = place([
+            node(1, standby: true), node(2, healthy: false), node(3, blocked: ["web"]), node(4, priority: 1),
+        ])
+        #expect(placement.holder(of: "web") == "node4")
+        let none = place([node(1, standby: true), node(2, healthy: false), node(3, blocked: ["web"])], members: [1, 2, 3, 5])
+        #expect(none.holder(of: "web") == nil)
+        #expect(none.assignment(of: "web")?.reason
+            == .noEligibleNode(["node1": .standby, "node2": .unhealthy, "node3": .blocked, "nodeid 5": .daemonDown]))
+    }
+
+    @Test func aHolderThatLeftIsReplacedOnlyAfterTheTakeoverDelay() {
+        let left = Timestamp(nanoseconds: 9_000_000_000)
+        let waiting = place([node(2), node(3)], lastKnown: ["web": "node1"], departures: ["node1": left],
+                            now: Timestamp(nanoseconds: 11_000_000_000))
+        #expect(waiting.holder(of: "web") == nil)
+        #expect(waiting.assignment(of: "web")?.reason == .waitingForTakeover(previousHolder: "node1", until: left + .seconds(3)))
+        let after = place([node(2), node(3)], lastKnown: ["web": "node1"], departures: ["node1": left],
+                          now: Timestamp(nanoseconds: 12_000_000_000))
+        #expect(after.holder(of: "web") == "node2")
+        // A confirmed fence skips the delay.
+        let fenced = place([node(2), node(3)], lastKnown: ["web": "node1"], departures: ["node1": left], fenced: ["node1"],
+                           now: Timestamp(nanoseconds: 9_500_000_000))
+        #expect(fenced.holder(of: "web") == "node2")
+        // A departure this node never saw is never skipped.
+        let unseen = place([node(2)], lastKnown: ["web": "node1"])
+        #expect(unseen.holder(of: "web") == nil)
+    }
+
+    @Test func aLiveNodeStillHoldingTheGroupReleasesBeforeAnotherTakesIt() {
+        let placement = place([node(1, holds: ["web"], standby: true), node(2)])
+        #expect(placement.holder(of: "web") == nil)
+        #expect(placement.assignment(of: "web")?.reason == .waitingForRelease(by: "node1", next: "node2"))
+    }
+
+    @Test func operatorRequestsAreHonoured() {
+        let moved = place([node(1, holds: ["web"]), node(2), node(3)], requests: ["web": .to("node3")])
+        #expect(moved.assignment(of: "web")?.reason == .waitingForRelease(by: "node1", next: "node3"))
+        let next = place([node(1), node(2), node(3)], lastKnown: ["web": "node1"], requests: ["web": .to("node3")])
+        #expect(next.holder(of: "web") == "node3")
+        #expect(next.assignment(of: "web")?.reason == .requested)
+        let away = place([node(1), node(2)], requests: ["web": .awayFrom("node1")])
+        #expect(away.holder(of: "web") == "node2")
+        // A request for an ineligible node is ignored: normal rules apply.
+        let ignored = place([node(1, holds: ["web"]), node(2, standby: true)], requests: ["web": .to("node2")])
+        #expect(ignored.holder(of: "web") == "node1")
+    }
+
+    @Test func colocatedGroupsEndOnOneNode() {
+        let policy = PlacementPolicy(groups: [
+            GroupPolicy(name: "db", priorities: ["node2": 300]), GroupPolicy(name: "app", colocatedWith: ["db"]),
+        ])
+        let placement = place([node(1), node(2), node(3, blocked: ["app"])], policy: policy)
+        #expect(placement.holder(of: "db") == "node2")
+        #expect(placement.holder(of: "app") == "node2")
+        #expect(placement.assignment(of: "app")?.reason == .colocated(with: "db"))
+        // node2 cannot run app: the pair goes elsewhere together.
+        let blocked = place([node(1), node(2, blocked: ["app"])], policy: policy)
+        #expect(blocked.holder(of: "db") == "node1" && blocked.holder(of: "app") == "node1")
+    }
+
+    @Test func orderedGroupsWaitForTheirPredecessors() {
+        let policy = PlacementPolicy(groups: [
+            GroupPolicy(name: "db"), GroupPolicy(name: "app", startAfter: ["db"]),
+        ])
+        let placement = place([node(1, blocked: ["db"]), node(2, blocked: ["db"])], policy: policy)
+        #expect(placement.holder(of: "db") == nil)
+        #expect(placement.holder(of: "app") == nil)
+        #expect(placement.assignment(of: "app")?.reason == .waitingForOrder(after: "db"))
+    }
+
+    @Test func maintenanceFreezesEverything() {
+        let policy = PlacementPolicy(maintenance: true, groups: [web, GroupPolicy(name: "db")])
+        let placement = place([node(1, standby: true), node(2, holds: ["web"])], quorate: false, policy: policy)
+        #expect(placement.holder(of: "web") == "node2")
+        #expect(placement.holder(of: "db") == nil)
+        #expect(placement.assignments.allSatisfy { $0.reason == .maintenance })
+    }
+
+    @Test func nodesOutsideTheMembershipAreNotEligibleEvenWithAReport() {
+        let placement = place([node(1), node(2)], members: [2])
+        #expect(placement.holder(of: "web") == "node2")
+    }
+
+    @Test func perGroupAndClusterPrioritiesOverrideNodePriorities() {
+        let policy = PlacementPolicy(
+            nodePriorities: ["node3": 500],
+            groups: [GroupPolicy(name: "web", priorities: ["node1": 900]), GroupPolicy(name: "db")])
+        let placement = place([node(1), node(2, priority: 300), node(3)], policy: policy)
+        #expect(placement.holder(of: "web") == "node1")
+        #expect(placement.holder(of: "db") == "node3")
+    }
+}
