@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "CorosyncKit", targets: ["CorosyncKit"]),
         .library(name: "SFHABase", targets: ["SFHABase"]),
+        .library(name: "SFHACore", targets: ["SFHACore"]),
         .library(name: "SFHALab", targets: ["SFHALab"]),
         .executable(name: "sfha", targets: ["sfha"]),
         .executable(name: "sfha-lab", targets: ["sfha-lab"]),
@@ -14,6 +15,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // corosync's C client libraries (cmap, quorum, votequorum, cfg, cpg). Headers live in /usr/include, so no
@@ -37,12 +39,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Configuration, placement, the local reconciler, health checks and the simulator.
+        .target(
+            name: "SFHACore",
+            dependencies: [
+                "CorosyncKit", "SFHABase", "CSFHAShim",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Network-namespace lab: real corosync nodes on one machine (tests, benchmarks, demo).
         .target(name: "SFHALab", dependencies: ["CorosyncKit", "SFHABase"]),
         .executableTarget(
             name: "sfha",
             dependencies: [
-                "CorosyncKit", "SFHABase",
+                "CorosyncKit", "SFHACore", "SFHABase",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -55,6 +66,7 @@ let package = Package(
         ),
         .testTarget(name: "SFHABaseTests", dependencies: ["SFHABase"]),
         .testTarget(name: "CorosyncKitTests", dependencies: ["CorosyncKit", "SFHABase"]),
+        .testTarget(name: "SFHACoreTests", dependencies: ["SFHACore", "SFHABase"]),
         .testTarget(name: "IntegrationTests", dependencies: ["SFHALab", "CorosyncKit", "SFHABase"]),
     ],
     swiftLanguageModes: [.v6]

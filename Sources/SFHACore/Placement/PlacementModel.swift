@@ -15,9 +15,11 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
 
     public static func - (lhs: Timestamp, rhs: Timestamp) -> Duration { .nanoseconds(lhs.nanoseconds - rhs.nanoseconds) }
 
+    /// Seconds with millisecond precision, e.g. `16.000s`.
     public var description: String {
-        let milliseconds = Double(nanoseconds) / 1_000_000
-        return milliseconds.truncatingRemainder(dividingBy: 1) == 0 ? "\(Int64(milliseconds))ms" : "\(milliseconds)ms"
+        let milliseconds = nanoseconds / 1_000_000
+        let fraction = String(abs(milliseconds % 1000))
+        return "\(milliseconds / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)s"
     }
 }
 

@@ -10,8 +10,8 @@
 /// 4. The current holder keeps the group while eligible (stickiness), unless failback applies (the group allows it,
 ///    a strictly higher-priority node has been eligible for `failbackDelay`) or an operator asked to move it to
 ///    another eligible node. Otherwise the highest-priority eligible node wins, ties to the lowest node id.
-/// 5. Colocated groups are placed as one unit (the first of them in configuration order leads); a group whose
-///    `startAfter` groups have no holder gets none.
+/// 5. Colocated groups are placed as one unit (the first of them in configuration order leads); a group is placed
+///    only once the groups it starts after are running on their holders.
 /// 6. Safety: a group is never given to a node while another live node still holds it (that node releases first),
 ///    and a group whose last holder left the membership is given away only `takeoverDelay` after it left, or at
 ///    once when that node is confirmed fenced.
@@ -177,8 +177,13 @@ private struct Context {
         return report
     }
 
-    /// A group whose `startAfter` groups have no holder gets none (repeated until nothing changes).
+    /// A group whose `startAfter` groups have no holder — or whose holder does not hold them yet — gets none
+    /// (repeated until nothing changes), so a group starts only after its predecessors run.
     func applyOrder(_ decisions: inout [String: GroupAssignment]) {
+        func running(_ group: String) -> Bool {
+            guard let holder = decisions[group]?.holder else { return false }
+            return live[holder]?.holdings.contains(group) ?? false
+        }
         var changed = true
         var rounds = 0
         while changed && rounds <= policy.groups.count {
@@ -186,7 +191,7 @@ private struct Context {
             rounds += 1
             for group in policy.groups {
                 guard let decision = decisions[group.name], decision.holder != nil else { continue }
-                if let waiting = group.startAfter.first(where: { decisions[$0] != nil && decisions[$0]?.holder == nil }) {
+                if let waiting = group.startAfter.first(where: { decisions[$0] != nil && !running($0) }) {
                     decisions[group.name] = GroupAssignment(group: group.name, holder: nil, reason: .waitingForOrder(after: waiting))
                     changed = true
                 }

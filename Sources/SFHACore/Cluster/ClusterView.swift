@@ -1,0 +1,78 @@
+/// What one node knows about the cluster, built from the ordered history it receives: corosync membership and
+/// quorum, which daemons are alive (the sfha process group), and the reports those daemons publish.
+///
+/// sfhad keeps one (fed by CorosyncKit and CPG); the simulator keeps one per simulated node. Both derive placement
+/// from it with `placementInput(now:)`, so the daemon and `sfha simulate` decide with the same code.
+public struct ClusterView: Sendable, Equatable {
+    public let localNode: String
+    public private(set) var quorate = false
+    /// Node ids in this node's corosync membership.
+    public private(set) var members: Set<UInt32> = []
+    /// Reports of live daemons, by node name.
+    public private(set) var reports: [String: NodeReport] = [:]
+    public private(set) var lastKnownHolders: [String: String] = [:]
+    public private(set) var departures: [String: Timestamp] = [:]
+    public var fencedNodes: Set<String> = []
+    public var moveRequests: [String: MoveRequest] = [:]
+
+    public init(localNode: String) { self.localNode = localNode }
+
+    /// corosync reported a new membership / quorum state at `time`.
+    public mutating func membershipChanged(members newMembers: Set<UInt32>, quorate: Bool, at time: Timestamp) {
+        for report in reports.values where !newMembers.contains(report.nodeID) {
+            // Its daemon may have gone with it; either way it is no longer a live member.
+            departures[report.name] = time
+            reports[report.name] = nil
+        }
+        members = newMembers
+        self.quorate = quorate
+    }
+
+    /// corosync went away on this node: treat as no quorum and no membership.
+    public mutating func corosyncLost(at time: Timestamp) {
+        membershipChanged(members: [], quorate: false, at: time)
+    }
+
+    /// A daemon left the sfha process group (crashed, stopped, or its node left).
+    public mutating func daemonLeft(_ name: String, at time: Timestamp) {
+        guard reports.removeValue(forKey: name) != nil else { return }
+        departures[name] = time
+    }
+
+    /// A daemon published its state (it is alive and in the group).
+    public mutating func received(_ report: NodeReport) {
+        reports[report.name] = report
+        for group in report.holdings { lastKnownHolders[group] = report.name }
+        for (group, holder) in lastKnownHolders where holder == report.name && !report.holdings.contains(group) {
+            // It released the group: nobody is known to hold it any more.
+            lastKnownHolders[group] = nil
+        }
+        // A holder that departed and came back clears its departure.
+        departures[report.name] = nil
+        fencedNodes.remove(report.name)
+    }
+
+    /// A node was confirmed fenced (STONITH): its groups may be taken over without waiting.
+    public mutating func fenced(_ name: String) { fencedNodes.insert(name) }
+
+    public func placementInput(now: Timestamp) -> PlacementInput {
+        PlacementInput(
+            quorate: quorate, members: members, reports: reports.values.sorted { $0.nodeID < $1.nodeID },
+            lastKnownHolders: lastKnownHolders, departures: departures, fencedNodes: fencedNodes,
+            moveRequests: moveRequests, now: now)
+    }
+}
+
+extension PlacementPolicy {
+    /// The placement rules of a cluster configuration.
+    public init(_ configuration: ClusterConfiguration) {
+        self.init(
+            quorumRequired: configuration.quorumRequired, takeoverDelay: configuration.takeoverDelay,
+            maintenance: configuration.maintenance, nodePriorities: configuration.nodePriorities,
+            groups: configuration.groups.map {
+                GroupPolicy(
+                    name: $0.name, priorities: $0.priorities, failback: $0.failback, failbackDelay: $0.failbackDelay,
+                    colocatedWith: $0.colocatedWith, startAfter: $0.startAfter)
+            })
+    }
+}
