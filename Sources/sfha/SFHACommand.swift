@@ -6,7 +6,7 @@ struct SFHACommand: AsyncParsableCommand {
         commandName: "sfha",
         abstract: "Lightweight, safe high availability for Linux: floating IPs and services over corosync.",
         version: "0.1.0",
-        subcommands: [StatusCommand.self, SimulateCommand.self])
+        subcommands: [StatusCommand.self, ConfigCommand.self, SimulateCommand.self])
 }
 
 /// Exit codes shared by every sfha command (documented in Docs/Operations.md).

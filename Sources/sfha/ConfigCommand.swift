@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import SFHACore
+
+struct ConfigCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config", abstract: "Check or print sfha configuration.",
+        subcommands: [ConfigCheckCommand.self, ConfigExampleCommand.self])
+}
+
+struct ConfigCheckCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Validate a configuration file (nothing is changed); every error with file:line:column.",
+        discussion: "Exit status: 0 valid (warnings are printed), 1 invalid.")
+
+    @Option(name: [.short, .long], help: "Configuration file.")
+    var config = SFHAConfiguration.defaultPath
+
+    func run() async throws {
+        let loaded: SFHAConfiguration
+        do {
+            loaded = try SFHAConfiguration.load(path: config)
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        for warning in loaded.warnings { FileHandle.standardError.write(Data("\(warning)\n".utf8)) }
+        let cluster = loaded.cluster
+        let vips = cluster.groups.reduce(0) { $0 + $1.vips.count }
+        let services = cluster.groups.reduce(0) { $0 + $1.services.count }
+        print("\(config): valid — cluster \(cluster.name), node \(loaded.node.name), \(cluster.groups.count) group(s), "
+            + "\(vips) VIP(s), \(services) service(s), \(cluster.nodeChecks.count) node check(s)")
+    }
+}
+
+struct ConfigExampleCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "example", abstract: "Print a commented example configuration using every key.")
+
+    func run() async throws {
+        print(SFHAConfiguration.exampleYAML, terminator: "")
+    }
+}
