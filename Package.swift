@@ -46,7 +46,8 @@ let package = Package(
                 "CorosyncKit", "SFHABase", "CSFHAShim",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            exclude: ["Control"]  // TEMP: being written in a separate package
         ),
         // Network-namespace lab: real corosync nodes on one machine (tests, benchmarks, demo).
         .target(name: "SFHALab", dependencies: ["CorosyncKit", "SFHABase"]),
@@ -67,7 +68,7 @@ let package = Package(
         .testTarget(name: "SFHABaseTests", dependencies: ["SFHABase"]),
         .testTarget(name: "CorosyncKitTests", dependencies: ["CorosyncKit", "SFHABase"]),
         .testTarget(name: "SFHACoreTests", dependencies: ["SFHACore", "SFHABase"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["SFHALab", "CorosyncKit", "SFHABase"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["SFHALab", "SFHACore", "CorosyncKit", "SFHABase"]),
     ],
     swiftLanguageModes: [.v6]
 )

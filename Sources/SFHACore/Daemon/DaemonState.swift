@@ -1,0 +1,186 @@
+import CorosyncKit
+
+/// sfhad's decision logic as a pure state machine: inputs (corosync membership, the sfha process group, messages
+/// from the other daemons, local state from the reconciler) go in; messages to send, the groups this node must hold
+/// and committed configuration come out. The daemon's services feed it and carry out its outputs; tests drive it
+/// directly.
+public struct DaemonState: Sendable {
+    public enum Input: Sendable, Equatable {
+        /// corosync membership / quorum (node ids).
+        case membership(members: Set<UInt32>, quorate: Bool)
+        /// corosync went away on this node.
+        case corosyncLost
+        /// The sfha process group changed (daemons joined or left).
+        case groupMembership(joined: [ProcessGroupMember], left: [ProcessGroupMember])
+        /// A message delivered by the process group (in total order, including this daemon's own).
+        case message(from: ProcessGroupMember, ClusterMessage)
+        /// What the local reconciler and health monitor report.
+        case localState(holdings: Set<String>, blockedGroups: Set<String>, healthy: Bool)
+        case setStandby(Bool)
+        /// A low-rate timer: re-publish the report (a hung daemon stops doing this) and re-evaluate timed rules.
+        case tick
+    }
+
+    public enum Output: Sendable, Equatable {
+        case send(ClusterMessage)
+        /// The groups this node must hold now (the reconciler makes it so).
+        case assign(Set<String>, Placement)
+        /// A new cluster document was committed: write it atomically and apply it.
+        case commit(ClusterDocument)
+        /// The outcome of a proposal this node made (for the operator who asked).
+        case proposalOutcome(id: String, committed: Bool, reason: String)
+    }
+
+    public let nodeName: String
+    public let nodeID: UInt32
+    public private(set) var document: ClusterDocument
+    public private(set) var view: ClusterView
+    public private(set) var standby = false
+    public var priority: Int
+    public private(set) var holdings: Set<String> = []
+    public private(set) var blockedGroups: Set<String> = []
+    public private(set) var healthy = true
+    public private(set) var lastPlacement: Placement?
+    private var sequence: UInt64 = 0
+    private var upSince: Timestamp
+    private var lastPublished: NodeStateReport?
+    private var lastAssigned: Set<String>?
+    /// Node id → name of the daemons known in the group (learned from their reports).
+    private var daemonNames: [UInt32: String] = [:]
+
+    public init(nodeName: String, nodeID: UInt32, priority: Int, document: ClusterDocument, now: Timestamp) {
+        self.nodeName = nodeName
+        self.nodeID = nodeID
+        self.priority = priority
+        self.document = document
+        self.view = ClusterView(localNode: nodeName)
+        self.upSince = now
+    }
+
+    public var report: NodeReport {
+        NodeReport(
+            name: nodeName, nodeID: nodeID, priority: priority, standby: standby, healthy: healthy,
+            blockedGroups: blockedGroups, holdings: holdings, upSince: upSince)
+    }
+
+    public mutating func handle(_ input: Input, now: Timestamp) -> [Output] {
+        var outputs: [Output] = []
+        var forcePublish = false
+        switch input {
+        case .membership(let members, let quorate):
+            view.membershipChanged(members: members, quorate: quorate, at: now)
+            for id in daemonNames.keys where !members.contains(id) { daemonNames[id] = nil }
+        case .corosyncLost:
+            view.corosyncLost(at: now)
+            daemonNames = [:]
+        case .groupMembership(let joined, let left):
+            for member in left {
+                if let name = daemonNames.removeValue(forKey: member.nodeID) { view.daemonLeft(name, at: now) }
+            }
+            if !joined.isEmpty {
+                // Someone new: everyone re-publishes, and the committed document is offered for catch-up.
+                forcePublish = true
+                outputs.append(.send(.document(document)))
+            }
+        case .message(_, let message):
+            outputs += receive(message, now: now)
+        case .localState(let newHoldings, let blocked, let isHealthy):
+            holdings = newHoldings
+            blockedGroups = blocked
+            healthy = isHealthy
+        case .setStandby(let on):
+            standby = on
+        case .tick:
+            forcePublish = true
+        }
+        outputs += publishIfNeeded(force: forcePublish)
+        outputs += decide(now: now)
+        return outputs
+    }
+
+    /// A proposal for a new cluster configuration, to send over the group (the outcome comes back in order).
+    public func propose(_ configuration: ClusterConfiguration, id: String) -> ClusterMessage {
+        .proposal(ConfigurationProposal(id: id, proposer: nodeName, baseRevision: document.revision, configuration: configuration))
+    }
+
+    private mutating func receive(_ message: ClusterMessage, now: Timestamp) -> [Output] {
+        switch message {
+        case .report(let state):
+            daemonNames[state.report.nodeID] = state.report.name
+            guard state.report.name != nodeName else { return [] }
+            // Reports from outside this node's membership are stale (they crossed a partition): ignore them.
+            guard view.members.contains(state.report.nodeID) else { return [] }
+            view.received(state.report)
+            return []
+        case .proposal(let proposal):
+            let committed: Bool
+            let reason: String
+            if !view.quorate {
+                (committed, reason) = (false, "this partition has no quorum; changes are refused until it has")
+            } else if proposal.baseRevision != document.revision {
+                (committed, reason) = (
+                    false,
+                    "conflict: the change was made on revision \(proposal.baseRevision) but revision \(document.revision) "
+                        + "was committed first; re-read the configuration and apply the change again"
+                )
+            } else {
+                document = document.updated(with: proposal.configuration)
+                (committed, reason) = (true, "committed as revision \(document.revision)")
+            }
+            var outputs: [Output] = committed ? [.commit(document)] : []
+            if proposal.proposer == nodeName {
+                outputs.append(.proposalOutcome(id: proposal.id, committed: committed, reason: reason))
+            }
+            return outputs
+        case .document(let offered):
+            // Catch up to a higher committed revision (a node that was away); never go back.
+            guard offered.revision > document.revision, offered.contentHash == ClusterDocument.contentHash(of: offered.configuration)
+            else { return [] }
+            document = offered
+            return [.commit(document)]
+        case .command(let command):
+            switch command {
+            case .move(let group, let request):
+                view.moveRequests[group] = request
+            case .cleanup(let group, let node):
+                if node == nil || node == nodeName {
+                    if let group { blockedGroups.remove(group) } else { blockedGroups = [] }
+                }
+            }
+            return []
+        }
+    }
+
+    private mutating func publishIfNeeded(force: Bool) -> [Output] {
+        let current = report
+        let state = NodeStateReport(
+            report: current, configurationRevision: document.revision, configurationHash: document.contentHash,
+            sequence: sequence + 1)
+        if !force, let last = lastPublished, last.report == current, last.configurationRevision == document.revision {
+            return []
+        }
+        sequence += 1
+        lastPublished = state
+        // The local view knows this node's own report at once (the group echoes it later, in order).
+        if view.members.contains(nodeID) { view.received(current) }
+        return [.send(.report(state))]
+    }
+
+    private mutating func decide(now: Timestamp) -> [Output] {
+        let placement = Placer.place(view.placementInput(now: now), policy: PlacementPolicy(document.configuration))
+        lastPlacement = placement
+        // A satisfied operator request is done: stickiness applies from now on.
+        for (group, request) in view.moveRequests {
+            switch request {
+            case .to(let target) where placement.holder(of: group) == target: view.moveRequests[group] = nil
+            case .awayFrom(let away) where placement.holder(of: group).map({ $0 != away }) == true:
+                view.moveRequests[group] = nil
+            default: break
+            }
+        }
+        let mine = placement.groups(heldBy: nodeName)
+        guard mine != lastAssigned || mine != holdings else { return [] }
+        lastAssigned = mine
+        return [.assign(mine, placement)]
+    }
+}
