@@ -61,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "sfha-lab",
             dependencies: [
-                "SFHALab", "CorosyncKit", "SFHABase",
+                "SFHALab", "SFHACore", "CorosyncKit", "SFHABase",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -2,13 +2,14 @@ import ArgumentParser
 import CorosyncKit
 import Foundation
 import SFHABase
+import SFHACore
 import SFHALab
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print figures (never pass/fail).",
-        subcommands: [CorosyncBenchCommand.self])
+        subcommands: [CorosyncBenchCommand.self, VIPBenchCommand.self])
 }
 
 struct CorosyncBenchCommand: AsyncParsableCommand {
@@ -76,4 +77,45 @@ struct CorosyncBenchCommand: AsyncParsableCommand {
 
 extension String {
     func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
+
+struct VIPBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vip",
+        abstract: "Latency of VIP add + first announcement, and of VIP removal, on a lab node's real interface.",
+        discussion: """
+            Uses the lab named by --name when it exists; otherwise brings up a temporary 2-node lab and tears it \
+            down afterwards. The VIP is an unused address of the lab subnet on node1's eth0.
+            """)
+
+    @Option(name: .long, help: "Lab to use (created for the run if it does not exist).") var name = "benchvip"
+    @Option(name: .long, help: "Add/remove cycles (at least 100).") var cycles = 500
+    @Flag(name: .long, help: "Also measure the `ip` command implementation.") var compareIPCommand = false
+
+    func validate() throws {
+        guard cycles >= 100 else { throw ValidationError("--cycles must be at least 100") }
+    }
+
+    func run() async throws {
+        let existing = Lab.list().contains(name)
+        let lab = existing ? try Lab.load(name) : try await Lab.up(LabSpec(name: name, nodeCount: 2, tokenMilliseconds: nil))
+        do {
+            let node = lab.nodes[0]
+            let subnet = try lab.spec.resolvedSubnet()
+            guard let address = IPAddress(subnet.address(host: 200)) else { throw ValidationError("bad lab subnet") }
+            var implementations: [VIPBenchmark.Implementation] = [.netlink]
+            if compareIPCommand { implementations.append(.ipCommand) }
+            print("VIP latency on \(node.name) (\(node.networkNamespace), eth0), \(cycles) cycles each")
+            for implementation in implementations {
+                let report = try await VIPBenchmark.runInNamespace(
+                    node.networkNamespace, interface: "eth0", address: address, prefixLength: 24, cycles: cycles,
+                    implementation: implementation)
+                print(report)
+            }
+        } catch {
+            if !existing { _ = try? await Lab.down(name) }
+            throw error
+        }
+        if !existing { _ = try await Lab.down(name) }
+    }
 }

@@ -19,7 +19,7 @@ import Testing
         // One success is not enough; a failure in between restarts the count.
         #expect([good, bad, good, good].map { state.record($0) } == [nil, nil, nil, .becameHealthy])
         #expect(state.status.healthy)
-        #expect(state.status.probes == 15)
+        #expect(state.status.probes == 14)
     }
 
     static func check(_ name: String = "web", interval: Duration = .seconds(1), timeout: Duration = .milliseconds(500), failures: Int = 2, successes: Int = 1) -> HealthCheck {
@@ -115,5 +115,32 @@ import Testing
         try await late.value
         #expect(order.all == ["early", "late"])
         #expect(clock.now == ManualClock.Instant(offset: .seconds(6)))
+    }
+}
+
+@Suite struct NodePeriodicReannounceTests {
+    @Test func heldVIPsAreReannouncedEveryIntervalUntilStopped() async {
+        let clock = ManualClock()
+        let (reconciler, _, fakes) = NodeFixtures.make(clock: clock)
+        _ = await reconciler.apply(["mail"])
+        #expect(fakes.announcer.announced == [IPAddress("10.0.0.2")!])
+        await reconciler.setPeriodicReannounce(every: .seconds(30))
+        #expect(await clock.waitForSleepers(atLeast: 1))
+        clock.advance(by: .seconds(30))
+        var announced = false
+        for _ in 0..<1_000_000 where !announced {
+            announced = fakes.announcer.announced.count == 2
+            await Task.yield()
+        }
+        #expect(announced)
+        await reconciler.setPeriodicReannounce(every: nil)
+        var stopped = false
+        for _ in 0..<1_000_000 where !stopped {
+            stopped = clock.sleeperCount == 0
+            await Task.yield()
+        }
+        #expect(stopped)
+        clock.advance(by: .seconds(60))
+        #expect(fakes.announcer.announced.count == 2)
     }
 }

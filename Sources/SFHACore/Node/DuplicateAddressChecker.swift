@@ -1,3 +1,4 @@
+import Foundation
 import SFHABase
 
 #if canImport(Glibc)
@@ -76,7 +77,6 @@ public struct SystemDuplicateAddressChecker: DuplicateAddressChecker {
     }
 }
 
-import Foundation
 
 /// Neighbour solicitation probe (blocking; run on a dedicated thread).
 enum NeighbourSolicitationProbe {

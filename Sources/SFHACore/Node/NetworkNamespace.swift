@@ -1,5 +1,5 @@
 import SFHABase
-internal import CSFHAShim
+import CSFHAShim
 
 #if canImport(Glibc)
 import Glibc

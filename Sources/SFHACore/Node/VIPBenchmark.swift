@@ -1,3 +1,4 @@
+import Foundation
 import SFHABase
 
 /// Latency percentiles of one measured step.
@@ -47,7 +48,6 @@ public struct VIPBenchmarkReport: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-import Foundation
 
 /// Measures VIP add→first-announcement and removal latency with real (or any) effects. Targets: p99 ≤ 20 ms each.
 public enum VIPBenchmark {
