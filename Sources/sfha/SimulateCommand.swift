@@ -26,7 +26,7 @@ struct SimulateCommand: AsyncParsableCommand {
 
     func run() async throws {
         let simulator = try Simulator.load(scenarioPath: scenario, configurationPath: config)
-        let result = simulator.run()
+        let result = await simulator.run()
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

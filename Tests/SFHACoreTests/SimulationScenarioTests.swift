@@ -22,9 +22,9 @@ struct SimulationScenarioTests {
     }
 
     @Test(arguments: scenarios)
-    func scenarioMatchesItsGoldenTimeline(_ file: String) throws {
+    func scenarioMatchesItsGoldenTimeline(_ file: String) async throws {
         let path = "\(Self.directory)/\(file)"
-        let result = try Simulator.load(scenarioPath: path).run()
+        let result = try await Simulator.load(scenarioPath: path).run()
         #expect(result.passed, "\(file): \(result.violations + result.failedExpectations)")
         let golden = path.replacingOccurrences(of: ".scenario", with: ".expected")
         if ProcessInfo.processInfo.environment["SFHA_UPDATE_GOLDEN"] == "1" {
@@ -51,17 +51,17 @@ struct SimulatorTests {
         return try! SFHAConfiguration.parse(yaml: yaml, path: "test.yml").cluster
     }()
 
-    @Test func detectsTwoHoldersWhenQuorumIsNotRequiredAndTheNetworkSplits() throws {
+    @Test func detectsTwoHoldersWhenQuorumIsNotRequiredAndTheNetworkSplits() async throws {
         // Without quorum both sides of a split keep or take the VIP: the invariant checker must catch it.
         let scenario = try Scenario(parsing: "nodes a b c\nat 0s start\nat 5s split a | b c\nend 15s\n", name: "unsafe")
-        let result = Simulator(scenario: scenario, configuration: Self.configuration).run()
+        let result = await Simulator(scenario: scenario, configuration: Self.configuration).run()
         #expect(!result.passed)
         #expect(result.violations.contains { $0.contains("on a and b at once") })
     }
 
-    @Test func failedExpectationsAreReported() throws {
+    @Test func failedExpectationsAreReported() async throws {
         let scenario = try Scenario(parsing: "nodes a b c\nat 0s start\nat 5s expect default b\n", name: "wrong")
-        let result = Simulator(scenario: scenario, configuration: Self.configuration).run()
+        let result = await Simulator(scenario: scenario, configuration: Self.configuration).run()
         #expect(result.failedExpectations.count == 1)
         #expect(result.text.contains("FAILED: default expected on b but held by a"))
     }

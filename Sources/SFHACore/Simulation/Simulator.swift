@@ -38,7 +38,8 @@ extension String {
     }
 }
 
-/// Runs the real placement against simulated nodes on a virtual clock, with corosync's timings modelled:
+/// Runs the real placement and the real `LocalReconciler` (with fake effects: addresses and units live in memory)
+/// against simulated nodes on a virtual clock, with corosync's timings modelled:
 /// losses are noticed after `detection`, joins after `join`; a crashed daemon's VIPs expire after `lease` (the
 /// daemon keeps them alive by refreshing their lifetime) and its services stop with it (they are bound to sfhad).
 /// After every step it checks the invariants: never two holders of a group's VIPs, nothing held without quorum,
@@ -52,9 +53,9 @@ public struct Simulator {
         self.configuration = configuration
     }
 
-    public func run() -> SimulationResult {
+    public func run() async -> SimulationResult {
         var engine = Engine(scenario: scenario, configuration: configuration)
-        engine.run()
+        await engine.run()
         return SimulationResult(
             scenario: scenario.name, timeline: engine.timeline, violations: engine.violations,
             failedExpectations: engine.failedExpectations)
@@ -68,7 +69,7 @@ private struct SimulatedNode {
     var corosync = false
     var daemon = false
     var view: ClusterView
-    /// The membership corosync last delivered to this node (ids), and whether it is quorate.
+    /// The membership corosync last delivered to this node (ids).
     var delivered: Set<UInt32> = []
     var settleAt: Timestamp?
     var standby = false
@@ -76,23 +77,34 @@ private struct SimulatedNode {
     var upSince = Timestamp.zero
     var serviceFaults: Set<String> = []
     var checkFaults: Set<String> = []
-    /// Group → VIP expiry (nil: refreshed by a live daemon).
-    var vips: [String: Timestamp?] = [:]
-    /// Groups whose services run here.
-    var services: Set<String> = []
-    /// Group → restart times inside the failure window.
-    var restarts: [String: [Timestamp]] = [:]
-    /// Group → blocked until (nil inside: until cleanup).
-    var blocked: [String: Timestamp?] = [:]
-    /// Service → when its failure is next judged.
-    var nextJudgement: [String: Timestamp] = [:]
+    /// The machine's addresses and units (what is really there), shared by every daemon instance on the node.
+    let addresses = FakeAddressController()
+    let units = FakeServiceController()
+    /// The running sfhad's reconciler (nil while sfhad is not running).
+    var reconciler: LocalReconciler?
+    /// Groups the reconciler reports failed here (refreshed after every health event).
+    var failedGroups: Set<String> = []
+    /// VIPs left behind by a dead sfhad: address → when its lease runs out.
+    var leases: [IPAddress: Timestamp] = [:]
+    /// Service → when its failure is next judged, and whether it was already reported unhealthy.
+    var nextJudgement: [String: (due: Timestamp, reported: Bool)] = [:]
     var seenAllNodes = false
 
-    var holdings: Set<String> { Set(vips.keys).union(services) }
     /// sfhad runs (it reconciles, and keeps its VIPs' leases fresh).
     var daemonRunning: Bool { powered && daemon }
     /// sfhad runs and is in the sfha process group (needs corosync).
     var daemonLive: Bool { powered && corosync && daemon }
+
+    /// Groups present on the machine: any of their VIPs configured, or (for groups without VIPs) a unit running.
+    func holdings(_ groups: [ResourceGroup]) -> Set<String> {
+        let present = Set(addresses.all.map(\.address))
+        let active = units.active
+        return Set(groups.filter { group in
+            group.vips.isEmpty
+                ? group.services.contains { active.contains($0.unit) || active.contains($0.systemdUnitName) }
+                : group.vips.contains { present.contains($0.address) }
+        }.map(\.name))
+    }
 }
 
 private struct Engine {
@@ -104,11 +116,14 @@ private struct Engine {
     var cleanLeavers: Set<UInt32> = []
     var cuts: Set<[String]> = []
     var now = Timestamp.zero
+    /// The reconcilers' clock: virtual time (failure windows and timeouts run on it).
+    let clock = ManualClock()
     var timeline: [TimelineEntry] = []
     var violations: [String] = []
     var failedExpectations: [String] = []
-    /// Last decision line printed per (node, group), to print changes only.
+    /// Last decision printed per (node, group), to print changes only.
     var lastDecision: [String: String] = [:]
+    var pendingDecisions: [(node: String, line: String)] = []
 
     init(scenario: Scenario, configuration: ClusterConfiguration) {
         self.scenario = scenario
@@ -128,45 +143,72 @@ private struct Engine {
 
     func index(_ name: String) -> Int { nodes.firstIndex { $0.name == name }! }
 
-    mutating func run() {
+    func holdings(_ i: Int) -> Set<String> { nodes[i].holdings(configuration.groups) }
+
+    mutating func run() async {
         var pending = scenario.events[...]
         let step = Duration.milliseconds(100)
         var tick = Timestamp.zero
         while tick <= scenario.end {
             // Events due before the next tick run at their own instant.
             while let next = pending.first, next.time <= tick {
-                now = next.time
+                await setTime(next.time)
                 pending = pending.dropFirst()
                 if case .expect = next.event {} else { log(.event, [], next.event.description) }
-                apply(next.event)
-                advance()
+                await apply(next.event)
+                await advance()
             }
-            now = tick
-            advance()
+            await setTime(tick)
+            await advance()
             tick = tick + step
         }
     }
 
+    mutating func setTime(_ time: Timestamp) async {
+        now = time
+        clock.advance(to: ManualClock.Instant(offset: .nanoseconds(time.nanoseconds)))
+    }
+
     /// Everything time-driven at `now`: corosync settling, VIP expiry, failure judgement, then convergence.
-    mutating func advance() {
+    mutating func advance() async {
         settleMemberships()
-        expireLeases()
-        judgeFailures()
-        converge()
+        await expireLeases()
+        await judgeFailures()
+        await converge()
         checkInvariants()
     }
 
     // MARK: Events
 
-    mutating func apply(_ event: ScenarioEvent) {
+    mutating func startDaemon(_ i: Int) async {
+        nodes[i].daemon = true
+        nodes[i].upSince = now
+        nodes[i].view = ClusterView(localNode: nodes[i].name)
+        nodes[i].failedGroups = []
+        let effects = NodeEffects(
+            addresses: nodes[i].addresses, announcer: FakeNeighbourAnnouncer(), duplicates: FakeDuplicateAddressChecker(),
+            services: nodes[i].units)
+        let reconciler = LocalReconciler(groups: configuration.groups, effects: effects, clock: clock)
+        await reconciler.setMaintenance(configuration.maintenance)
+        // A starting daemon first removes every configured VIP it was not assigned (none yet) and their units.
+        let cleanup = await reconciler.startupCleanup()
+        nodes[i].leases = [:]
+        logActions(i, cleanup, "startup cleanup")
+        nodes[i].reconciler = reconciler
+        if nodes[i].corosync {
+            nodes[i].view.membershipChanged(members: nodes[i].delivered, quorate: quorate(nodes[i].delivered, i), at: now)
+        }
+    }
+
+    mutating func apply(_ event: ScenarioEvent) async {
         switch event {
         case .start(let names):
             for name in names.isEmpty ? scenario.nodes : names {
                 let i = index(name)
+                guard !nodes[i].powered else { continue }
                 nodes[i].powered = true
                 nodes[i].corosync = true
-                nodes[i].daemon = true
-                nodes[i].upSince = now
+                await startDaemon(i)
             }
             scheduleSettles()
         case .powerOff(let name):
@@ -174,8 +216,13 @@ private struct Engine {
             nodes[i].powered = false
             nodes[i].corosync = false
             nodes[i].daemon = false
-            nodes[i].vips = [:]
-            nodes[i].services = []
+            nodes[i].reconciler = nil
+            for address in nodes[i].addresses.all {
+                _ = try? await nodes[i].addresses.remove(
+                    VirtualIP(name: "x", address: address.address, prefixLength: address.prefixLength, interface: address.interface))
+            }
+            for unit in nodes[i].units.active { nodes[i].units.kill(unit) }
+            nodes[i].leases = [:]
             nodes[i].delivered = []
             nodes[i].view = ClusterView(localNode: name)
             nodes[i].seenAllNodes = false
@@ -183,10 +230,10 @@ private struct Engine {
             scheduleSettles()
         case .powerOn(let name):
             let i = index(name)
+            guard !nodes[i].powered else { return }
             nodes[i].powered = true
             nodes[i].corosync = true
-            nodes[i].daemon = true
-            nodes[i].upSince = now
+            await startDaemon(i)
             scheduleSettles()
         case .isolate(let name), .dropIncoming(let name):
             isolated.insert(name)
@@ -210,31 +257,23 @@ private struct Engine {
             let i = index(name)
             guard nodes[i].daemon else { return }
             nodes[i].daemon = false
+            nodes[i].reconciler = nil
             // Services are bound to sfhad and stop with it; VIPs live until their lease runs out.
-            nodes[i].services = []
-            for group in nodes[i].vips.keys where nodes[i].vips[group]! == nil { nodes[i].vips[group] = now + scenario.lease }
+            for unit in nodes[i].units.active { nodes[i].units.kill(unit) }
+            for address in nodes[i].addresses.all { nodes[i].leases[address.address] = now + scenario.lease }
             daemonLeft(name)
         case .restart(let name):
             let i = index(name)
             guard nodes[i].powered, !nodes[i].daemon else { return }
-            nodes[i].daemon = true
-            nodes[i].upSince = now
-            nodes[i].view = ClusterView(localNode: name)
-            // A starting daemon first removes every VIP it was not assigned (it has been assigned nothing yet).
-            if !nodes[i].vips.isEmpty {
-                log(.action, [name], "startup cleanup: remove leftover VIPs of " + nodes[i].vips.keys.sorted().joined(separator: ", "))
-                nodes[i].vips = [:]
-            }
-            if nodes[i].corosync {
-                nodes[i].view.membershipChanged(members: nodes[i].delivered, quorate: quorate(nodes[i].delivered, i), at: now)
-            }
+            await startDaemon(i)
         case .stop(let name):
             let i = index(name)
-            guard nodes[i].daemon else { return }
+            guard nodes[i].daemon, let reconciler = nodes[i].reconciler else { return }
             // Graceful: release everything (VIPs first), tell the peers, then leave.
-            release(i, groups: nodes[i].holdings, why: "sfhad stopping")
+            logActions(i, await reconciler.releaseEverything(), "sfhad stopping")
             publish(i)
             nodes[i].daemon = false
+            nodes[i].reconciler = nil
             daemonLeft(name)
         case .corosyncStop(let name):
             let i = index(name)
@@ -253,7 +292,7 @@ private struct Engine {
         case .serviceFail(let name, let service):
             let i = index(name)
             nodes[i].serviceFaults.insert(service)
-            nodes[i].nextJudgement[service] = now + detectionPeriod(ofService: service)
+            nodes[i].nextJudgement[service] = (now + detectionPeriod(ofService: service), false)
         case .serviceRecover(let name, let service):
             let i = index(name)
             nodes[i].serviceFaults.remove(service)
@@ -269,21 +308,22 @@ private struct Engine {
             nodes[index(name)].upSince = now
         case .maintenance(let on):
             configuration.maintenance = on
+            for node in nodes { await node.reconciler?.setMaintenance(on) }
         case .failover(let group, let target):
-            let holder = nodes.first { $0.holdings.contains(group) }?.name
+            let holder = nodes.indices.first { holdings($0).contains(group) }.map { nodes[$0].name }
             let request: MoveRequest? = target.map { .to($0) } ?? holder.map { .awayFrom($0) }
             if let request { for i in nodes.indices { nodes[i].view.moveRequests[group] = request } }
         case .cleanup(let group, let name):
             for i in nodes.indices where name == nil || nodes[i].name == name {
-                nodes[i].blocked[group] = nil
-                nodes[i].restarts[group] = nil
+                await nodes[i].reconciler?.clearFailures(group: group)
+                nodes[i].failedGroups = await nodes[i].reconciler?.failedGroups ?? []
             }
         case .setNodePriority(let name, let priority):
             configuration.nodePriorities[name] = priority
         case .setFailback(let group, let enabled):
             if let g = configuration.groups.firstIndex(where: { $0.name == group }) { configuration.groups[g].failback = enabled }
         case .expect(let group, let holder):
-            let holders = nodes.filter { $0.vips.keys.contains(group) || $0.services.contains(group) }.map(\.name)
+            let holders = nodes.indices.filter { holdings($0).contains(group) }.map { nodes[$0].name }
             let expected = holder.map { [$0] } ?? []
             if holders == expected {
                 log(.expectation, [], "\(group) is on \(holder ?? "no node"): ok")
@@ -363,44 +403,52 @@ private struct Engine {
     func report(_ i: Int) -> NodeReport {
         let node = nodes[i]
         let criticalFailing = configuration.nodeChecks.contains { $0.critical && node.checkFaults.contains($0.name) }
-        var blocked = Set(node.blocked.compactMap { group, until in (until.map { $0 > now } ?? true) ? group : nil })
+        var blocked = node.failedGroups
         // A group that needs a node check (a colocation with a check) may not run where that check fails.
         for group in configuration.groups where group.requiredChecks.contains(where: node.checkFaults.contains) {
             blocked.insert(group.name)
         }
         return NodeReport(
             name: node.name, nodeID: node.id, priority: node.priority, standby: node.standby, healthy: !criticalFailing,
-            blockedGroups: blocked, holdings: node.holdings, upSince: node.upSince)
+            blockedGroups: blocked, holdings: holdings(i), upSince: node.upSince)
     }
 
-    /// Delivers node `i`'s report to every live daemon that shares its membership (CPG).
+    /// Delivers node `i`'s report to every live daemon that shares its membership (CPG), and to itself.
     mutating func publish(_ i: Int) {
         let current = report(i)
-        for j in nodes.indices where nodes[j].daemonLive && nodes[j].view.members.contains(nodes[i].id)
-            && nodes[i].view.members.contains(nodes[j].id) || j == i
-        {
+        for j in nodes.indices
+        where j == i || (nodes[j].daemonLive && nodes[j].view.members.contains(nodes[i].id) && nodes[i].view.members.contains(nodes[j].id)) {
             if nodes[j].view.reports[current.name] != current { nodes[j].view.received(current) }
         }
     }
 
-    mutating func converge() {
+    mutating func converge() async {
         for _ in 0..<8 {
             for i in nodes.indices where nodes[i].daemonLive { publish(i) }
             // Every running daemon decides from its own view; the decisions are printed before anyone acts.
-            var desired: [Int: Set<String>] = [:]
+            var desired: [(Int, Set<String>)] = []
             for i in nodes.indices where nodes[i].daemonRunning {
                 let placement = Placer.place(nodes[i].view.placementInput(now: now), policy: policy)
                 noteDecisions(i, placement)
-                desired[i] = placement.groups(heldBy: nodes[i].name)
+                desired.append((i, placement.groups(heldBy: nodes[i].name)))
             }
             flushDecisions()
             var changed = false
-            for (i, groups) in desired.sorted(by: { $0.key < $1.key }) where !policy.maintenance {
-                let toRelease = nodes[i].holdings.subtracting(groups)
-                let toAcquire = groups.subtracting(nodes[i].holdings)
-                if !toRelease.isEmpty { release(i, groups: toRelease, why: "no longer assigned here") }
-                if !toAcquire.isEmpty { acquire(i, groups: toAcquire) }
-                if !toRelease.isEmpty || !toAcquire.isEmpty {
+            for (i, groups) in desired {
+                guard let reconciler = nodes[i].reconciler else { continue }
+                let before = holdings(i)
+                // Nothing to change on this machine: skip the (idempotent) reconciler call.
+                if before == groups, await reconciler.heldGroups.count == groups.count { continue }
+                for group in groups where !before.contains(group) {
+                    // Order: a group starts only once every group it starts after runs somewhere.
+                    for predecessor in self.group(group)?.startAfter ?? []
+                    where !nodes.indices.contains(where: { holdings($0).contains(predecessor) }) {
+                        violation("\(group) starts on \(nodes[i].name) while \(predecessor), which it starts after, runs nowhere")
+                    }
+                }
+                let actions = await reconciler.apply(groups)
+                logActions(i, actions, nil)
+                if holdings(i) != before || actions.contains(where: { $0.outcome == .done }) {
                     changed = true
                     publish(i)
                 }
@@ -410,7 +458,26 @@ private struct Engine {
         }
     }
 
-    var pendingDecisions: [(node: String, line: String)] = []
+    /// One timeline line per group and direction: "acquire web: add …, announce …, start nginx".
+    mutating func logActions(_ i: Int, _ actions: [ReconcileAction], _ why: String?) {
+        var order: [String] = []
+        var parts: [String: [String]] = [:]
+        for action in actions where action.outcome != .unchanged && action.kind != .duplicateCheck {
+            let key: String
+            switch action.kind {
+            case .addVIP, .announce, .startService: key = "acquire \(action.group)"
+            case .removeVIP, .stopService: key = "release \(action.group)"
+            default: key = "\(action.kind.rawValue) [\(action.group)]"
+            }
+            if parts[key] == nil { order.append(key) }
+            var text = "\(action.kind.rawValue) \(action.resource)"
+            if action.outcome != .done { text += " (\(action.outcome))" }
+            parts[key, default: []].append(text)
+        }
+        for key in order {
+            log(.action, [nodes[i].name], key + (why.map { " (\($0))" } ?? "") + ": " + parts[key]!.joined(separator: ", "))
+        }
+    }
 
     mutating func noteDecisions(_ i: Int, _ placement: Placement) {
         for assignment in placement.assignments {
@@ -439,7 +506,7 @@ private struct Engine {
     mutating func clearSatisfiedRequests() {
         for i in nodes.indices {
             for (group, request) in nodes[i].view.moveRequests {
-                let holder = nodes.first { $0.holdings.contains(group) }?.name
+                let holder = nodes.indices.first { holdings($0).contains(group) }.map { nodes[$0].name }
                 switch request {
                 case .to(let target) where holder == target: nodes[i].view.moveRequests[group] = nil
                 case .awayFrom(let away) where holder != nil && holder != away: nodes[i].view.moveRequests[group] = nil
@@ -451,55 +518,15 @@ private struct Engine {
 
     func group(_ name: String) -> ResourceGroup? { configuration.groups.first { $0.name == name } }
 
-    /// Groups in configuration order.
-    func ordered(_ groups: Set<String>) -> [String] {
-        configuration.groups.map(\.name).filter(groups.contains) + groups.subtracting(configuration.groups.map(\.name)).sorted()
-    }
-
-    mutating func release(_ i: Int, groups: Set<String>, why: String) {
-        for name in ordered(groups).reversed() {
-            let definition = group(name)
-            var parts: [String] = []
-            if nodes[i].vips.removeValue(forKey: name) != nil, let definition, !definition.vips.isEmpty {
-                parts.append("remove " + definition.vips.map(\.cidr).joined(separator: ", "))
-            }
-            if nodes[i].services.remove(name) != nil, let definition, !definition.services.isEmpty {
-                parts.append("stop " + definition.services.reversed().map(\.name).joined(separator: ", "))
-            }
-            log(.action, [nodes[i].name], "release \(name) (\(why))" + (parts.isEmpty ? "" : ": " + parts.joined(separator: ", then ")))
-        }
-    }
-
-    mutating func acquire(_ i: Int, groups: Set<String>) {
-        for name in ordered(groups) {
-            let definition = group(name)
-            // Order: a group starts only once every group it starts after runs somewhere.
-            for predecessor in definition?.startAfter ?? [] where !nodes.contains(where: { $0.holdings.contains(predecessor) }) {
-                violation("\(name) starts on \(nodes[i].name) while \(predecessor), which it starts after, runs nowhere")
-            }
-            var parts: [String] = []
-            if let definition, !definition.vips.isEmpty {
-                nodes[i].vips[name] = .some(nil)
-                parts.append("add " + definition.vips.map(\.cidr).joined(separator: ", ") + " + announce")
-            }
-            if let definition, !definition.services.isEmpty {
-                nodes[i].services.insert(name)
-                parts.append("start " + definition.services.map(\.name).joined(separator: ", "))
-                for service in definition.services where nodes[i].serviceFaults.contains(service.name) {
-                    nodes[i].nextJudgement[service.name] = now + detectionPeriod(ofService: service.name)
+    mutating func expireLeases() async {
+        for i in nodes.indices where !nodes[i].daemonRunning {
+            for (address, expiry) in nodes[i].leases where expiry <= now {
+                nodes[i].leases[address] = nil
+                for present in nodes[i].addresses.all where present.address == address {
+                    _ = try? await nodes[i].addresses.remove(
+                        VirtualIP(name: "x", address: present.address, prefixLength: present.prefixLength, interface: present.interface))
                 }
-            }
-            if definition == nil || (definition!.vips.isEmpty && definition!.services.isEmpty) { nodes[i].services.insert(name) }
-            log(.action, [nodes[i].name], "acquire \(name)" + (parts.isEmpty ? "" : ": " + parts.joined(separator: ", then ")))
-        }
-    }
-
-    mutating func expireLeases() {
-        for i in nodes.indices {
-            for (group, expiry) in nodes[i].vips {
-                guard let expiry, expiry <= now else { continue }
-                nodes[i].vips[group] = nil
-                log(.action, [nodes[i].name], "VIP lease of \(group) expired (no live sfhad refreshed it): addresses gone")
+                log(.action, [nodes[i].name], "VIP \(address) lease expired (no live sfhad refreshed it): address gone")
             }
         }
     }
@@ -512,31 +539,29 @@ private struct Engine {
         return check.interval * check.failuresBeforeUnhealthy
     }
 
-    mutating func judgeFailures() {
-        for i in nodes.indices where nodes[i].daemonLive {
-            for (service, due) in nodes[i].nextJudgement where due <= now {
-                guard let group = configuration.groups.first(where: { $0.services.contains { $0.name == service } }),
-                    nodes[i].services.contains(group.name), nodes[i].serviceFaults.contains(service),
-                    let definition = group.services.first(where: { $0.name == service })
+    /// A failing service's health check reports `becameUnhealthy`, then `stillUnhealthy` every detection period,
+    /// to the node's real reconciler, which restarts it within its failure policy or fails its group.
+    mutating func judgeFailures() async {
+        for i in nodes.indices {
+            guard let reconciler = nodes[i].reconciler else { continue }
+            for (service, judgement) in nodes[i].nextJudgement where judgement.due <= now {
+                guard nodes[i].serviceFaults.contains(service),
+                    let group = configuration.groups.first(where: { $0.services.contains { $0.name == service } }),
+                    holdings(i).contains(group.name)
                 else {
-                    nodes[i].nextJudgement[service] = nil
+                    nodes[i].nextJudgement[service] = (now + detectionPeriod(ofService: service), judgement.reported)
                     continue
                 }
-                let policy = definition.failurePolicy
-                let recent = (nodes[i].restarts[group.name] ?? []).filter { now - $0 < policy.window }
-                if recent.count < policy.maxRestarts {
-                    nodes[i].restarts[group.name] = recent + [now]
-                    log(.health, [nodes[i].name], "\(service) unhealthy: restart \(recent.count + 1)/\(policy.maxRestarts)")
-                    nodes[i].nextJudgement[service] = now + detectionPeriod(ofService: service)
-                } else {
-                    let until = policy.failureTimeout.map { now + $0 }
-                    nodes[i].blocked[group.name] = .some(until)
-                    nodes[i].nextJudgement[service] = nil
-                    log(.health, [nodes[i].name],
-                        "\(service) still unhealthy after \(policy.maxRestarts) restart(s): \(group.name) may not run here "
-                            + (until.map { "until \($0)" } ?? "until cleanup"))
-                }
+                let event = HealthEvent(
+                    check: service, kind: judgement.reported ? .stillUnhealthy : .becameUnhealthy,
+                    status: HealthStatus(healthy: false), result: .unhealthy("simulated failure"))
+                log(.health, [nodes[i].name], "\(service) unhealthy (\(event.kind.rawValue))")
+                logActions(i, await reconciler.handle(event), nil)
+                nodes[i].failedGroups = await reconciler.failedGroups
+                nodes[i].nextJudgement[service] = (now + detectionPeriod(ofService: service), true)
             }
+            // Failures time out on the reconciler's clock.
+            nodes[i].failedGroups = await reconciler.failedGroups
         }
     }
 
@@ -549,19 +574,23 @@ private struct Engine {
 
     mutating func checkInvariants() {
         for group in configuration.groups where !group.vips.isEmpty {
-            let holders = nodes.filter { $0.vips.keys.contains(group.name) }.map(\.name)
+            let addresses = Set(group.vips.map(\.address))
+            let holders = nodes.filter { node in node.addresses.all.contains { addresses.contains($0.address) } }.map(\.name)
             if holders.count > 1 { violation("\(group.name)'s VIPs are on \(holders.joined(separator: " and ")) at once") }
         }
         guard !configuration.maintenance else { return }
-        for node in nodes where node.daemonRunning && !node.holdings.isEmpty {
-            if configuration.quorumRequired && !node.view.quorate {
-                violation("\(node.name) holds \(node.holdings.sorted().joined(separator: ",")) without quorum")
+        for i in nodes.indices where nodes[i].daemonRunning && !holdings(i).isEmpty {
+            if configuration.quorumRequired && !nodes[i].view.quorate {
+                violation("\(nodes[i].name) holds \(holdings(i).sorted().joined(separator: ",")) without quorum")
             }
         }
         for node in nodes {
-            for name in node.services {
-                if let group = group(name), !group.vips.isEmpty, !node.vips.keys.contains(name) {
-                    violation("\(node.name) runs \(name)'s services without its VIPs")
+            let present = Set(node.addresses.all.map(\.address))
+            let active = node.units.active
+            for group in configuration.groups where !group.vips.isEmpty {
+                let running = group.services.filter { active.contains($0.unit) || active.contains($0.systemdUnitName) }
+                if !running.isEmpty, !group.vips.allSatisfy({ present.contains($0.address) }) {
+                    violation("\(node.name) runs \(group.name)'s services without all its VIPs")
                 }
             }
         }
