@@ -11,11 +11,13 @@ let package = Package(
         .library(name: "SFHALab", targets: ["SFHALab"]),
         .executable(name: "sfha", targets: ["sfha"]),
         .executable(name: "sfha-lab", targets: ["sfha-lab"]),
+        .executable(name: "sfhad", targets: ["sfhad"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // corosync's C client libraries (cmap, quorum, votequorum, cfg, cpg). Headers live in /usr/include, so no
@@ -46,6 +48,7 @@ let package = Package(
                 "CorosyncKit", "SFHABase", "CSFHAShim",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             exclude: ["Control"]  // TEMP: being written in a separate package
         ),
@@ -56,6 +59,15 @@ let package = Package(
             dependencies: [
                 "CorosyncKit", "SFHACore", "SFHABase",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "sfhad",
+            dependencies: [
+                "SFHACore", "CorosyncKit", "SFHABase",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(

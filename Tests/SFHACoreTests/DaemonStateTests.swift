@@ -50,7 +50,7 @@ struct DaemonBus {
     mutating func form(_ members: [Int], quorate: Bool = true) {
         let ids = Set(members.map { UInt32($0 + 1) })
         for index in members { input(index, .membership(members: ids, quorate: quorate)) }
-        for index in members { input(index, .groupMembership(joined: members.map(member), left: [])) }
+        for index in members { input(index, .groupMembership(members: members.map(member), joined: members.map(member), left: [])) }
         deliver(to: members)
     }
 
@@ -148,7 +148,7 @@ struct DaemonStateTests {
         bus.reconcile([0, 1, 2])
         #expect(bus.assigned["node1"] == ["default"])
         // node1's daemon leaves the group (crash): node2 and node3 wait out the takeover delay.
-        for index in [1, 2] { bus.input(index, .groupMembership(joined: [], left: [bus.member(0)])) }
+        for index in [1, 2] { bus.input(index, .groupMembership(members: [bus.member(1), bus.member(2)], joined: [], left: [bus.member(0)])) }
         #expect(bus.assigned["node2"] ?? [] == [])
         if case .waitingForTakeover? = bus.daemons[1].lastPlacement?.assignment(of: "default")?.reason {} else {
             Issue.record("expected waitingForTakeover, got \(String(describing: bus.daemons[1].lastPlacement))")
@@ -157,6 +157,23 @@ struct DaemonStateTests {
         for index in [1, 2] { bus.input(index, .tick) }
         bus.deliver(to: [1, 2])
         #expect(bus.assigned["node2"] == ["default"])
+    }
+
+    @Test func aRejoiningNodeAcquiresNothingUntilEveryDaemonHasReported() {
+        var bus = DaemonBus(configuration: Self.configuration)
+        // node2 and node3 run the group while node1 is away.
+        bus.form([1, 2])
+        bus.reconcile([1, 2])
+        #expect(bus.assigned["node2"] == ["default"])
+        // node1 comes back: corosync and CPG tell it about node2 and node3 before their reports arrive.
+        bus.input(0, .membership(members: [1, 2, 3], quorate: true))
+        bus.input(0, .groupMembership(members: [0, 1, 2].map(bus.member), joined: [bus.member(0)], left: []))
+        #expect(bus.assigned["node1"] ?? [] == [], "node1 must not take the group before it knows who holds it")
+        #expect(bus.daemons[0].lastPlacement?.assignment(of: "default")?.reason == .waitingForReports(from: [2, 3]))
+        for index in [1, 2] { bus.input(index, .groupMembership(members: [0, 1, 2].map(bus.member), joined: [bus.member(0)], left: [])) }
+        bus.deliver(to: [0, 1, 2])
+        #expect(bus.assigned["node1"] ?? [] == [])
+        #expect(bus.daemons[0].lastPlacement?.holder(of: "default") == "node2", "stickiness once the reports are in")
     }
 
     @Test func losingCorosyncReleasesEverything() {

@@ -13,6 +13,8 @@ public struct ClusterView: Sendable, Equatable {
     public private(set) var lastKnownHolders: [String: String] = [:]
     public private(set) var departures: [String: Timestamp] = [:]
     public var fencedNodes: Set<String> = []
+    /// Node ids whose daemon is in the sfha process group (from CPG).
+    public private(set) var daemons: Set<UInt32> = []
     public var moveRequests: [String: MoveRequest] = [:]
 
     public init(localNode: String) { self.localNode = localNode }
@@ -31,6 +33,7 @@ public struct ClusterView: Sendable, Equatable {
     /// corosync went away on this node: treat as no quorum and no membership.
     public mutating func corosyncLost(at time: Timestamp) {
         membershipChanged(members: [], quorate: false, at: time)
+        daemons = []
     }
 
     /// A daemon left the sfha process group (crashed, stopped, or its node left).
@@ -38,6 +41,9 @@ public struct ClusterView: Sendable, Equatable {
         guard reports.removeValue(forKey: name) != nil else { return }
         departures[name] = time
     }
+
+    /// The sfha process group's members changed (node ids of the daemons in it).
+    public mutating func daemonsChanged(_ nodeIDs: Set<UInt32>) { daemons = nodeIDs }
 
     /// A daemon published its state (it is alive and in the group).
     public mutating func received(_ report: NodeReport) {
@@ -59,7 +65,8 @@ public struct ClusterView: Sendable, Equatable {
         PlacementInput(
             quorate: quorate, members: members, reports: reports.values.sorted { $0.nodeID < $1.nodeID },
             lastKnownHolders: lastKnownHolders, departures: departures, fencedNodes: fencedNodes,
-            moveRequests: moveRequests, now: now)
+            moveRequests: moveRequests,
+            awaitedReports: daemons.intersection(members).subtracting(reports.values.map(\.nodeID)), now: now)
     }
 }
 

@@ -10,8 +10,8 @@ public struct DaemonState: Sendable {
         case membership(members: Set<UInt32>, quorate: Bool)
         /// corosync went away on this node.
         case corosyncLost
-        /// The sfha process group changed (daemons joined or left).
-        case groupMembership(joined: [ProcessGroupMember], left: [ProcessGroupMember])
+        /// The sfha process group changed: its members now, and who joined or left.
+        case groupMembership(members: [ProcessGroupMember], joined: [ProcessGroupMember], left: [ProcessGroupMember])
         /// A message delivered by the process group (in total order, including this daemon's own).
         case message(from: ProcessGroupMember, ClusterMessage)
         /// What the local reconciler and health monitor report.
@@ -73,7 +73,8 @@ public struct DaemonState: Sendable {
         case .corosyncLost:
             view.corosyncLost(at: now)
             daemonNames = [:]
-        case .groupMembership(let joined, let left):
+        case .groupMembership(let members, let joined, let left):
+            view.daemonsChanged(Set(members.map(\.nodeID)))
             for member in left {
                 if let name = daemonNames.removeValue(forKey: member.nodeID) { view.daemonLeft(name, at: now) }
             }
@@ -94,7 +95,8 @@ public struct DaemonState: Sendable {
             forcePublish = true
         }
         outputs += publishIfNeeded(force: forcePublish)
-        outputs += decide(now: now)
+        // On a tick the assignment is repeated, so the reconciler can repair what changed behind its back.
+        outputs += decide(now: now, repeatAssignment: input == .tick)
         return outputs
     }
 
@@ -166,7 +168,7 @@ public struct DaemonState: Sendable {
         return [.send(.report(state))]
     }
 
-    private mutating func decide(now: Timestamp) -> [Output] {
+    private mutating func decide(now: Timestamp, repeatAssignment: Bool) -> [Output] {
         let placement = Placer.place(view.placementInput(now: now), policy: PlacementPolicy(document.configuration))
         lastPlacement = placement
         // A satisfied operator request is done: stickiness applies from now on.
@@ -179,7 +181,7 @@ public struct DaemonState: Sendable {
             }
         }
         let mine = placement.groups(heldBy: nodeName)
-        guard mine != lastAssigned || mine != holdings else { return [] }
+        guard mine != lastAssigned || repeatAssignment else { return [] }
         lastAssigned = mine
         return [.assign(mine, placement)]
     }

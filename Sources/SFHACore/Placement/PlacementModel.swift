@@ -133,12 +133,16 @@ public struct PlacementInput: Sendable, Equatable {
     /// Nodes confirmed fenced since they left (STONITH): their groups may be taken over at once.
     public var fencedNodes: Set<String>
     public var moveRequests: [String: MoveRequest]
+    /// Node ids whose daemon is in the process group (and the membership) but whose report has not arrived yet.
+    /// While any is awaited, no group is given to a node that does not already hold it: the missing report may say
+    /// that another node holds it (typical right after a partition heals).
+    public var awaitedReports: Set<UInt32>
     public var now: Timestamp
 
     public init(
         quorate: Bool, members: Set<UInt32>, reports: [NodeReport], lastKnownHolders: [String: String] = [:],
         departures: [String: Timestamp] = [:], fencedNodes: Set<String> = [], moveRequests: [String: MoveRequest] = [:],
-        now: Timestamp
+        awaitedReports: Set<UInt32> = [], now: Timestamp
     ) {
         self.quorate = quorate
         self.members = members
@@ -147,6 +151,7 @@ public struct PlacementInput: Sendable, Equatable {
         self.departures = departures
         self.fencedNodes = fencedNodes
         self.moveRequests = moveRequests
+        self.awaitedReports = awaitedReports
         self.now = now
     }
 }
@@ -173,6 +178,7 @@ public enum PlacementReason: Sendable, Equatable, Codable, CustomStringConvertib
     case waitingForTakeover(previousHolder: String, until: Timestamp)
     case waitingForRelease(by: String, next: String)
     case waitingForOrder(after: String)
+    case waitingForReports(from: [UInt32])
     case noEligibleNode([String: Ineligibility])
 
     public var description: String {
@@ -188,6 +194,7 @@ public enum PlacementReason: Sendable, Equatable, Codable, CustomStringConvertib
             "waiting until \(until) before taking over from \(holder), which left the membership"
         case .waitingForRelease(let holder, let next): "waiting for \(holder) to release it before \(next) takes it"
         case .waitingForOrder(let group): "waiting for group \(group) to be placed first"
+        case .waitingForReports(let nodes): "waiting for the state of node(s) \(nodes.map(String.init).joined(separator: ", "))"
         case .noEligibleNode(let why):
             why.isEmpty
                 ? "no node in the membership"

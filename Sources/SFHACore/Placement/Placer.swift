@@ -13,6 +13,7 @@
 /// 5. Colocated groups are placed as one unit (the first of them in configuration order leads); a group is placed
 ///    only once the groups it starts after are running on their holders.
 /// 6. Safety: a group is never given to a node while another live node still holds it (that node releases first),
+///    nor while a live daemon's state is still unknown (its report may say it holds the group),
 ///    and a group whose last holder left the membership is given away only `takeoverDelay` after it left, or at
 ///    once when that node is confirmed fenced.
 public enum Placer {
@@ -147,6 +148,10 @@ private struct Context {
         }
         guard let target else { return all(nil, .noEligibleNode(ineligibilityReport(component))) }
 
+        // A daemon whose state is not known yet may hold the group: acquire nothing new until it has reported.
+        if !input.awaitedReports.isEmpty, !holding.contains(where: { $0.name == target.name }) {
+            return all(nil, .waitingForReports(from: input.awaitedReports.sorted()))
+        }
         // Never two holders: another live node still holding part of the component releases first.
         if let other = holding.first(where: { $0.name != target.name }) {
             return all(nil, .waitingForRelease(by: other.name, next: target.name))

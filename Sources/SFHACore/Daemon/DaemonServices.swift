@@ -1,0 +1,74 @@
+import CorosyncKit
+import Logging
+import ServiceLifecycle
+
+/// Follows corosync (membership, quorum, connection loss) and feeds the runtime.
+public struct CorosyncWatchService: Service {
+    let runtime: DaemonRuntime
+    let monitor: ClusterMonitor
+
+    public init(runtime: DaemonRuntime, monitor: ClusterMonitor = ClusterMonitor()) {
+        self.runtime = runtime
+        self.monitor = monitor
+    }
+
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { tasks in
+            tasks.addTask { await monitor.run() }
+            for await event in monitor.events.cancelOnGracefulShutdown() { await runtime.corosync(event) }
+            tasks.cancelAll()
+        }
+    }
+}
+
+/// Keeps this daemon in the `sfha` process group (rejoining after corosync comes back) and feeds what it delivers
+/// to the runtime. On graceful shutdown it hands the node's groups over before leaving.
+public struct ProcessGroupService: Service {
+    let runtime: DaemonRuntime
+    let logger: Logger
+
+    public init(runtime: DaemonRuntime, logger: Logger) {
+        self.runtime = runtime
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var pause = Duration.milliseconds(100)
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                do {
+                    let group = try ProcessGroup(joining: DaemonRuntime.processGroupName)
+                    await runtime.attach(group)
+                    pause = .milliseconds(100)
+                    for try await event in group.events { await runtime.groupEvent(event) }
+                } catch {
+                    logger.debug("process group unavailable, retrying", metadata: ["error": "\(error)"])
+                }
+                await runtime.attach(nil)
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(2))
+            }
+        } onGracefulShutdown: {
+            Task { await runtime.shutdown() }
+        }
+    }
+}
+
+/// The low-rate heartbeat: re-publishes this node's report (a hung daemon stops doing so) and re-evaluates timed
+/// rules (takeover delay, failback delay, failure timeouts).
+public struct HeartbeatService: Service {
+    let runtime: DaemonRuntime
+    let interval: Duration
+
+    public init(runtime: DaemonRuntime, interval: Duration = .seconds(1)) {
+        self.runtime = runtime
+        self.interval = interval
+    }
+
+    public func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: interval)
+            await runtime.tick()
+        }
+    }
+}
