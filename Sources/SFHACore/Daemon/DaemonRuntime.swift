@@ -49,10 +49,15 @@ public actor DaemonRuntime {
             await handle(.corosyncLost)
         default:
             guard let snapshot = event.snapshot else { return }
+            await handle(.membership(members: Set(snapshot.onlineMembers.map(\.nodeID)), quorate: snapshot.quorate))
             if case .membershipChanged(let change, _) = event {
                 logger.info("membership changed", metadata: ["ring": "\(change.ring)", "left": "\(change.left)", "joined": "\(change.joined)"])
+                // Neighbours' ARP caches may be stale after a partition heals (keepalived left clients black-holed
+                // for up to 37 s): announce every VIP held here again.
+                if !change.joined.isEmpty {
+                    for action in await reconciler.reannounce() where action.outcome != .unchanged { logger.info("\(action)") }
+                }
             }
-            await handle(.membership(members: Set(snapshot.onlineMembers.map(\.nodeID)), quorate: snapshot.quorate))
         }
     }
 
