@@ -52,6 +52,23 @@ final class HandleDriver: @unchecked Sendable {
         }
     }
 
+    /// Starts dispatching for a connection whose callbacks yield into `sink`: the stream finishes normally after
+    /// `finalize`, with the error when corosync goes away, and the connection closes when the consumer stops.
+    func startStreaming<Event: Sendable>(
+        fd: Int32, sink: Unmanaged<EventSink<Event>>,
+        dispatch: @escaping @Sendable () -> cs_error_t, finalize: @escaping @Sendable () -> Void
+    ) {
+        start(
+            fd: fd, dispatch: dispatch,
+            finalize: {
+                finalize()
+                sink.takeUnretainedValue().continuation.finish()
+                sink.release()
+            },
+            onLoss: { error in sink.takeUnretainedValue().continuation.finish(throwing: error) })
+        sink.takeUnretainedValue().continuation.onTermination = { [self] _ in close() }
+    }
+
     /// Runs a request on the handle's queue. Throws BAD_HANDLE once the connection is closed or lost.
     func perform<T>(_ function: String, _ body: () -> (cs_error_t, T)) throws(CorosyncError) -> T {
         let (rc, value): (cs_error_t, T?) = queue.sync {

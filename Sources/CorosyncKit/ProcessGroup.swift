@@ -131,16 +131,11 @@ public final class ProcessGroup: Sendable {
         let driver = HandleDriver(label: "cpg.\(name)", library: "cpg")
         self.driver = driver
         let connection = handle  // an immutable copy for the @Sendable closures
-        driver.start(
-            fd: fd,
-            dispatch: { cpg_dispatch(connection, CS_DISPATCH_ALL) },
+        driver.startStreaming(
+            fd: fd, sink: sink, dispatch: { cpg_dispatch(connection, CS_DISPATCH_ALL) },
             finalize: {
                 cpg_finalize(connection)
-                sink.takeUnretainedValue().continuation.finish()
-                sink.release()
-            },
-            onLoss: { error in sink.takeUnretainedValue().continuation.finish(throwing: error) })
-        continuation.onTermination = { _ in driver.close() }
+            })
     }
 
     deinit { driver.close() }

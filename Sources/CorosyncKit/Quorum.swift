@@ -69,17 +69,12 @@ public final class QuorumConnection: Sendable {
         let driver = HandleDriver(label: "quorum", library: "quorum")
         self.driver = driver
         let connection = handle  // an immutable copy for the @Sendable closures
-        driver.start(
-            fd: fd,
-            dispatch: { quorum_dispatch(connection, CS_DISPATCH_ALL) },
+        driver.startStreaming(
+            fd: fd, sink: sink, dispatch: { quorum_dispatch(connection, CS_DISPATCH_ALL) },
             finalize: {
                 _ = quorum_trackstop(connection)
                 quorum_finalize(connection)
-                sink.takeUnretainedValue().continuation.finish()
-                sink.release()
-            },
-            onLoss: { error in sink.takeUnretainedValue().continuation.finish(throwing: error) })
-        continuation.onTermination = { _ in driver.close() }
+            })
     }
 
     deinit { driver.close() }

@@ -119,17 +119,12 @@ public final class VoteQuorumConnection: Sendable {
         let driver = HandleDriver(label: "votequorum", library: "votequorum")
         self.driver = driver
         let connection = handle  // an immutable copy for the @Sendable closures
-        driver.start(
-            fd: fd,
-            dispatch: { votequorum_dispatch(connection, CS_DISPATCH_ALL) },
+        driver.startStreaming(
+            fd: fd, sink: sink, dispatch: { votequorum_dispatch(connection, CS_DISPATCH_ALL) },
             finalize: {
                 _ = votequorum_trackstop(connection)
                 votequorum_finalize(connection)
-                sink.takeUnretainedValue().continuation.finish()
-                sink.release()
-            },
-            onLoss: { error in sink.takeUnretainedValue().continuation.finish(throwing: error) })
-        continuation.onTermination = { _ in driver.close() }
+            })
     }
 
     deinit { driver.close() }
