@@ -49,8 +49,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            exclude: ["Control"]  // TEMP: being written in a separate package
+            ]
         ),
         // Network-namespace lab: real corosync nodes on one machine (tests, benchmarks, demo).
         .target(name: "SFHALab", dependencies: ["CorosyncKit", "SFHABase"]),
@@ -79,7 +78,7 @@ let package = Package(
         ),
         .testTarget(name: "SFHABaseTests", dependencies: ["SFHABase"]),
         .testTarget(name: "CorosyncKitTests", dependencies: ["CorosyncKit", "SFHABase"]),
-        .testTarget(name: "SFHACoreTests", dependencies: ["SFHACore", "SFHABase"], exclude: ["ControlClientTests.swift", "ControlHTTPTests.swift", "ControlRouterTests.swift", "ControlServerTests.swift", "ControlTestSupport.swift"]),  // TEMP
+        .testTarget(name: "SFHACoreTests", dependencies: ["SFHACore", "SFHABase"]),
         .testTarget(name: "IntegrationTests", dependencies: ["SFHALab", "SFHACore", "CorosyncKit", "SFHABase"]),
     ],
     swiftLanguageModes: [.v6]

@@ -62,7 +62,9 @@ enum NetlinkAddressMessage {
     static let NLM_F_DUMP: UInt16 = 0x300
     static let IFA_ADDRESS: UInt16 = 1
     static let IFA_LOCAL: UInt16 = 2
+    static let IFA_CACHEINFO: UInt16 = 6
     static let IFA_FLAGS: UInt16 = 8
+    static let NLM_F_REPLACE: UInt16 = 0x100
     static let IFA_F_NODAD: UInt32 = 0x02
     static let AF_INET: UInt8 = 2
     static let AF_INET6: UInt8 = 10
@@ -83,14 +85,31 @@ enum NetlinkAddressMessage {
         return le32(UInt32(16 + body.count)) + le16(type) + le16(flags) + le32(sequence) + le32(0) + body
     }
 
-    static func addRequest(_ vip: VirtualIP, interfaceIndex: UInt32, sequence: UInt32) -> [UInt8] {
+    /// Adds the VIP; with `lifetimeSeconds`, as a dynamic address the kernel removes by itself unless refreshed.
+    static func addRequest(_ vip: VirtualIP, interfaceIndex: UInt32, sequence: UInt32, lifetimeSeconds: UInt32? = nil) -> [UInt8] {
+        build(
+            type: RTM_NEWADDR, flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, sequence: sequence,
+            family: family(of: vip.address), prefixLength: UInt8(vip.prefixLength), interfaceIndex: interfaceIndex,
+            attributes: addressAttributes(vip, lifetimeSeconds: lifetimeSeconds))
+    }
+
+    /// Replaces the VIP's lifetime (`ip addr change … valid_lft N preferred_lft N`); fails if the address is gone.
+    static func refreshRequest(_ vip: VirtualIP, interfaceIndex: UInt32, sequence: UInt32, lifetimeSeconds: UInt32) -> [UInt8] {
+        build(
+            type: RTM_NEWADDR, flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_REPLACE, sequence: sequence,
+            family: family(of: vip.address), prefixLength: UInt8(vip.prefixLength), interfaceIndex: interfaceIndex,
+            attributes: addressAttributes(vip, lifetimeSeconds: lifetimeSeconds))
+    }
+
+    private static func addressAttributes(_ vip: VirtualIP, lifetimeSeconds: UInt32?) -> [(UInt16, [UInt8])] {
         let bytes = vip.address.bytes
         var attributes: [(UInt16, [UInt8])] = [(IFA_LOCAL, bytes), (IFA_ADDRESS, bytes)]
         if vip.address.isIPv6 { attributes.append((IFA_FLAGS, le32(IFA_F_NODAD))) }
-        return build(
-            type: RTM_NEWADDR, flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, sequence: sequence,
-            family: family(of: vip.address), prefixLength: UInt8(vip.prefixLength), interfaceIndex: interfaceIndex,
-            attributes: attributes)
+        if let lifetimeSeconds {
+            // struct ifa_cacheinfo { preferred, valid, cstamp, tstamp }: the kernel fills the stamps.
+            attributes.append((IFA_CACHEINFO, le32(lifetimeSeconds) + le32(lifetimeSeconds) + le32(0) + le32(0)))
+        }
+        return attributes
     }
 
     /// Deletes by local address (IPv4 ignores the prefix length without IFA_ADDRESS; IPv6 needs it exact).

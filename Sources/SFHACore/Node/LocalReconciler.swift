@@ -240,6 +240,26 @@ public actor LocalReconciler {
         return actions
     }
 
+    /// Extends the lease of every held VIP (the daemon's heartbeat calls this well within the lease). A VIP whose
+    /// lease already ran out (the daemon stalled) is added and announced again.
+    public func refreshLeases() async -> [ReconcileAction] {
+        await lock()
+        defer { unlock() }
+        guard !maintenance else { return [] }
+        var actions: [ReconcileAction] = []
+        for group in held {
+            for vip in group.definition.vips {
+                let change = try? await effects.addresses.refreshLease(vip)
+                guard change == .alreadyAbsent else { continue }
+                actions.append(await perform(.addVIP, group.name, vip.description, dryRun: false) { () throws(SFHAError) in
+                    try await self.effects.addresses.add(vip) == .added
+                })
+                actions.append(await announce(vip, group: group.name, dryRun: false))
+            }
+        }
+        return actions
+    }
+
     /// Announces every held VIP again (after a membership change or a partition heals: stale ARP caches).
     public func reannounce() async -> [ReconcileAction] {
         await lock()

@@ -17,10 +17,19 @@ public final class NetlinkAddressController: AddressController {
     }
 
     public let namespace: NetworkNamespace
+    /// When set, VIPs are added as dynamic addresses with this lifetime (whole seconds, at least 1) and must be
+    /// refreshed (`refreshLease`) before it runs out: a dead-man switch, so a VIP does not outlive a daemon that
+    /// was killed or hangs. nil: permanent addresses.
+    public let lease: Duration?
     private let session = Mutex(Session())
 
-    public init(namespace: NetworkNamespace = .current) {
+    public init(namespace: NetworkNamespace = .current, lease: Duration? = nil) {
         self.namespace = namespace
+        self.lease = lease
+    }
+
+    private var leaseSeconds: UInt32? {
+        lease.map { UInt32(clamping: max(1, $0.components.seconds + ($0.components.attoseconds > 0 ? 1 : 0))) }
     }
 
     deinit {
@@ -39,11 +48,28 @@ public final class NetlinkAddressController: AddressController {
             // second copy of the address with another prefix length.
             if try list(vip.interface, in: &session).contains(where: { $0.address == vip.address }) { return .alreadyPresent }
             let error = try request(
-                { NetlinkAddressMessage.addRequest(vip, interfaceIndex: UInt32(index), sequence: $0) }, in: &session)
+                { NetlinkAddressMessage.addRequest(vip, interfaceIndex: UInt32(index), sequence: $0, lifetimeSeconds: leaseSeconds) },
+                in: &session)
             switch error {
             case 0: return .added
             case EEXIST: return .alreadyPresent
             default: throw SystemCall.error("adding \(vip.cidr) to \(vip.interface) (RTM_NEWADDR)", errorNumber: error)
+            }
+        }
+    }
+
+    public func refreshLease(_ vip: VirtualIP) async throws(SFHAError) -> AddressChange {
+        guard let seconds = leaseSeconds else { return .alreadyPresent }
+        try VIPValidation.validate(vip)
+        return try locked { session throws(SFHAError) -> AddressChange in
+            let index = try interfaceIndex(vip.interface, in: &session)
+            let error = try request(
+                { NetlinkAddressMessage.refreshRequest(vip, interfaceIndex: UInt32(index), sequence: $0, lifetimeSeconds: seconds) },
+                in: &session)
+            switch error {
+            case 0: return .alreadyPresent
+            case ENOENT, EADDRNOTAVAIL, ESRCH: return .alreadyAbsent
+            default: throw SystemCall.error("refreshing the lease of \(vip.cidr) on \(vip.interface)", errorNumber: error)
             }
         }
     }

@@ -48,9 +48,14 @@ public protocol AddressController: Sendable {
     func add(_ vip: VirtualIP) async throws(SFHAError) -> AddressChange
     /// Removes exactly the VIP's address from its interface. Absent: success.
     func remove(_ vip: VirtualIP) async throws(SFHAError) -> AddressChange
+    /// Extends the lifetime of a VIP added with a lease (see `NetlinkAddressController(lease:)`). Controllers
+    /// without leases have nothing to refresh. Returns `.alreadyAbsent` when the address is gone (its lease ran out).
+    func refreshLease(_ vip: VirtualIP) async throws(SFHAError) -> AddressChange
 }
 
 extension AddressController {
+    public func refreshLease(_ vip: VirtualIP) async throws(SFHAError) -> AddressChange { .alreadyPresent }
+
     /// Whether the VIP's exact address is on its interface (any prefix length): `10.0.0.1` is not `10.0.0.10`.
     public func isPresent(_ vip: VirtualIP) async throws(SFHAError) -> Bool {
         try await addresses(on: vip.interface).contains { $0.address == vip.address }
@@ -189,10 +194,10 @@ public struct NodeEffects: Sendable {
     /// raw-socket announcements, arping/neighbour-solicitation duplicate checks, `systemctl`.
     public static func system(
         namespace: NetworkNamespace = .current, runner: any ProgramRunner = SystemProgramRunner(),
-        announcementPolicy: AnnouncementPolicy = .default
+        announcementPolicy: AnnouncementPolicy = .default, vipLease: Duration? = nil
     ) -> NodeEffects {
         NodeEffects(
-            addresses: NetlinkAddressController(namespace: namespace),
+            addresses: NetlinkAddressController(namespace: namespace, lease: vipLease),
             announcer: RawSocketNeighbourAnnouncer(namespace: namespace, policy: announcementPolicy),
             duplicates: SystemDuplicateAddressChecker(runner: runner, namespace: namespace),
             services: SystemctlServiceController(runner: runner))

@@ -1,0 +1,213 @@
+import CSFHAShim
+import Foundation
+import Logging
+import SFHABase
+import Synchronization
+import Testing
+
+@testable import SFHACore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A fresh directory under /tmp (short, so socket paths stay far below the 107-byte limit), removed by `remove()`.
+struct ControlTestDirectory {
+    let path: String
+
+    init() throws {
+        var template = Array("/tmp/sfctl.XXXXXX".utf8CString)
+        let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        guard created != nil else { throw SFHAError(.io, "mkdtemp failed: \(String(cString: strerror(errno)))") }
+        path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// `run/sfhad.sock` inside the directory (`run` does not exist yet: the server creates it).
+    var socketPath: String { path + "/run/sfhad.sock" }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+// MARK: - Payloads of the test routes
+
+struct ControlTestNode: Codable, Sendable, Equatable {
+    var name: String
+    var id: Int
+    var online: Bool
+    var addresses: [String]
+    var resources: [String]
+}
+
+/// About 2 KB of JSON, like a real `status` answer.
+struct ControlTestStatus: Codable, Sendable, Equatable {
+    var cluster: String
+    var quorate: Bool
+    var nodes: [ControlTestNode]
+    var generatedBy: String
+
+    static let sample = ControlTestStatus(
+        cluster: "prod-eu", quorate: true,
+        nodes: (1...12).map { index in
+            ControlTestNode(
+                name: "node-\(index).example.internal", id: index, online: index != 4,
+                addresses: ["10.0.0.\(index)", "fd00::\(index)"],
+                resources: ["vip-web-\(index)", "service-nginx", "service-postgres-\(index)"])
+        },
+        generatedBy: "sfhad test")
+}
+
+struct ControlTestEcho: Codable, Sendable, Equatable {
+    var text: String
+    var count: Int?
+}
+
+struct ControlTestEchoAnswer: Codable, Sendable, Equatable {
+    var text: String
+    var count: Int
+    var method: String
+}
+
+struct ControlTestFailover: Codable, Sendable, Equatable {
+    var to: String?
+}
+
+struct ControlTestFailoverAnswer: Codable, Sendable, Equatable {
+    var group: String
+    var to: String
+}
+
+struct ControlTestQueryAnswer: Codable, Sendable, Equatable {
+    var query: [String: String]
+    var json: Bool
+}
+
+struct ControlTestPeerAnswer: Codable, Sendable, Equatable {
+    var pid: Int32
+    var uid: UInt32
+    var gid: UInt32
+}
+
+/// Lets a test hold handlers inside their handler until it opens the gate, and know how many are waiting.
+final class ControlTestGate: Sendable {
+    private let state = Mutex<(open: Bool, waiting: Int, waiters: [CheckedContinuation<Void, Never>])>((false, 0, []))
+
+    func pass() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { state -> Bool in
+                state.waiting += 1
+                if state.open { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    var waiting: Int { state.withLock { $0.waiting } }
+
+    func open() {
+        let waiters = state.withLock { state in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        waiters.forEach { $0.resume() }
+    }
+
+    /// Waits (without a deadline assertion) until `count` handlers are inside `pass()`.
+    func waitForWaiting(_ count: Int) async throws {
+        while waiting < count {
+            try await Task.sleep(for: .milliseconds(2))
+        }
+    }
+}
+
+enum ControlTestRoutes {
+    /// The router most tests use.
+    static func router(gate: ControlTestGate? = nil) -> ControlRouter {
+        var router = ControlRouter()
+        router.get("/v1/status") { _ in ControlTestStatus.sample }
+        router.post("/v1/echo", body: ControlTestEcho.self) { request, echo in
+            ControlTestEchoAnswer(text: echo.text, count: echo.count ?? 1, method: request.method)
+        }
+        router.post("/v1/groups/{name}/failover", body: ControlTestFailover.self) { request, body in
+            ControlTestFailoverAnswer(group: try request.parameter("name"), to: body.to ?? "(any)")
+        }
+        router.get("/v1/query") { request in ControlTestQueryAnswer(query: request.query, json: request.flag("json")) }
+        router.get("/v1/peer") { request in
+            ControlTestPeerAnswer(pid: request.peer.pid, uid: request.peer.uid, gid: request.peer.gid)
+        }
+        router.get("/v1/fail/{code}") { request -> ControlEmpty in
+            let code = try request.parameter("code")
+            throw SFHAError(SFHAError.Code(rawValue: code), "failing on purpose with \(code)")
+        }
+        if let gate {
+            router.post("/v1/slow") { _ in
+                await gate.pass()
+                return ControlEmpty()
+            }
+        }
+        return router
+    }
+}
+
+/// Starts a server on a fresh socket, runs `body`, then stops the server and removes the directory.
+func withControlServer(
+    router: ControlRouter = ControlTestRoutes.router(),
+    configuration: ControlServerConfiguration = ControlServerConfiguration(),
+    _ body: (ControlServer, ControlClient, ControlTestDirectory) async throws -> Void
+) async throws {
+    let directory = try ControlTestDirectory()
+    defer { directory.remove() }
+    let server = ControlServer(
+        socketPath: directory.socketPath, router: router, configuration: configuration, logger: quietControlLogger)
+    try server.start()
+    let client = ControlClient(socketPath: directory.socketPath, timeout: .seconds(20))
+    do {
+        try await body(server, client, directory)
+    } catch {
+        await server.stop(gracePeriod: .seconds(1))
+        throw error
+    }
+    await server.stop(gracePeriod: .seconds(1))
+}
+
+/// Servers in tests log only what would be a real problem (their warnings are expected here).
+let quietControlLogger: Logger = {
+    var logger = Logger(label: "sfha.control.test")
+    logger.logLevel = .critical
+    return logger
+}()
+
+/// Splits a raw HTTP answer into status, lower-case header fields and body.
+func parseRawControlResponse(_ bytes: [UInt8]) -> ControlHTTPResponse? {
+    guard let end = ControlHTTP.headEnd(in: bytes), let head = ControlHTTP.parseResponseHead(bytes[0..<end]) else {
+        return nil
+    }
+    return ControlHTTPResponse(status: head.status, headers: head.headers, body: Array(bytes[end...]))
+}
+
+/// The wire error of a raw answer.
+func controlErrorBody(_ response: ControlHTTPResponse?) -> ControlErrorBody? {
+    guard let response else { return nil }
+    return try? JSONDecoder().decode(ControlErrorBody.self, from: Data(response.body))
+}
+
+/// Leaves a socket file at `path` that nobody listens on (a crashed sfhad's leftover).
+func makeStaleControlSocket(at path: String) throws {
+    let fd = sfha_unix_socket(0)
+    guard fd >= 0 else { throw SFHAError(.io, "socket failed") }
+    defer { close(fd) }
+    guard sfha_unix_bind(fd, path) == 0 else {
+        throw SFHAError(.io, "bind \(path) failed: \(String(cString: strerror(errno)))")
+    }
+}
+
+/// File mode bits and group of `path`.
+func controlFileInfo(_ path: String) -> (mode: mode_t, gid: gid_t, isSocket: Bool)? {
+    var info = stat()
+    guard lstat(path, &info) == 0 else { return nil }
+    return (info.st_mode & 0o7777, info.st_gid, info.st_mode & S_IFMT == S_IFSOCK)
+}
