@@ -51,7 +51,8 @@ struct SFHADaemonCommand: AsyncParsableCommand {
         let document = Self.loadDocument(path: documentPath, configuration: loaded.cluster, logger: logger)
         try? FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
         let runtime = DaemonRuntime(
-            node: loaded.node, nodeID: snapshot.localNodeID, document: document, effects: .system(),
+            node: loaded.node, nodeID: snapshot.localNodeID, document: document,
+            effects: .system(vipLease: DaemonTimings.vipLease),
             documentPath: documentPath, logger: logger)
         await runtime.start()
         logger.notice("sfhad started", metadata: ["node": "\(loaded.node.name)", "node_id": "\(snapshot.localNodeID)", "revision": "\(document.revision)"])
@@ -59,7 +60,7 @@ struct SFHADaemonCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             services: [
                 CorosyncWatchService(runtime: runtime), ProcessGroupService(runtime: runtime, logger: logger),
-                HeartbeatService(runtime: runtime),
+                HeartbeatService(runtime: runtime, interval: DaemonTimings.heartbeat), LeaseService(runtime: runtime),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()

@@ -81,6 +81,15 @@ public actor DaemonRuntime {
 
     public func tick() async { await handle(.tick) }
 
+    /// Keeps the held VIPs' leases fresh (called several times per lease).
+    public func refreshLeases() async {
+        guard !shuttingDown else { return }
+        let actions = await reconciler.refreshLeases()
+        guard !actions.isEmpty else { return }
+        for action in actions { logger.warning("a VIP lease ran out (sfhad stalled): group released: \(action)") }
+        await handle(.localState(holdings: Set(await reconciler.heldGroups), blockedGroups: await reconciler.failedGroups, healthy: true))
+    }
+
     public func setStandby(_ on: Bool) async { await handle(.setStandby(on)) }
 
     /// Graceful stop: release everything (VIPs first), tell the others, then leave the group.

@@ -72,3 +72,34 @@ public struct HeartbeatService: Service {
         }
     }
 }
+
+/// Refreshes the held VIPs' leases. VIPs are added with a short lifetime (`DaemonTimings.vipLease`) so that they
+/// disappear by themselves when sfhad is killed or hangs; this service keeps them alive while sfhad runs.
+public struct LeaseService: Service {
+    let runtime: DaemonRuntime
+    let interval: Duration
+
+    public init(runtime: DaemonRuntime, interval: Duration = DaemonTimings.leaseRefresh) {
+        self.runtime = runtime
+        self.interval = interval
+    }
+
+    public func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            await runtime.refreshLeases()
+            try? await Task.sleep(for: interval)
+        }
+    }
+}
+
+/// The daemon's timing rules, in one place.
+public enum DaemonTimings {
+    /// Lifetime of a VIP that only a live sfhad refreshes. The kernel removes an expired IPv4 address within about
+    /// a second of its lifetime, so a killed or hung daemon's VIP is gone after at most ~2 s — before the others may
+    /// take over (`failover_delay_ms`, default 3000 ms, counted from when they saw the daemon leave).
+    public static let vipLease: Duration = .seconds(1)
+    /// Four refreshes per lease: a stall of up to ~750 ms never lets a VIP expire.
+    public static let leaseRefresh: Duration = .milliseconds(250)
+    /// Heartbeat: this node's report is re-published at this rate.
+    public static let heartbeat: Duration = .seconds(1)
+}

@@ -240,24 +240,23 @@ public actor LocalReconciler {
         return actions
     }
 
-    /// Extends the lease of every held VIP (the daemon's heartbeat calls this well within the lease). A VIP whose
-    /// lease already ran out (the daemon stalled) is added and announced again.
+    /// Extends the lease of every held VIP (the daemon calls this several times per lease). A group whose VIP's
+    /// lease already ran out (the daemon stalled longer than the lease) is no longer held: its services stop and it
+    /// is never re-added here on its own — another node may have taken it meanwhile. Placement decides again, and
+    /// a new acquire goes through the duplicate check.
     public func refreshLeases() async -> [ReconcileAction] {
         await lock()
         defer { unlock() }
         guard !maintenance else { return [] }
-        var actions: [ReconcileAction] = []
+        var expired: [HeldGroup] = []
         for group in held {
-            for vip in group.definition.vips {
-                let change = try? await effects.addresses.refreshLease(vip)
-                guard change == .alreadyAbsent else { continue }
-                actions.append(await perform(.addVIP, group.name, vip.description, dryRun: false) { () throws(SFHAError) in
-                    try await self.effects.addresses.add(vip) == .added
-                })
-                actions.append(await announce(vip, group: group.name, dryRun: false))
+            for vip in group.definition.vips where (try? await effects.addresses.refreshLease(vip)) == .alreadyAbsent {
+                expired.append(group)
+                break
             }
         }
-        return actions
+        guard !expired.isEmpty else { return [] }
+        return await release(expired, dryRun: false)
     }
 
     /// Announces every held VIP again (after a membership change or a partition heals: stale ARP caches).

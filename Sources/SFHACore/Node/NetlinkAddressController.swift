@@ -63,6 +63,10 @@ public final class NetlinkAddressController: AddressController {
         try VIPValidation.validate(vip)
         return try locked { session throws(SFHAError) -> AddressChange in
             let index = try interfaceIndex(vip.interface, in: &session)
+            // IPv4 RTM_NEWADDR would re-create an expired address: refresh only what is still there.
+            guard try list(vip.interface, in: &session).contains(where: { $0.address == vip.address }) else {
+                return .alreadyAbsent
+            }
             let error = try request(
                 { NetlinkAddressMessage.refreshRequest(vip, interfaceIndex: UInt32(index), sequence: $0, lifetimeSeconds: seconds) },
                 in: &session)

@@ -52,6 +52,18 @@ public final class FakeAddressController: AddressController {
         return change
     }
 
+    /// A fake lease: present addresses are refreshed, absent ones stay absent (as the kernel does).
+    public func refreshLease(_ vip: VirtualIP) async throws(SFHAError) -> AddressChange {
+        state.withLock { addresses in
+            addresses.contains { $0.interface == vip.interface && $0.address == vip.address } ? .alreadyPresent : .alreadyAbsent
+        }
+    }
+
+    /// Drops an address as the kernel does when its lease runs out.
+    public func expire(_ address: IPAddress) {
+        state.withLock { $0.removeAll { $0.address == address } }
+    }
+
     public func remove(_ vip: VirtualIP) async throws(SFHAError) -> AddressChange {
         try VIPValidation.validate(vip)
         if failing.withLock({ $0.contains(vip.address) }) {
