@@ -129,7 +129,7 @@ import Testing
 
     @Test func checkerRunsArpingInDuplicateDetectionMode() async throws {
         let runner = FakeProgramRunner { _ in ProgramResult(exitCode: 0, standardOutput: "Received 0 response(s)\n") }
-        #expect(try await SystemDuplicateAddressChecker(runner: runner).check(vip) == .free)
+        #expect(try await SystemDuplicateAddressChecker(runner: runner, ipv4Method: .arping).check(vip) == .free)
         #expect(runner.invocations.map(\.arguments) == [["-D", "-c", "2", "-w", "1", "-I", "eth0", "10.231.1.200"]])
         #expect(runner.invocations.first?.executable == "arping")
     }

@@ -27,3 +27,25 @@ import Testing
         #expect(fakes.addresses.all.contains { $0.address == NodeFixtures.mail.vips[0].address })
     }
 }
+
+@Suite struct ARPProbeParsingTests {
+    let target = IPv4Address("10.0.0.5")!
+    let own: [UInt8] = [2, 0, 0, 0, 0, 1]
+
+    func arp(operation: UInt8, sender: [UInt8], senderAddress: [UInt8], targetAddress: [UInt8]) -> [UInt8] {
+        [0, 1, 0x08, 0x00, 6, 4, 0, operation] + sender + senderAddress + [UInt8](repeating: 0, count: 6) + targetAddress
+    }
+
+    @Test func aReplyFromTheAddressNamesItsOwner() {
+        let reply = arp(operation: 2, sender: [0x52, 0x54, 0, 0x12, 0x34, 0x56], senderAddress: [10, 0, 0, 5], targetAddress: [0, 0, 0, 0])
+        #expect(ARPProbe.owner(reply, target: target, ownHardwareAddress: own) == "52:54:00:12:34:56")
+    }
+
+    @Test func otherTrafficIsNotAnOwner() {
+        // Someone else's address, our own probe echoed back, a truncated or non-IPv4 packet.
+        #expect(ARPProbe.owner(arp(operation: 2, sender: [1, 2, 3, 4, 5, 6], senderAddress: [10, 0, 0, 50], targetAddress: [10, 0, 0, 5]), target: target, ownHardwareAddress: own) == nil)
+        #expect(ARPProbe.owner(arp(operation: 1, sender: own, senderAddress: [10, 0, 0, 5], targetAddress: [10, 0, 0, 5]), target: target, ownHardwareAddress: own) == nil)
+        #expect(ARPProbe.owner([0, 1, 8, 0], target: target, ownHardwareAddress: own) == nil)
+        #expect(ARPProbe.owner([0, 6] + Array(arp(operation: 2, sender: [1, 2, 3, 4, 5, 6], senderAddress: [10, 0, 0, 5], targetAddress: [0, 0, 0, 0]).dropFirst(2)), target: target, ownHardwareAddress: own) == nil)
+    }
+}

@@ -17,27 +17,54 @@ import Glibc
 ///   within `ipv6Wait` means another machine holds it. (True RFC 4862 DAD from the unspecified address needs the
 ///   kernel's own DAD, which `nodad` skips on purpose.)
 public struct SystemDuplicateAddressChecker: DuplicateAddressChecker {
+    /// How IPv4 is checked.
+    public enum IPv4Method: Sendable, Equatable {
+        /// RFC 5227 ARP probes sent in-process on an AF_PACKET socket; any machine answering within `wait` holds the
+        /// address. The default: a live host answers in microseconds, and the check stays off the failover path's
+        /// critical seconds.
+        case arpProbe(wait: Duration)
+        /// `arping -D` (its wait is whole seconds only, so a free address costs at least 1 s).
+        case arping
+    }
+
     public var runner: any ProgramRunner
     public var namespace: NetworkNamespace
     public var probes: Int
     public var waitSeconds: Int
     public var ipv6Wait: Duration
+    public var ipv4Method: IPv4Method
 
     public init(
         runner: any ProgramRunner = SystemProgramRunner(), namespace: NetworkNamespace = .current, probes: Int = 2,
-        waitSeconds: Int = 1, ipv6Wait: Duration = .milliseconds(1000)
+        waitSeconds: Int = 1, ipv6Wait: Duration = .milliseconds(1000),
+        ipv4Method: IPv4Method = .arpProbe(wait: .milliseconds(200))
     ) {
         self.runner = runner
         self.namespace = namespace
         self.probes = max(probes, 1)
         self.waitSeconds = max(waitSeconds, 1)
         self.ipv6Wait = ipv6Wait
+        self.ipv4Method = ipv4Method
     }
 
     public func check(_ vip: VirtualIP) async throws(SFHAError) -> DuplicateCheckResult {
         try VIPValidation.validate(vip)
         switch vip.address {
-        case .v4:
+        case .v4(let target):
+            if case .arpProbe(let wait) = ipv4Method {
+                let namespace = namespace
+                let interface = vip.interface
+                let probes = probes
+                let outcome: Result<DuplicateCheckResult, SFHAError> = await withCheckedContinuation { continuation in
+                    Thread.detachNewThread {
+                        continuation.resume(returning: Result { () throws(SFHAError) -> DuplicateCheckResult in
+                            try namespace.enterForThread()
+                            return try ARPProbe.run(target: target, interface: interface, probes: probes, wait: wait)
+                        })
+                    }
+                }
+                return try outcome.get()
+            }
             let arguments = ["-D", "-c", String(probes), "-w", String(waitSeconds), "-I", vip.interface, "\(vip.address)"]
             let result = try await runner.run("arping", arguments, timeout: .seconds(Int64(waitSeconds) + 5))
             return try Self.interpretArping(result, vip: vip)
@@ -77,6 +104,57 @@ public struct SystemDuplicateAddressChecker: DuplicateAddressChecker {
     }
 }
 
+
+/// RFC 5227 ARP probe (blocking; run on a dedicated thread inside the node's namespace).
+enum ARPProbe {
+    static func run(target: IPv4Address, interface: String, probes: Int, wait: Duration) throws(SFHAError) -> DuplicateCheckResult {
+        let fd = socket(AF_PACKET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Int32(UInt16(0x0806).bigEndian))
+        guard fd >= 0 else { throw SystemCall.error("opening an ARP socket") }
+        defer { close(fd) }
+        let info = try InterfaceInfo.query(interface, socket: fd)
+        let packet = NeighbourPackets.arpProbe(hardwareAddress: info.hardwareAddress, address: target)
+        let destination = NeighbourPackets.linkLayerBroadcast(interfaceIndex: info.index)
+        let clock = ContinuousClock()
+        let deadline = clock.now + wait
+        // Probes are spread over the wait, so a single lost packet does not hide an owner.
+        let spacing = wait / max(probes, 1)
+        var nextProbe = clock.now
+        var sent = 0
+        var buffer = [UInt8](repeating: 0, count: 1500)
+        while clock.now < deadline {
+            if sent < probes && clock.now >= nextProbe {
+                guard SystemCall.sendTo(fd, packet, address: destination) == packet.count else {
+                    throw SystemCall.error("sending an ARP probe for \(target) on \(interface)")
+                }
+                sent += 1
+                nextProbe = nextProbe + spacing
+            }
+            let until = sent < probes ? min(nextProbe, deadline) : deadline
+            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&entry, 1, max(1, SystemCall.milliseconds(until - clock.now)))
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { continue }
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            guard count > 0 else { continue }
+            if let owner = owner(Array(buffer[0..<count]), target: target, ownHardwareAddress: info.hardwareAddress) {
+                return .inUse(by: owner)
+            }
+        }
+        return .free
+    }
+
+    /// When `message` (an ARP packet without its Ethernet header) comes from a machine using `target` as its
+    /// address — a reply, or its own request/announcement — that machine's hardware address.
+    static func owner(_ message: [UInt8], target: IPv4Address, ownHardwareAddress: [UInt8]) -> String? {
+        guard message.count >= 28, message[0] == 0, message[1] == 1, message[2] == 0x08, message[3] == 0,
+              message[4] == 6, message[5] == 4
+        else { return nil }
+        let senderHardware = Array(message[8..<14])
+        let senderProtocol = Array(message[14..<18])
+        guard senderProtocol == target.bytes, senderHardware != ownHardwareAddress else { return nil }
+        return formatMAC(senderHardware[...])
+    }
+}
 
 /// Neighbour solicitation probe (blocking; run on a dedicated thread).
 enum NeighbourSolicitationProbe {
