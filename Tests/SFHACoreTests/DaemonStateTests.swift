@@ -176,6 +176,40 @@ struct DaemonStateTests {
         #expect(bus.daemons[0].lastPlacement?.holder(of: "default") == "node2", "stickiness once the reports are in")
     }
 
+    @Test func aSilentDaemonIsTreatedAsGoneAndComesBackWithItsNextReport() {
+        var bus = DaemonBus(configuration: Self.configuration)
+        bus.form([0, 1, 2])
+        bus.reconcile([0, 1, 2])
+        #expect(bus.assigned["node1"] == ["default"])
+        // node1's core loop hangs: it stays in the group but stops publishing. node2 and node3 keep ticking; what
+        // the group delivers meanwhile waits in node1's queue.
+        var backlog: [(from: ProcessGroupMember, message: ClusterMessage)] = []
+        func hungTick(_ bus: inout DaemonBus) {
+            bus.now = bus.now + .seconds(1)
+            for index in [1, 2] { bus.input(index, .tick) }
+            // node2 and node3 carry out their assignments (as their reconcilers would).
+            for index in [1, 2] {
+                bus.input(index, .localState(holdings: bus.assigned[bus.daemons[index].nodeName] ?? [], blockedGroups: [], healthy: true))
+            }
+            backlog += bus.queue
+            bus.deliver(to: [1, 2])
+        }
+        for _ in 0..<6 { hungTick(&bus) }
+        #expect(bus.daemons[1].silentPeers == ["node1"])
+        #expect(bus.daemons[1].view.reports["node1"] == nil)
+        // After the takeover delay from the moment it was declared silent, node2 takes the group.
+        for _ in 0..<4 { hungTick(&bus) }
+        #expect(bus.assigned["node2"] == ["default"], "\(String(describing: bus.daemons[1].lastPlacement))")
+        // node1 wakes up: it first works through what the group delivered meanwhile (its lease ran out, it holds
+        // nothing), then publishes: it is alive again, and not the holder.
+        for (from, message) in backlog { bus.input(0, .message(from: from, message)) }
+        bus.input(0, .localState(holdings: [], blockedGroups: [], healthy: true))
+        bus.deliver(to: [0, 1, 2])
+        #expect(bus.daemons[1].silentPeers.isEmpty)
+        #expect(bus.daemons[1].view.reports["node1"] != nil)
+        #expect(bus.daemons[0].lastPlacement?.holder(of: "default") == "node2")
+    }
+
     @Test func losingCorosyncReleasesEverything() {
         var bus = DaemonBus(configuration: Self.configuration)
         bus.form([0, 1, 2])

@@ -47,6 +47,12 @@ public struct DaemonState: Sendable {
     private var lastAssigned: Set<String>?
     /// Node id → name of the daemons known in the group (learned from their reports).
     private var daemonNames: [UInt32: String] = [:]
+    /// When each peer's last report arrived: a daemon still in the group but silent for `silenceLimit` is hung.
+    private var lastHeard: [String: Timestamp] = [:]
+    /// Peers declared hung; they count as alive again with their next report.
+    public private(set) var silentPeers: Set<String> = []
+    /// Heartbeats are sent every second; five missed in a row mean the daemon's core loop is stuck.
+    public var silenceLimit: Duration = .seconds(5)
 
     public init(nodeName: String, nodeID: UInt32, priority: Int, document: ClusterDocument, now: Timestamp) {
         self.nodeName = nodeName
@@ -93,6 +99,15 @@ public struct DaemonState: Sendable {
             standby = on
         case .tick:
             forcePublish = true
+            for (name, heard) in lastHeard where name != nodeName && now - heard > silenceLimit {
+                guard let report = view.reports[name] else { continue }
+                // Hung: it still holds its place in the group, but its VIP leases (refreshed by the same loop that
+                // publishes) have run out. Treat it as gone (and stop waiting for its report); the takeover delay
+                // counts from now.
+                view.daemonLeft(name, at: now)
+                view.daemonsChanged(view.daemons.subtracting([report.nodeID]))
+                silentPeers.insert(name)
+            }
         }
         outputs += publishIfNeeded(force: forcePublish)
         // On a tick the assignment is repeated, so the reconciler can repair what changed behind its back.
@@ -112,6 +127,10 @@ public struct DaemonState: Sendable {
             guard state.report.name != nodeName else { return [] }
             // Reports from outside this node's membership are stale (they crossed a partition): ignore them.
             guard view.members.contains(state.report.nodeID) else { return [] }
+            lastHeard[state.report.name] = now
+            if silentPeers.remove(state.report.name) != nil {
+                view.daemonsChanged(view.daemons.union([state.report.nodeID]))
+            }
             view.received(state.report)
             return []
         case .proposal(let proposal):
