@@ -89,6 +89,23 @@ struct PlacementTests {
         #expect(unseen.holder(of: "web") == nil)
     }
 
+    @Test func aHolderWhoseDaemonDiedWaitsAtLeastTheLeaseWindow() {
+        // failover_delay_ms set low (the node-departure case): a dead daemon's VIP may still be on its machine.
+        let policy = PlacementPolicy(takeoverDelay: .milliseconds(500), groups: [web])
+        let left = Timestamp(nanoseconds: 9_000_000_000)
+        func placement(daemonDied: Bool, at ms: Int64) -> Placement {
+            Placer.place(
+                PlacementInput(
+                    quorate: true, members: [1, 2, 3], reports: [node(2), node(3)], lastKnownHolders: ["web": "node1"],
+                    departures: ["node1": left], daemonDepartures: daemonDied ? ["node1"] : [],
+                    now: left + .milliseconds(ms)),
+                policy: policy)
+        }
+        #expect(placement(daemonDied: false, at: 600).holder(of: "web") == "node2", "node left: the short delay")
+        #expect(placement(daemonDied: true, at: 600).holder(of: "web") == nil, "daemon died: wait for the lease")
+        #expect(placement(daemonDied: true, at: 2500).holder(of: "web") == "node2")
+    }
+
     @Test func aLiveNodeStillHoldingTheGroupReleasesBeforeAnotherTakesIt() {
         let placement = place([node(1, holds: ["web"], standby: true), node(2)])
         #expect(placement.holder(of: "web") == nil)

@@ -12,6 +12,8 @@ public struct ClusterView: Sendable, Equatable {
     public private(set) var reports: [String: NodeReport] = [:]
     public private(set) var lastKnownHolders: [String: String] = [:]
     public private(set) var departures: [String: Timestamp] = [:]
+    /// Of `departures`, the daemons that left while their node stayed (their VIPs may linger until the lease ends).
+    public private(set) var daemonDepartures: Set<String> = []
     public var fencedNodes: Set<String> = []
     /// Node ids whose daemon is in the sfha process group (from CPG).
     public private(set) var daemons: Set<UInt32> = []
@@ -40,6 +42,7 @@ public struct ClusterView: Sendable, Equatable {
     public mutating func daemonLeft(_ name: String, at time: Timestamp) {
         guard reports.removeValue(forKey: name) != nil else { return }
         departures[name] = time
+        daemonDepartures.insert(name)
     }
 
     /// The sfha process group's members changed (node ids of the daemons in it).
@@ -55,6 +58,7 @@ public struct ClusterView: Sendable, Equatable {
         }
         // A holder that departed and came back clears its departure.
         departures[report.name] = nil
+        daemonDepartures.remove(report.name)
         fencedNodes.remove(report.name)
     }
 
@@ -64,7 +68,8 @@ public struct ClusterView: Sendable, Equatable {
     public func placementInput(now: Timestamp) -> PlacementInput {
         PlacementInput(
             quorate: quorate, members: members, reports: reports.values.sorted { $0.nodeID < $1.nodeID },
-            lastKnownHolders: lastKnownHolders, departures: departures, fencedNodes: fencedNodes,
+            lastKnownHolders: lastKnownHolders, departures: departures, daemonDepartures: daemonDepartures,
+            fencedNodes: fencedNodes,
             moveRequests: moveRequests,
             awaitedReports: daemons.intersection(members).subtracting(reports.values.map(\.nodeID)), now: now)
     }

@@ -66,8 +66,10 @@ public actor DaemonRuntime {
     public func groupEvent(_ event: ProcessGroupEvent) async {
         switch event {
         case .membership(let change):
-            await handle(.groupMembership(
-                members: change.members, joined: change.joined.map(\.member), left: change.left.map(\.member)))
+            // A daemon whose *node* went down is handled by the corosync membership change (a node departure);
+            // only daemons that left while their node stayed are daemon departures (their VIPs may linger).
+            let daemonsGone = change.left.filter { $0.reason != .nodeDown }.map(\.member)
+            await handle(.groupMembership(members: change.members, joined: change.joined.map(\.member), left: daemonsGone))
         case .message(let from, let payload):
             do {
                 await handle(.message(from: from, try ClusterMessage.decode(payload)))

@@ -63,6 +63,9 @@ public struct PlacementPolicy: Sendable, Equatable, Codable {
     public var quorumRequired: Bool
     /// How long after a holder left the membership before another node may take its groups (unless fenced).
     public var takeoverDelay: Duration
+    /// The delay when the holder's *daemon* left while its node stayed in the membership (killed or hung): its
+    /// VIPs stay on the machine until their lease runs out, so this never drops below the lease window.
+    public var daemonTakeoverDelay: Duration
     /// Cluster-wide maintenance: decisions are frozen (every holder keeps what it holds; nothing moves).
     public var maintenance: Bool
     /// Cluster-wide node priorities (win over the priority a node publishes).
@@ -71,15 +74,23 @@ public struct PlacementPolicy: Sendable, Equatable, Codable {
     public var groups: [GroupPolicy]
 
     public init(
-        quorumRequired: Bool = true, takeoverDelay: Duration = .milliseconds(3000), maintenance: Bool = false,
+        quorumRequired: Bool = true, takeoverDelay: Duration = .milliseconds(3000),
+        daemonTakeoverDelay: Duration = PlacementPolicy.leaseWindow, maintenance: Bool = false,
         nodePriorities: [String: Int] = [:], groups: [GroupPolicy]
     ) {
         self.quorumRequired = quorumRequired
         self.takeoverDelay = takeoverDelay
+        self.daemonTakeoverDelay = daemonTakeoverDelay
         self.maintenance = maintenance
         self.nodePriorities = nodePriorities
         self.groups = groups
     }
+}
+
+extension PlacementPolicy {
+    /// How long a dead daemon's VIPs can still be on its machine: the 1 s lease plus the kernel's up-to-1 s expiry
+    /// granularity, plus margin.
+    public static let leaseWindow: Duration = .milliseconds(2500)
 }
 
 /// What one node's daemon publishes about itself (over CPG in sfhad), as placement sees it.
@@ -130,6 +141,8 @@ public struct PlacementInput: Sendable, Equatable {
     public var lastKnownHolders: [String: String]
     /// When each node was last seen leaving the membership (or its daemon leaving the group).
     public var departures: [String: Timestamp]
+    /// Of `departures`, the nodes whose daemon left while the node stayed in the membership.
+    public var daemonDepartures: Set<String>
     /// Nodes confirmed fenced since they left (STONITH): their groups may be taken over at once.
     public var fencedNodes: Set<String>
     public var moveRequests: [String: MoveRequest]
@@ -141,14 +154,15 @@ public struct PlacementInput: Sendable, Equatable {
 
     public init(
         quorate: Bool, members: Set<UInt32>, reports: [NodeReport], lastKnownHolders: [String: String] = [:],
-        departures: [String: Timestamp] = [:], fencedNodes: Set<String> = [], moveRequests: [String: MoveRequest] = [:],
-        awaitedReports: Set<UInt32> = [], now: Timestamp
+        departures: [String: Timestamp] = [:], daemonDepartures: Set<String> = [], fencedNodes: Set<String> = [],
+        moveRequests: [String: MoveRequest] = [:], awaitedReports: Set<UInt32> = [], now: Timestamp
     ) {
         self.quorate = quorate
         self.members = members
         self.reports = reports
         self.lastKnownHolders = lastKnownHolders
         self.departures = departures
+        self.daemonDepartures = daemonDepartures
         self.fencedNodes = fencedNodes
         self.moveRequests = moveRequests
         self.awaitedReports = awaitedReports

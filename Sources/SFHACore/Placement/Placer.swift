@@ -13,7 +13,8 @@
 /// 5. Colocated groups are placed as one unit (the first of them in configuration order leads); a group is placed
 ///    only once the groups it starts after are running on their holders.
 /// 6. Safety: a group is never given to a node while another live node still holds it (that node releases first),
-///    nor while a live daemon's state is still unknown (its report may say it holds the group),
+///    nor while a live daemon's state is still unknown (its report may say it holds the group); a holder whose
+///    daemon died while its node stayed waits at least the VIP lease window,
 ///    and a group whose last holder left the membership is given away only `takeoverDelay` after it left, or at
 ///    once when that node is confirmed fenced.
 public enum Placer {
@@ -162,7 +163,9 @@ private struct Context {
                 !input.fencedNodes.contains(previous)
             else { continue }
             // A departure this node never saw is treated as happening now: the delay is never skipped.
-            let until = (input.departures[previous] ?? input.now) + policy.takeoverDelay
+            let delay = input.daemonDepartures.contains(previous)
+                ? max(policy.takeoverDelay, policy.daemonTakeoverDelay) : policy.takeoverDelay
+            let until = (input.departures[previous] ?? input.now) + delay
             if input.now < until { return all(nil, .waitingForTakeover(previousHolder: previous, until: until)) }
         }
         return all(target.name, reason)
