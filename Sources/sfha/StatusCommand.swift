@@ -1,6 +1,8 @@
 import ArgumentParser
 import CorosyncKit
 import Foundation
+import SFHABase
+import SFHACore
 
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,7 +16,37 @@ struct StatusCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print JSON instead of text.")
     var json = false
 
+    @Option(name: .long, help: "sfhad's control socket.")
+    var socket = ControlServer.defaultSocketPath
+
+    static func fetchDaemonStatus(socket: String) async -> Result<DaemonStatus, SFHAError> {
+        let client = ControlClient(socketPath: socket, timeout: .seconds(5))
+        do {
+            let status: DaemonStatus = try await client.get("/v1/status")
+            return .success(status)
+        } catch {
+            return .failure(error)
+        }
+    }
+
     func run() async throws {
+        // The daemon's cluster-wide view first; corosync's own view when sfhad is not running.
+        let answer = await Self.fetchDaemonStatus(socket: socket)
+        if case .failure(let error) = answer {
+            guard error.code == .unavailable else {
+                FileHandle.standardError.write(Data("sfha: \(error.message)\n".utf8))
+                throw ExitCode(1)
+            }
+            if !json { FileHandle.standardError.write(Data("sfha: sfhad is not running here; showing corosync's view\n".utf8)) }
+        }
+        if case .success(let daemonStatus) = answer {
+            if json {
+                print(String(decoding: try StatusReport.encoder.encode(daemonStatus), as: UTF8.self))
+            } else {
+                print(DaemonStatusText.render(daemonStatus), terminator: "")
+            }
+            return
+        }
         let snapshot: ClusterSnapshot
         do {
             snapshot = try await ClusterMonitor.readSnapshot()
@@ -64,7 +96,7 @@ struct StatusReport: Encodable {
 
     let source = "corosync"
     let corosyncReachable = true
-    let daemon = "not queried"
+    let daemon = "not running"
     let clusterName: String?
     let localNodeId: UInt32
     let ring: String?
@@ -111,5 +143,40 @@ struct StatusReport: Encodable {
             lines.append(cells.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// `sfha status` when sfhad answers.
+enum DaemonStatusText {
+    static func render(_ status: DaemonStatus) -> String {
+        var lines: [String] = []
+        lines.append("Cluster    \(status.clusterName)   node \(status.node) (id \(status.nodeId))   "
+            + "config revision \(status.configurationRevision)" + (status.maintenance ? "   MAINTENANCE" : ""))
+        lines.append("Quorum     \(status.quorate ? "QUORATE" : "NOT QUORATE")")
+        lines.append("")
+        let nodeRows = [["NODE", "ID", "MEMBER", "SFHAD", "STANDBY", "HEALTH", "PRIORITY", "HOLDS"]]
+            + status.nodes.map {
+                [
+                    $0.name + ($0.local ? " *" : ""), String($0.nodeId), $0.member ? "yes" : "no", $0.daemonAlive ? "up" : "down",
+                    $0.standby ? "yes" : "no", $0.healthy ? "ok" : "failing", String($0.priority),
+                    $0.holdings.isEmpty ? "-" : $0.holdings.joined(separator: ","),
+                ]
+            }
+        lines += table(nodeRows)
+        lines.append("")
+        let groupRows = [["GROUP", "HOLDER", "WHY", "VIPS", "SERVICES"]]
+            + status.groups.map {
+                [$0.name, $0.holder ?? "none", $0.reason, $0.vips.joined(separator: "; "), $0.services.joined(separator: ", ")]
+            }
+        lines += table(groupRows)
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func table(_ rows: [[String]]) -> [String] {
+        let widths = (0..<(rows.first?.count ?? 0)).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { index, cell in cell.padding(toLength: widths[index], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }
     }
 }

@@ -19,6 +19,9 @@ struct SFHADaemonCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Directory for the replicated cluster document.")
     var stateDirectory = "/var/lib/sfha"
 
+    @Option(name: .long, help: "Control socket (the sfha CLI talks to sfhad through it).")
+    var socket = ControlServer.defaultSocketPath
+
     @Option(name: .long, help: "Log level (debug, info, notice, warning, error); default: the configuration's.")
     var logLevel: String?
 
@@ -61,6 +64,7 @@ struct SFHADaemonCommand: AsyncParsableCommand {
             services: [
                 CorosyncWatchService(runtime: runtime), ProcessGroupService(runtime: runtime, logger: logger),
                 HeartbeatService(runtime: runtime, interval: DaemonTimings.heartbeat), LeaseService(runtime: runtime),
+                ControlService(runtime: runtime, socketPath: socket, logger: logger),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()

@@ -32,6 +32,7 @@ public actor DaemonRuntime {
     var now: Timestamp { Timestamp(nanoseconds: (ContinuousClock.now - origin).nanosecondsClamped) }
 
     public var placement: Placement? { state.lastPlacement }
+    public var localReport: NodeReport { state.report }
     public var document: ClusterDocument { state.document }
     public var view: ClusterView { state.view }
 
