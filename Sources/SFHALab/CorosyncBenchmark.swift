@@ -12,12 +12,13 @@ public struct CorosyncBenchmark: Sendable {
             public var minimumMicroseconds: Double
             public var maximumMicroseconds: Double
 
-            init(_ samples: LatencySamples) {
-                self.samples = samples.count
-                p50Microseconds = samples.median.microseconds
-                p99Microseconds = samples.percentile(0.99).microseconds
-                minimumMicroseconds = samples.minimum.microseconds
-                maximumMicroseconds = samples.maximum.microseconds
+            init(_ samples: [Duration]) {
+                let summary = LatencySummary(samples)
+                self.samples = summary.samples
+                p50Microseconds = summary.p50.microseconds
+                p99Microseconds = summary.p99.microseconds
+                minimumMicroseconds = summary.min.microseconds
+                maximumMicroseconds = summary.max.microseconds
             }
         }
         public var nodes: Int
@@ -39,7 +40,7 @@ public struct CorosyncBenchmark: Sendable {
             cpgSendToLocalDelivery: .init(local))
     }
 
-    private func measureCMap(_ endpoint: CorosyncEndpoint) async throws -> LatencySamples {
+    private func measureCMap(_ endpoint: CorosyncEndpoint) async throws -> [Duration] {
         let writer = try CMap(endpoint: endpoint)
         let tracker = try CMap(endpoint: endpoint)
         defer {
@@ -48,7 +49,7 @@ public struct CorosyncBenchmark: Sendable {
         }
         let key = "sfha.bench.latency"
         var changes = try tracker.track(key, prefix: false).makeAsyncIterator()
-        var result = LatencySamples()
+        var result = [Duration]()
         let clock = ContinuousClock()
         for index in 0..<(samples + 10) {
             let start = clock.now
@@ -64,7 +65,7 @@ public struct CorosyncBenchmark: Sendable {
     }
 
     private func measureProcessGroup(sender: CorosyncEndpoint, receiver: CorosyncEndpoint?) async throws
-        -> (local: LatencySamples, remote: LatencySamples?)
+        -> (local: [Duration], remote: [Duration]?)
     {
         let group = "sfha-bench-\(UInt32.random(in: 0...UInt32.max))"
         let sending = try ProcessGroup(joining: group, endpoint: sender)
@@ -104,8 +105,8 @@ public struct CorosyncBenchmark: Sendable {
         while let arrival = await iterator.next() {
             if case .joined(let members) = arrival, members == expectedMembers { break }
         }
-        var local = LatencySamples()
-        var remote = LatencySamples()
+        var local = [Duration]()
+        var remote = [Duration]()
         for index in 0..<(samples + 10) {
             let start = clock.now
             try await sending.send(Array(String(index).utf8))

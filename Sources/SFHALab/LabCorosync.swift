@@ -1,7 +1,16 @@
 import CorosyncKit
 import SFHABase
 
+import Foundation
+
 extension Lab {
+    /// A product built next to the running executable (`swift build` puts sfha, sfhad, sfha-lab and the test
+    /// bundle side by side), e.g. to run `sfha` inside a lab node.
+    public static func builtProduct(_ name: String) -> String {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent(name).path
+    }
+
     /// Talks to `nodeName`'s corosync from this process (see `CorosyncEndpoint.networkNamespace`).
     public func corosyncEndpoint(_ nodeName: String) throws(SFHAError) -> CorosyncEndpoint {
         .networkNamespace(path: "/run/netns/\(try node(nodeName).networkNamespace)")

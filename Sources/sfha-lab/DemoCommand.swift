@@ -16,7 +16,7 @@ struct DemoCommand: AsyncParsableCommand {
     var keep = false
 
     func run() async throws {
-        let sfha = siblingProduct("sfha")
+        let sfha = Lab.builtProduct("sfha")
         step("Tearing down any earlier '\(name)' lab")
         _ = try await Lab.down(name)
 
@@ -101,9 +101,4 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     private func format(_ duration: Duration) -> String { String(format: "%.2f s", duration.milliseconds / 1000) }
-}
-
-/// A product built next to this executable (`swift build` puts them side by side).
-func siblingProduct(_ name: String) -> String {
-    URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent(name).path
 }

@@ -1,6 +1,7 @@
 import CorosyncKit
 import Foundation
 import SFHABase
+import SFHALab
 import Testing
 
 /// CorosyncKit against a real corosync (one node on the loopback of a private namespace, started by the tests).
@@ -94,7 +95,7 @@ extension LabTests {
             let log = "\(node.lab.stateDirectory)/cpg-probe.log"
             let probe = try await node.lab.spawn(
                 node.nodeName,
-                [LabTestSupport.builtProduct("sfha-lab"), "probe", "cpg", "--group", group, "--send", "40", "--wait-for-members", "2"],
+                [Lab.builtProduct("sfha-lab"), "probe", "cpg", "--group", group, "--send", "40", "--wait-for-members", "2"],
                 logTo: log)
             var joinedPID: UInt32?
             while let event = try await events.next() {

@@ -39,7 +39,7 @@ extension LabTests {
             }
 
             func sfha(_ node: String, _ arguments: [String]) async throws -> ProgramResult {
-                try await lab.exec(node, [LabTestSupport.builtProduct("sfha")] + arguments)
+                try await lab.exec(node, [Lab.builtProduct("sfha")] + arguments)
             }
 
             func sfhadPID(_ node: String) throws -> Int32? {
@@ -68,7 +68,7 @@ extension LabTests {
                         """, to: "\(directory)/etc-sfha/config.yml")
                     try lab.installUnit(
                         on: node.name, name: "sfhad",
-                        contents: "Type=simple\nExecStart=\(LabTestSupport.builtProduct("sfhad")) --config /etc/sfha/config.yml\n")
+                        contents: "Type=simple\nExecStart=\(Lab.builtProduct("sfhad")) --config /etc/sfha/config.yml\n")
                     try await lab.check(node.name, ["systemctl", "start", "sfhad"])
                 }
                 let addresses = Dictionary(uniqueKeysWithValues: try lab.nodes.map {

@@ -16,7 +16,7 @@ extension LabTests {
                 #expect(snapshot.members.map(\.addresses) == lab.nodes.map { [$0.address] })
                 #expect(snapshot.localNodeID == 1)
                 // The CLI run inside the node reports the same, as JSON.
-                let status = try await lab.check("node1", [LabTestSupport.builtProduct("sfha"), "status", "--json"])
+                let status = try await lab.check("node1", [Lab.builtProduct("sfha"), "status", "--json"])
                 let json = try JSONSerialization.jsonObject(with: Data(status.standardOutput.utf8)) as? [String: Any]
                 let quorum = json?["quorum"] as? [String: Any]
                 #expect(quorum?["quorate"] as? Bool == true)
@@ -113,7 +113,7 @@ extension LabTests {
                 // A separate process on node2 joins, waits for all three members, then sends 30 messages.
                 let probe = try await lab.spawn(
                     "node2",
-                    [LabTestSupport.builtProduct("sfha-lab"), "probe", "cpg", "--group", group, "--send", "30", "--wait-for-members", "3"],
+                    [Lab.builtProduct("sfha-lab"), "probe", "cpg", "--group", group, "--send", "30", "--wait-for-members", "3"],
                     logTo: "\(lab.stateDirectory)/cpg-probe.log")
                 // Meanwhile node1 sends too, so the total order interleaves two senders.
                 async let node1Sends: Void = {

@@ -29,7 +29,7 @@ extension LabTests {
             try await Lab.down(name)
             for round in 1...3 {
                 let lab = try await Lab.up(
-                    LabSpec(name: name, nodeCount: 3, tokenMilliseconds: 1000), corosyncConf: LabTestSupport.knetConfig)
+                    LabSpec(name: name, nodeCount: 3, tokenMilliseconds: 1000), corosyncConf: Lab.corosyncConfiguration)
                 let pids = try lab.nodes.compactMap { try lab.corosyncPID(on: $0.name) }
                 #expect(pids.count == 3)
                 #expect(!Self.leftovers(of: name, corosyncPIDs: pids).isEmpty)
@@ -54,7 +54,7 @@ extension LabTests {
                 _ = try await Lab.up(
                     LabSpec(name: name, nodeCount: 1, tokenMilliseconds: 1000),
                     corosyncConf: { spec, nodes in
-                        try LabTestSupport.knetConfig(spec: spec, nodes: nodes).replacingOccurrences(
+                        try Lab.corosyncConfiguration(spec: spec, nodes: nodes).replacingOccurrences(
                             of: "provider: corosync_votequorum", with: "provider: corosync_votequorum\n    expected_votes: 3")
                     },
                     quorumTimeout: .seconds(4))

@@ -59,7 +59,7 @@ extension LabTests {
 
                 // The node's private mounts: its own corosync.conf and authkey, a tmpfs on /run with /run/sfha.
                 let config = try await lab.exec("node1", ["cat", "/etc/corosync/corosync.conf"])
-                #expect(try config.standardOutput == LabTestSupport.knetConfig(spec: lab.spec, nodes: lab.nodes))
+                #expect(try config.standardOutput == Lab.corosyncConfiguration(spec: lab.spec, nodes: lab.nodes))
                 let keyMode = try await lab.exec("node1", ["stat", "-c", "%a", "/etc/corosync/authkey"])
                 #expect(LabTestSupport.trimmed(keyMode.standardOutput) == "400")
                 let keyBytes = FileManager.default.contents(atPath: "/run/sfha-lab/lt-life/node1/etc-corosync/authkey")
@@ -86,7 +86,7 @@ extension LabTests {
 
                 // Up of a lab that exists fails and leaves the running lab alone.
                 let again = await #expect(throws: SFHAError.self) {
-                    _ = try await Lab.up(lab.spec, corosyncConf: LabTestSupport.knetConfig)
+                    _ = try await Lab.up(lab.spec, corosyncConf: Lab.corosyncConfiguration)
                 }
                 #expect(again?.code == .exists)
                 #expect(try await lab.quorum(on: "node1").quorate)

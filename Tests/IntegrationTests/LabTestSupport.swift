@@ -20,17 +20,6 @@ enum LabTestSupport {
             "lab tests create network namespaces, bridges and mounts and must run as root (CI does); rerun as root")
     }
 
-    /// The lab's corosync.conf: sfha's own generator (knet, crypto, votequorum).
-    @Sendable static func knetConfig(spec: LabSpec, nodes: [LabNode]) throws -> String {
-        try Lab.corosyncConfiguration(spec: spec, nodes: nodes)
-    }
-
-    /// A product built next to the test bundle (`swift build` builds every product before `swift test` runs).
-    static func builtProduct(_ name: String) -> String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-            .appendingPathComponent(name).path
-    }
-
     /// Builds a lab (after removing leftovers of an earlier crashed run), runs `body`, and always tears it down.
     static func withLab<T>(
         _ name: String, nodes: Int = 3, authKey: [UInt8]? = nil, _ body: (Lab) async throws -> T
@@ -38,7 +27,7 @@ enum LabTestSupport {
         try requireRoot()
         try await Lab.down(name)
         let lab = try await Lab.up(
-            LabSpec(name: name, nodeCount: nodes, tokenMilliseconds: 1000), corosyncConf: knetConfig, authKey: authKey)
+            LabSpec(name: name, nodeCount: nodes, tokenMilliseconds: 1000), corosyncConf: Lab.corosyncConfiguration, authKey: authKey)
         let result: T
         do {
             result = try await body(lab)

@@ -16,7 +16,7 @@ struct LiveNode {
         endpoint = try lab.corosyncEndpoint(nodeName)
     }
     var clusterName: String { lab.name }
-    var sfhaBinary: String { LabTestSupport.builtProduct("sfha") }
+    var sfhaBinary: String { Lab.builtProduct("sfha") }
     private var configurationPath: String {
         get throws { "\(try #require(try lab.node(nodeName).stateDirectory))/etc-corosync/corosync.conf" }
     }

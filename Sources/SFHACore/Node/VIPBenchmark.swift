@@ -1,40 +1,6 @@
 import Foundation
 import SFHABase
 
-/// Latency percentiles of one measured step.
-public struct LatencySummary: Sendable, Equatable, CustomStringConvertible {
-    public var samples: Int
-    public var p50: Duration
-    public var p99: Duration
-    public var min: Duration
-    public var max: Duration
-
-    public init(_ values: [Duration]) {
-        let sorted = values.sorted()
-        samples = sorted.count
-        func percentile(_ p: Double) -> Duration {
-            guard !sorted.isEmpty else { return .zero }
-            // Nearest rank.
-            let rank = Int((p * Double(sorted.count)).rounded(.up))
-            return sorted[Swift.min(Swift.max(rank, 1), sorted.count) - 1]
-        }
-        p50 = percentile(0.50)
-        p99 = percentile(0.99)
-        min = sorted.first ?? .zero
-        max = sorted.last ?? .zero
-    }
-
-    public var description: String {
-        "p50 \(Self.ms(p50)) p99 \(Self.ms(p99)) min \(Self.ms(min)) max \(Self.ms(max)) (n=\(samples))"
-    }
-
-    static func ms(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        let milliseconds = Double(seconds) * 1000 + Double(attoseconds) / 1e15
-        return String(format: "%.3f ms", milliseconds)
-    }
-}
-
 public struct VIPBenchmarkReport: Sendable, Equatable, CustomStringConvertible {
     public var implementation: String
     public var vip: String
