@@ -94,3 +94,14 @@ public enum ClusterEvent: Sendable, Equatable {
         }
     }
 }
+
+extension AsyncStream<ClusterEvent>.Iterator {
+    /// Waits for the monitor's next `connected` event (skipping the `connectionLost` a corosync that is still
+    /// starting can cause; the monitor retries by itself) and returns its snapshot; nil when the stream ends.
+    public mutating func nextConnection() async -> ClusterSnapshot? {
+        while let event = await next() {
+            if case .connected(let snapshot) = event { return snapshot }
+        }
+        return nil
+    }
+}

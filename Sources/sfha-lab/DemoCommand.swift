@@ -36,8 +36,8 @@ struct DemoCommand: AsyncParsableCommand {
             defer { runners.forEach { $0.cancel() } }
             var node1Events = monitors[0].events.makeAsyncIterator()
             var node3Events = monitors[2].events.makeAsyncIterator()
-            _ = await node1Events.next()
-            _ = await node3Events.next()
+            _ = await node1Events.nextConnection()
+            _ = await node3Events.nextConnection()
 
             step("Isolating node3 (its cable is pulled: the veth on the bridge goes down)")
             started = clock.now

@@ -162,7 +162,7 @@ extension LabTests {
             let runner = Task { await monitor.run() }
             defer { runner.cancel() }
             var events = monitor.events.makeAsyncIterator()
-            guard case .connected(let first)? = await events.next() else {
+            guard let first = await events.nextConnection() else {
                 Issue.record("expected a connected event first")
                 return
             }

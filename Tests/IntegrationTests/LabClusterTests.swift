@@ -31,7 +31,7 @@ extension LabTests {
                 defer { runners.forEach { $0.cancel() } }
                 var streams = monitors.map { $0.events.makeAsyncIterator() }
                 for index in streams.indices {
-                    guard case .connected(let snapshot)? = await streams[index].next() else {
+                    guard let snapshot = await streams[index].nextConnection() else {
                         Issue.record("node\(index + 1): expected connected first")
                         return
                     }
@@ -82,7 +82,7 @@ extension LabTests {
                 let runner = Task { await monitor.run() }
                 defer { runner.cancel() }
                 var events = monitor.events.makeAsyncIterator()
-                guard case .connected(let first)? = await events.next() else {
+                guard let first = await events.nextConnection() else {
                     Issue.record("expected connected first")
                     return
                 }
