@@ -87,3 +87,24 @@ int sfha_peer_groups(int fd, gid_t *groups, int capacity) {
 ssize_t sfha_send_nosignal(int fd, const void *buffer, size_t length) {
     return send(fd, buffer, length, MSG_NOSIGNAL);
 }
+
+int sfha_unix_datagram_send(const char *path, const void *buffer, size_t length) {
+    struct sockaddr_un address;
+    size_t path_length = strlen(path);
+    if (path_length == 0 || path_length >= sizeof(address.sun_path)) {
+        errno = EINVAL;
+        return -1;
+    }
+    memset(&address, 0, sizeof(address));
+    address.sun_family = AF_UNIX;
+    memcpy(address.sun_path, path, path_length);
+    if (path[0] == '@') address.sun_path[0] = '\0';  /* abstract namespace */
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    socklen_t size = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path_length);
+    ssize_t sent = sendto(fd, buffer, length, MSG_NOSIGNAL, (struct sockaddr *)&address, size);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return sent == (ssize_t)length ? 0 : -1;
+}

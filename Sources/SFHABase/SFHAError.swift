@@ -14,6 +14,8 @@ public struct SFHAError: Error, Sendable, CustomStringConvertible, Equatable {
         public static let unavailable = Code(rawValue: "unavailable")
         public static let unauthorized = Code(rawValue: "unauthorized")
         public static let notQuorate = Code(rawValue: "not_quorate")
+        /// A concurrent change or a reference prevents the request; re-read and try again.
+        public static let conflict = Code(rawValue: "conflict")
         public static let io = Code(rawValue: "io")
         public static let commandFailed = Code(rawValue: "command_failed")
         public static let internalError = Code(rawValue: "internal")

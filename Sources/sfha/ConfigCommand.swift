@@ -12,7 +12,7 @@ struct ConfigCheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Validate a configuration file (nothing is changed); every error with file:line:column.",
-        discussion: "Exit status: 0 valid (warnings are printed), 1 invalid.")
+        discussion: "Exit status: 0 valid (warnings are printed), 2 invalid.")
 
     @Option(name: [.short, .long], help: "Configuration file.")
     var config = SFHAConfiguration.defaultPath
@@ -23,7 +23,7 @@ struct ConfigCheckCommand: AsyncParsableCommand {
             loaded = try SFHAConfiguration.load(path: config)
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
-            throw ExitCode(1)
+            throw ExitCode(ExitStatus.invalidConfiguration)
         }
         for warning in loaded.warnings { FileHandle.standardError.write(Data("\(warning)\n".utf8)) }
         let cluster = loaded.cluster

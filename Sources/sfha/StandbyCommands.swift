@@ -7,29 +7,118 @@ struct StandbyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "standby", abstract: "Put this node in standby: it gives up its groups and takes none.")
 
-    @Option(name: .long, help: "sfhad's control socket.") var socket = ControlServer.defaultSocketPath
+    @OptionGroup var daemon: DaemonOptions
 
-    func run() async throws { try await DaemonRequest.post("/v1/standby", socket: socket) }
+    func run() async throws {
+        let answer: DaemonAcknowledgement = try await daemon.call { try await $0.post("/v1/standby", body: ControlEmpty()) }
+        print(Text(en: answer.message, fr: "veille activée : ce nœud cède ses groupes et n'en prend aucun")(daemon.language))
+    }
 }
 
 struct UnstandbyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unstandby", abstract: "Take this node out of standby: it may hold groups again.")
 
-    @Option(name: .long, help: "sfhad's control socket.") var socket = ControlServer.defaultSocketPath
+    @OptionGroup var daemon: DaemonOptions
 
-    func run() async throws { try await DaemonRequest.post("/v1/unstandby", socket: socket) }
+    func run() async throws {
+        let answer: DaemonAcknowledgement = try await daemon.call { try await $0.post("/v1/unstandby", body: ControlEmpty()) }
+        print(Text(en: answer.message, fr: "veille désactivée : ce nœud peut de nouveau porter des groupes")(daemon.language))
+    }
 }
 
-enum DaemonRequest {
-    /// POSTs to sfhad and prints its answer; a clear message and exit status 4 when sfhad is not running.
-    static func post(_ path: String, socket: String) async throws {
-        do {
-            let answer: DaemonAcknowledgement = try await ControlClient(socketPath: socket).post(path, body: ControlEmpty())
-            print(answer.message)
-        } catch {
-            FileHandle.standardError.write(Data("sfha: \(error.message)\n".utf8))
-            throw ExitCode(error.code == .unavailable ? ExitStatus.daemonUnavailable : 1)
+/// Prints the outcome of a change (text or JSON).
+func report(_ result: ChangeResult, json: Bool) throws {
+    if json { try CLI.printJSON(result) } else { print(result.message) }
+}
+
+struct FailoverCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "failover",
+        abstract: "Move a group (every group when none is named) to another node now.",
+        discussion: """
+            Without --to, the group leaves its current holder for the best other eligible node; with --to, it goes to \
+            that node (which must run sfhad, be out of standby and healthy). The command waits until placement \
+            honours the request (at most 10 s); a request that cannot be honoured is cancelled and the reason printed. \
+            Stickiness applies afterwards: the group stays where it was moved.
+            """)
+
+    @Argument(help: "The group to move (default: every group).") var group: String?
+    @Option(name: .long, help: "The node to move it to.") var to: String?
+    @Flag(name: .long, help: "Do not ask for confirmation.") var yes = false
+    @Flag(name: .long, help: "Print JSON.") var json = false
+    @OptionGroup var daemon: DaemonOptions
+
+    func run() async throws {
+        let what = group ?? "every group"
+        try CLI.confirm(
+            Text(en: "Move \(what)\(to.map { " to \($0)" } ?? " away from its holder")?",
+                 fr: "Déplacer \(group ?? "tous les groupes")\(to.map { " vers \($0)" } ?? " hors de leur nœud actuel") ?"),
+            yes: yes, language: daemon.language)
+        let result: ChangeResult = try await daemon.call {
+            try await $0.post("/v1/failover", body: FailoverRequest(group: group, to: to))
         }
+        try report(result, json: json)
+    }
+}
+
+struct MaintenanceCommand: AsyncParsableCommand {
+    enum Mode: String, ExpressibleByArgument, CaseIterable { case on, off }
+
+    static let configuration = CommandConfiguration(
+        commandName: "maintenance",
+        abstract: "Freeze (on) or resume (off) placement cluster-wide; nothing is started, stopped or moved while on.",
+        discussion: "A replicated change of the cluster configuration (committed only with quorum); corosync is not touched.")
+
+    @Argument(help: "on or off.") var mode: Mode
+    @Flag(name: .long, help: "Print JSON.") var json = false
+    @OptionGroup var daemon: DaemonOptions
+
+    func run() async throws {
+        let result: ChangeResult = try await daemon.call {
+            try await $0.post("/v1/maintenance", body: MaintenanceRequest(on: mode == .on))
+        }
+        try report(result, json: json)
+    }
+}
+
+struct ReloadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reload",
+        abstract: "Make sfhad re-read its configuration file (same as SIGHUP).",
+        discussion: """
+            Node settings (priority, log level) apply at once. When the file's cluster part changed since sfhad last \
+            read it, it is committed cluster-wide as the next revision. An invalid file changes nothing (exit 1).
+            """)
+
+    @Flag(name: .long, help: "Print JSON.") var json = false
+    @OptionGroup var daemon: DaemonOptions
+
+    func run() async throws {
+        let result: ChangeResult = try await daemon.call { try await $0.post("/v1/reload", body: ControlEmpty()) }
+        try report(result, json: json)
+    }
+}
+
+struct ResourceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resource", abstract: "Resource operations.", subcommands: [ResourceCleanupCommand.self])
+}
+
+struct ResourceCleanupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cleanup",
+        abstract: "Forget service failures so that a blocked group may run again (on every node, or one).")
+
+    @Argument(help: "The group (default: every group).") var group: String?
+    @Option(name: .long, help: "Only on this node.") var node: String?
+    @Flag(name: .long, help: "Print JSON.") var json = false
+    @OptionGroup var daemon: DaemonOptions
+
+    func run() async throws {
+        let result: ChangeResult = try await daemon.call {
+            try await $0.post("/v1/cleanup", body: CleanupRequest(group: group, node: node))
+        }
+        try report(result, json: json)
     }
 }

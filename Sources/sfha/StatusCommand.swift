@@ -7,17 +7,17 @@ import SFHACore
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show the cluster: quorum, votes and members.",
+        abstract: "Show the cluster: nodes, quorum, each group's holder and why, VIPs, services, health.",
         discussion: """
-            Reads corosync directly through its C libraries (cmap, quorum, votequorum), so it works whether or not \
-            sfhad runs. Exit status: 0 on success, 3 when corosync cannot be reached on this node.
+            Asks sfhad for its cluster-wide view. When sfhad is not running, reads corosync directly through its C \
+            libraries (cmap, quorum, votequorum) and says that the daemon is down. Exit status: 0 on success, 3 when \
+            neither sfhad nor corosync can be reached on this node.
             """)
 
     @Flag(name: .long, help: "Print JSON instead of text.")
     var json = false
 
-    @Option(name: .long, help: "sfhad's control socket.")
-    var socket = ControlServer.defaultSocketPath
+    @OptionGroup var daemon: DaemonOptions
 
     static func fetchDaemonStatus(socket: String) async -> Result<DaemonStatus, SFHAError> {
         let client = ControlClient(socketPath: socket, timeout: .seconds(5))
@@ -31,13 +31,17 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         // The daemon's cluster-wide view first; corosync's own view when sfhad is not running.
-        let answer = await Self.fetchDaemonStatus(socket: socket)
+        let answer = await Self.fetchDaemonStatus(socket: daemon.socket)
         if case .failure(let error) = answer {
             guard error.code == .unavailable else {
-                FileHandle.standardError.write(Data("sfha: \(error.message)\n".utf8))
-                throw ExitCode(1)
+                CLI.fail(error, language: daemon.language)
+                throw ExitCode(ExitStatus.forError(error.code))
             }
-            if !json { FileHandle.standardError.write(Data("sfha: sfhad is not running here; showing corosync's view\n".utf8)) }
+            if !json {
+                CLI.printError(Text(
+                    en: "sfhad is DOWN on this node (\(error.message)); showing corosync's view",
+                    fr: "sfhad est ARRÊTÉ sur ce nœud (\(error.message)) ; vue de corosync")(daemon.language))
+            }
         }
         if case .success(let daemonStatus) = answer {
             if json {

@@ -2,6 +2,8 @@ import ArgumentParser
 import CorosyncKit
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import SFHABase
 import SFHACore
 import ServiceLifecycle
@@ -11,7 +13,12 @@ import ServiceLifecycle
 struct SFHADaemonCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sfhad",
-        abstract: "The sfha daemon: VIPs and services on one live, quorate, healthy node of a corosync cluster.")
+        abstract: "The sfha daemon: VIPs and services on one live, quorate, healthy node of a corosync cluster.",
+        discussion: """
+            Signals: SIGTERM/SIGINT hand the node's groups over and stop; SIGHUP reloads the configuration (an \
+            invalid file is refused and the running configuration kept); SIGUSR1/SIGUSR2 put the node in / out of \
+            standby.
+            """)
 
     @Option(name: [.short, .long], help: "Configuration file.")
     var config = SFHAConfiguration.defaultPath
@@ -22,7 +29,7 @@ struct SFHADaemonCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Control socket (the sfha CLI talks to sfhad through it).")
     var socket = ControlServer.defaultSocketPath
 
-    @Option(name: .long, help: "Log level (debug, info, notice, warning, error); default: the configuration's.")
+    @Option(name: .long, help: "Log level (trace, debug, info, notice, warning, error); default: the configuration's.")
     var logLevel: String?
 
     func run() async throws {
@@ -33,16 +40,17 @@ struct SFHADaemonCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("sfhad: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        let level = Logger.Level(rawValue: logLevel ?? loaded.node.logLevel.swiftLogLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        let level = DaemonLogLevel(logLevel.flatMap(Logger.Level.init(rawValue:)) ?? loaded.node.logLevel.loggerLevel)
+        let logBuffer = DaemonLogBuffer()
+        LoggingSystem.bootstrap { label in DaemonLogHandler(label: label, level: level, buffer: logBuffer) }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "sfha.daemon")
         for warning in loaded.warnings { logger.warning("\(warning)") }
+        let notifier = SystemdNotifier()
 
         // Who am I in corosync? Wait for corosync (it may still be starting), then check the names agree.
+        notifier.notify(["STATUS": "waiting for corosync"])
         let snapshot = await Self.waitForCorosync(logger: logger)
         let localName = snapshot.member(snapshot.localNodeID)?.name
         if let localName, localName != loaded.node.name {
@@ -53,18 +61,43 @@ struct SFHADaemonCommand: AsyncParsableCommand {
         let documentPath = "\(stateDirectory)/cluster.json"
         let document = Self.loadDocument(path: documentPath, configuration: loaded.cluster, logger: logger)
         try? FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        let liveness = DaemonLiveness(notifier: notifier, watchdogInterval: notifier.watchdogInterval)
         let runtime = DaemonRuntime(
             node: loaded.node, nodeID: snapshot.localNodeID, document: document,
-            effects: .system(vipLease: DaemonTimings.vipLease),
-            documentPath: documentPath, logger: logger)
+            effects: .system(vipLease: DaemonTimings.vipLease), documentPath: documentPath, seededFrom: loaded.cluster,
+            liveness: liveness, logger: logger)
         await runtime.start()
+        StallWatchdog(
+            liveness: liveness, release: StallWatchdog.removeWithNetlink,
+            terminate: { message in
+                logger.critical("\(message)")
+                Foundation.exit(StallWatchdog.exitStatus)
+            }
+        ).start()
         logger.notice("sfhad started", metadata: ["node": "\(loaded.node.name)", "node_id": "\(snapshot.localNodeID)", "revision": "\(document.revision)"])
 
+        let configPath = config
+        let reload: @Sendable () async throws(SFHAError) -> ChangeResult = {
+            notifier.notify(["RELOADING": "1", "MONOTONIC_USEC": SystemdNotifier.monotonicMicroseconds()])
+            defer { notifier.notify(["READY": "1", "STATUS": "running"]) }
+            return try await runtime.reload(path: configPath) { level.level = $0.loggerLevel }
+        }
+        let router = runtime.controlRouter(
+            reload: reload,
+            metrics: {
+                var buffer: [UInt8] = []
+                registry.emit(into: &buffer)
+                return buffer
+            },
+            logs: logBuffer)
         let group = ServiceGroup(
             services: [
                 CorosyncWatchService(runtime: runtime), ProcessGroupService(runtime: runtime, logger: logger),
                 HeartbeatService(runtime: runtime, interval: DaemonTimings.heartbeat), LeaseService(runtime: runtime),
-                ControlService(runtime: runtime, socketPath: socket, logger: logger),
+                HealthService(runtime: runtime, probe: SystemHealthProbe()),
+                ControlService(router: router, socketPath: socket, logger: logger),
+                SignalService(runtime: runtime, reload: reload, logger: logger),
+                ReadinessService(notifier: notifier),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
@@ -97,16 +130,5 @@ struct SFHADaemonCommand: AsyncParsableCommand {
             }
         }
         return ClusterDocument(revision: 1, configuration: configuration)
-    }
-}
-
-extension LogLevel {
-    var swiftLogLevel: String {
-        switch self {
-        case .debug: "debug"
-        case .info: "info"
-        case .warn: "warning"
-        case .error: "error"
-        }
     }
 }

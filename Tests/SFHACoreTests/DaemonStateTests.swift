@@ -29,7 +29,8 @@ struct DaemonBus {
             case .send(let message): queue.append((member(index), message))
             case .assign(let groups, _): assigned[name] = groups
             case .commit(let document): commits[name, default: []].append(document.revision)
-            case .proposalOutcome(let id, let committed, let reason): outcomes[id] = (committed, reason)
+            case .proposalOutcome(let id, let verdict): outcomes[id] = (verdict.isCommitted, verdict.description)
+            case .clearFailures: break
             }
         }
     }

@@ -49,4 +49,8 @@ ssize_t sfha_send_nosignal(int fd, const void *buffer, size_t length);
 
 /* ==== end control socket ==== */
 
+/// Sends one datagram to the AF_UNIX socket at `path` (a leading '@' names an abstract socket, as in
+/// $NOTIFY_SOCKET). Returns 0, or -1 with errno set.
+int sfha_unix_datagram_send(const char *path, const void *buffer, size_t length);
+
 #endif

@@ -62,6 +62,14 @@ public struct ClusterView: Sendable, Equatable {
         fencedNodes.remove(report.name)
     }
 
+    /// Whether a live daemon reports holding `group` where `request` wants it.
+    public func moveSatisfied(_ group: String, _ request: MoveRequest) -> Bool {
+        switch request {
+        case .to(let target): reports[target]?.holdings.contains(group) == true
+        case .awayFrom(let away): reports.values.contains { $0.name != away && $0.holdings.contains(group) }
+        }
+    }
+
     /// A node was confirmed fenced (STONITH): its groups may be taken over without waiting.
     public mutating func fenced(_ name: String) { fencedNodes.insert(name) }
 

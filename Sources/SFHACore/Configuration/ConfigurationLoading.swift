@@ -356,7 +356,7 @@ final class ConfigurationParser {
             }
             prefix = cidr?.value ?? inlinePrefix
         }
-        if let problem = unusableVIPAddress(address, prefixLength: prefix) {
+        if let problem = VirtualIP.unusableAddressProblem(address, prefixLength: prefix) {
             reader.error(ip.path, ip.position, "\(quoted(String(addressText))) cannot be a floating IP: \(problem)")
             valid = false
         }
@@ -364,31 +364,6 @@ final class ConfigurationParser {
         return ParsedVIP(
             name: name, vip: VirtualIP(name: name.value, address: address, prefixLength: prefix, interface: interface),
             group: group)
-    }
-
-    /// Addresses that must never be added to an interface as a VIP.
-    private func unusableVIPAddress(_ address: IPAddress, prefixLength: Int) -> String? {
-        switch address {
-        case .v4(let v4):
-            if v4.isUnspecified { return "it is the unspecified address" }
-            if v4.isLoopback { return "it is a loopback address (127.0.0.0/8)" }
-            if v4.isMulticast { return "it is a multicast address (224.0.0.0/4)" }
-            if v4.isLimitedBroadcast { return "it is the broadcast address" }
-            if (1...30).contains(prefixLength) {
-                let host = v4.rawValue & ~IPv4Address.mask(prefixLength: prefixLength)
-                if host == 0 { return "it is the network address of its /\(prefixLength) subnet" }
-                if host == ~IPv4Address.mask(prefixLength: prefixLength) {
-                    return "it is the broadcast address of its /\(prefixLength) subnet"
-                }
-            }
-        case .v6(let v6):
-            if v6.isUnspecified { return "it is the unspecified address" }
-            if v6.isLoopback { return "it is the loopback address" }
-            if v6.isMulticast { return "it is a multicast address (ff00::/8)" }
-            if v6.isLinkLocal { return "it is a link-local address (fe80::/10)" }
-            if v6.isIPv4Mapped { return "it is an IPv4-mapped address: write the IPv4 address instead" }
-        }
-        return nil
     }
 
     func parseService(_ node: Node, path: String) -> ParsedService {

@@ -99,7 +99,7 @@ public enum ControlStatus {
         switch code {
         case .invalidArgument: badRequest
         case .notFound: notFound
-        case .exists, .invalidState, .notQuorate: conflict
+        case .exists, .invalidState, .notQuorate, .conflict: conflict
         case .unauthorized: forbidden
         case .timeout: gatewayTimeout
         case .unavailable: serviceUnavailable

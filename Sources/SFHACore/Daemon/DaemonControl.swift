@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SFHABase
 import ServiceLifecycle
 
 /// `GET /v1/status`: the cluster as this daemon sees it. Never contains a secret.
@@ -77,10 +78,20 @@ extension DaemonRuntime {
             configurationHash: document.contentHash, nodes: nodes, groups: groups)
     }
 
-    /// The routes sfhad serves on its control socket (see Docs/Control-API.md).
-    public nonisolated func controlRouter() -> ControlRouter {
+    /// The routes sfhad serves on its control socket (see Docs/Control-API.md). `reload` re-reads the configuration
+    /// file; `metrics` renders the Prometheus text format; `logs` reads the daemon's recent log lines.
+    public nonisolated func controlRouter(
+        reload: @escaping @Sendable () async throws(SFHAError) -> ChangeResult = { () async throws(SFHAError) -> ChangeResult in
+            throw SFHAError(.unavailable, "reload is not available in this process")
+        },
+        metrics: (@Sendable () -> [UInt8])? = nil,
+        logs: DaemonLogBuffer? = nil
+    ) -> ControlRouter {
         var router = ControlRouter()
         router.get("/v1/status") { _ in await self.status() }
+        router.get("/v1/resources") { _ in await self.resources() }
+        router.get("/v1/health") { _ in await self.healthReport() }
+        router.get("/v1/constraints") { _ in await self.constraintsReport() }
         router.post("/v1/standby") { _ in
             await self.setStandby(true)
             return DaemonAcknowledgement(ok: true, message: "standby on: this node gives up its groups and takes none")
@@ -89,7 +100,75 @@ extension DaemonRuntime {
             await self.setStandby(false)
             return DaemonAcknowledgement(ok: true, message: "standby off: this node may hold groups again")
         }
+        router.post("/v1/failover", body: FailoverRequest.self) { _, request in
+            try await self.failover(group: request.group, to: request.to)
+        }
+        router.post("/v1/maintenance", body: MaintenanceRequest.self) { _, request in try await self.setMaintenance(request.on) }
+        router.post("/v1/cleanup", body: CleanupRequest.self) { _, request in
+            try await self.cleanup(group: request.group, node: request.node)
+        }
+        router.post("/v1/vips", body: VIPAddRequest.self) { _, request in
+            try await self.addVIP(name: request.name, cidr: request.address, interface: request.interface, group: request.group)
+        }
+        router.delete("/v1/vips/{name}") { request in
+            try await self.removeVIP(name: request.pathParameters["name"] ?? "")
+        }
+        router.post("/v1/services", body: ServiceAddRequest.self) { _, request in try await self.addService(request) }
+        router.delete("/v1/services/{name}") { request in
+            try await self.removeService(name: request.pathParameters["name"] ?? "")
+        }
+        router.post("/v1/reload") { _ in try await reload() }
+        if let logs {
+            router.get("/v1/logs") { request in
+                let after = request.query["after"].flatMap(UInt64.init)
+                let limit = request.query["lines"].flatMap(Int.init) ?? 50
+                let minimum = request.query["priority"].flatMap { Logger.Level(rawValue: $0) } ?? .trace
+                return logs.entries(after: after, limit: limit, minimumLevel: minimum)
+            }
+        }
+        if let metrics {
+            router.add("GET", "/metrics") { _ in
+                ControlResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics())
+            }
+        }
         return router
+    }
+}
+
+public struct FailoverRequest: Sendable, Equatable, Codable {
+    public var group: String?
+    public var to: String?
+    public init(group: String? = nil, to: String? = nil) {
+        self.group = group
+        self.to = to
+    }
+}
+
+public struct MaintenanceRequest: Sendable, Equatable, Codable {
+    public var on: Bool
+    public init(on: Bool) { self.on = on }
+}
+
+public struct CleanupRequest: Sendable, Equatable, Codable {
+    public var group: String?
+    public var node: String?
+    public init(group: String? = nil, node: String? = nil) {
+        self.group = group
+        self.node = node
+    }
+}
+
+public struct VIPAddRequest: Sendable, Equatable, Codable {
+    public var name: String
+    /// `ADDRESS` or `ADDRESS/PREFIX`.
+    public var address: String
+    public var interface: String?
+    public var group: String?
+    public init(name: String, address: String, interface: String? = nil, group: String? = nil) {
+        self.name = name
+        self.address = address
+        self.interface = interface
+        self.group = group
     }
 }
 
@@ -98,8 +177,8 @@ public struct ControlService: Service {
     let server: ControlServer
     let logger: Logger
 
-    public init(runtime: DaemonRuntime, socketPath: String = ControlServer.defaultSocketPath, logger: Logger) {
-        self.server = ControlServer(socketPath: socketPath, router: runtime.controlRouter(), logger: logger)
+    public init(router: ControlRouter, socketPath: String = ControlServer.defaultSocketPath, logger: Logger) {
+        self.server = ControlServer(socketPath: socketPath, router: router, logger: logger)
         self.logger = logger
     }
 

@@ -3,30 +3,51 @@ import Foundation
 import Logging
 import SFHABase
 
-/// The running daemon: feeds `DaemonState` from corosync, the sfha process group and the local reconciler, and
-/// carries out its outputs. An actor, so every input is applied in order, one at a time.
+/// The running daemon: feeds `DaemonState` from corosync, the sfha process group, health checks and the local
+/// reconciler, and carries out its outputs. An actor, so every input is applied in order, one at a time.
 public actor DaemonRuntime {
     public static let processGroupName = "sfha"
 
-    private var state: DaemonState
-    private let reconciler: LocalReconciler
-    private var group: ProcessGroup?
+    var state: DaemonState
+    let reconciler: LocalReconciler
+    let effects: NodeEffects
+    var group: ProcessGroup?
     private let origin = ContinuousClock.now
-    private let logger: Logger
+    let logger: Logger
     private let documentPath: String
-    private var shuttingDown = false
+    private(set) var shuttingDown = false
     /// The groups placement assigned here last, and whether a reconciliation is running.
     private var desired: Set<String>?
     private var reconciling = false
+    /// Proposals this node sent, waiting for their verdict (delivered in order by the process group).
+    var pendingProposals: [String: CheckedContinuation<DaemonState.ProposalVerdict?, Never>] = [:]
+    /// Health checks: which ones run here (held groups' service checks + node checks) and their last status.
+    private var activeChecks: [HealthCheck] = []
+    private let checkSets: AsyncStream<[HealthCheck]>.Continuation
+    public nonisolated let healthCheckSets: AsyncStream<[HealthCheck]>
+    private(set) var checkStatuses: [String: HealthStatus] = [:]
+    private var nodeHealthy = true
+    /// Liveness of the core loop for the stall watchdog and systemd's watchdog.
+    public nonisolated let liveness: DaemonLiveness
+    let metrics = DaemonMetrics()
+    /// Hash of config.yml's cluster part when it was last read: a reload proposes it only when the file changed.
+    var seededClusterHash: String
+    var nodeConfiguration: NodeConfiguration
 
     public init(
         node: NodeConfiguration, nodeID: UInt32, document: ClusterDocument, effects: NodeEffects, documentPath: String,
-        logger: Logger
+        seededFrom fileCluster: ClusterConfiguration? = nil, liveness: DaemonLiveness = DaemonLiveness(), logger: Logger
     ) {
         self.state = DaemonState(nodeName: node.name, nodeID: nodeID, priority: node.priority, document: document, now: .zero)
         self.reconciler = LocalReconciler(groups: document.configuration.groups, effects: effects)
+        self.effects = effects
         self.documentPath = documentPath
         self.logger = logger
+        self.liveness = liveness
+        self.nodeConfiguration = node
+        self.seededClusterHash = ClusterDocument.contentHash(of: fileCluster ?? document.configuration)
+        (healthCheckSets, checkSets) = AsyncStream.makeStream(of: [HealthCheck].self, bufferingPolicy: .bufferingNewest(1))
+        liveness.setVIPs(document.configuration.groups.flatMap(\.vips))
     }
 
     var now: Timestamp { Timestamp(nanoseconds: (ContinuousClock.now - origin).nanosecondsClamped) }
@@ -35,12 +56,14 @@ public actor DaemonRuntime {
     public var localReport: NodeReport { state.report }
     public var document: ClusterDocument { state.document }
     public var view: ClusterView { state.view }
+    public var isInProcessGroup: Bool { group != nil }
 
     /// Before anything else: a daemon that starts (or restarts after a crash) removes every configured VIP it holds
     /// and was not assigned — it has been assigned nothing yet.
     public func start() async {
         await reconciler.setMaintenance(state.document.configuration.maintenance)
         for action in await reconciler.startupCleanup() { logger.notice("startup cleanup: \(action)") }
+        publishCheckSetIfChanged(force: true)
     }
 
     public func corosync(_ event: ClusterEvent) async {
@@ -60,6 +83,7 @@ public actor DaemonRuntime {
                 }
             }
         }
+        metrics.observe(view: state.view, configurationRevision: state.document.revision)
     }
 
     public func attach(_ newGroup: ProcessGroup?) { group = newGroup }
@@ -72,6 +96,7 @@ public actor DaemonRuntime {
             let daemonsGone = change.left.filter { $0.reason != .nodeDown }.map(\.member)
             await handle(.groupMembership(members: change.members, joined: change.joined.map(\.member), left: daemonsGone))
         case .message(let from, let payload):
+            metrics.messageReceived()
             do {
                 await handle(.message(from: from, try ClusterMessage.decode(payload)))
             } catch {
@@ -84,27 +109,49 @@ public actor DaemonRuntime {
 
     public func tick() async { await handle(.tick) }
 
-    /// Keeps the held VIPs' leases fresh (called several times per lease).
+    /// Keeps the held VIPs' leases fresh (called several times per lease). Also the core loop's proof of life:
+    /// the stall watchdog and systemd's watchdog are fed from here, so they stop being fed when the actor stalls.
     public func refreshLeases() async {
+        liveness.beat()
         guard !shuttingDown else { return }
         let actions = await reconciler.refreshLeases()
         guard !actions.isEmpty else { return }
         for action in actions { logger.warning("a VIP lease ran out (sfhad stalled): group released: \(action)") }
-        await handle(.localState(holdings: Set(await reconciler.heldGroups), blockedGroups: await reconciler.failedGroups, healthy: true))
+        await reportLocalState()
     }
 
     public func setStandby(_ on: Bool) async { await handle(.setStandby(on)) }
 
+    /// A health check changed state (from `HealthService`).
+    public func health(_ event: HealthEvent) async {
+        checkStatuses[event.check] = event.status
+        logger.log(level: event.kind == .becameHealthy ? .notice : .warning, "health check \(event)")
+        metrics.healthEvent(event)
+        if state.document.configuration.nodeChecks.contains(where: { $0.name == event.check }) {
+            nodeHealthy = computeNodeHealth()
+        } else {
+            for action in await reconciler.handle(event) { logger.notice("\(action)") }
+        }
+        await reportLocalState()
+    }
+
     /// Graceful stop: release everything (VIPs first), tell the others, then leave the group.
     public func shutdown() async {
         shuttingDown = true
+        liveness.stop()
         for action in await reconciler.releaseEverything() { logger.notice("shutdown: \(action)") }
-        await handle(.localState(holdings: [], blockedGroups: await reconciler.failedGroups, healthy: true))
+        await handle(.localState(holdings: [], blockedGroups: await reconciler.failedGroups, healthy: nodeHealthy))
         group?.leave()
         group = nil
+        checkSets.finish()
     }
 
-    private func handle(_ input: DaemonState.Input) async {
+    func reportLocalState() async {
+        let held = Set(await reconciler.heldGroups)
+        await handle(.localState(holdings: held, blockedGroups: await reconciler.failedGroups, healthy: nodeHealthy))
+    }
+
+    func handle(_ input: DaemonState.Input) async {
         var pending = state.handle(input, now: now)
         // Reconciling changes local state, which may produce more outputs: loop until quiet (bounded).
         for _ in 0..<8 where !pending.isEmpty {
@@ -117,12 +164,7 @@ public actor DaemonRuntime {
     private func perform(_ output: DaemonState.Output) async -> [DaemonState.Output] {
         switch output {
         case .send(let message):
-            guard let group else { return [] }
-            do {
-                try await group.send(try message.encoded())
-            } catch {
-                logger.warning("could not send to the process group", metadata: ["error": "\(error)"])
-            }
+            await send(message)
             return []
         case .assign(let groups, let placement):
             guard !shuttingDown else { return [] }
@@ -133,15 +175,21 @@ public actor DaemonRuntime {
                 for assignment in placement.assignments {
                     logger.info("placement", metadata: ["group": "\(assignment.group)", "holder": "\(assignment.holder ?? "none")", "reason": "\(assignment.reason)"])
                 }
+                metrics.placementChanged()
             }
             // A new assignment supersedes a running reconciliation (a release never waits behind an acquire).
             desired = groups
             reconciling = true
             let actions = await reconciler.apply(groups)
             reconciling = false
-            for action in actions where action.outcome != .unchanged { logger.notice("\(action)") }
+            for action in actions where action.outcome != .unchanged {
+                logger.notice("\(action)")
+                metrics.reconcileAction(action)
+            }
             let held = Set(await reconciler.heldGroups)
-            return state.handle(.localState(holdings: held, blockedGroups: await reconciler.failedGroups, healthy: true), now: now)
+            metrics.held(groups: held.count)
+            publishCheckSetIfChanged()
+            return state.handle(.localState(holdings: held, blockedGroups: await reconciler.failedGroups, healthy: nodeHealthy), now: now)
         case .commit(let document):
             do {
                 try AtomicFile.write(Array(try JSONEncoder().encode(document)), to: documentPath, mode: 0o600)
@@ -150,11 +198,66 @@ public actor DaemonRuntime {
             }
             await reconciler.setGroups(document.configuration.groups)
             await reconciler.setMaintenance(document.configuration.maintenance)
-            logger.notice("cluster document committed", metadata: ["revision": "\(document.revision)"])
+            liveness.setVIPs(document.configuration.groups.flatMap(\.vips))
+            publishCheckSetIfChanged()
+            metrics.observe(view: state.view, configurationRevision: document.revision)
+            logger.notice("cluster document committed", metadata: ["revision": "\(document.revision)", "hash": "\(document.contentHash.prefix(12))"])
             return []
-        case .proposalOutcome(let id, let committed, let reason):
-            logger.notice("proposal \(id): \(committed ? "committed" : "refused") — \(reason)")
+        case .proposalOutcome(let id, let verdict):
+            logger.notice("proposal \(id): \(verdict)")
+            pendingProposals.removeValue(forKey: id)?.resume(returning: verdict)
             return []
+        case .clearFailures(let group):
+            await reconciler.clearFailures(group: group)
+            logger.notice("failures cleared", metadata: ["group": "\(group ?? "all")"])
+            return []
+        }
+    }
+
+    func send(_ message: ClusterMessage) async {
+        guard let group else { return }
+        do {
+            try await group.send(try message.encoded())
+            metrics.messageSent()
+        } catch {
+            logger.warning("could not send to the process group", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: - Health checks
+
+    /// The checks that run here: node checks always, a service's check only while this node holds its group (a
+    /// check of a service that is not running here would only fail).
+    private func wantedChecks() -> [HealthCheck] {
+        let configuration = state.document.configuration
+        let held = state.holdings
+        let serviceChecks = configuration.groups.filter { held.contains($0.name) }.flatMap { group in
+            group.services.compactMap { service in service.healthCheck.map { check in
+                var named = check
+                if named.name.isEmpty { named.name = service.name }
+                return named
+            } }
+        }
+        return configuration.nodeChecks + serviceChecks
+    }
+
+    private func publishCheckSetIfChanged(force: Bool = false) {
+        let wanted = wantedChecks()
+        guard force || wanted != activeChecks else { return }
+        activeChecks = wanted
+        let names = Set(wanted.map(\.name))
+        checkStatuses = checkStatuses.filter { names.contains($0.key) }
+        nodeHealthy = computeNodeHealth()
+        checkSets.yield(wanted)
+    }
+
+    /// The node is healthy while every critical node check, and every node check a group requires, is healthy.
+    private func computeNodeHealth() -> Bool {
+        let configuration = state.document.configuration
+        let required = Set(configuration.groups.flatMap(\.requiredChecks))
+        return configuration.nodeChecks.allSatisfy { check in
+            guard check.critical || required.contains(check.name) else { return true }
+            return checkStatuses[check.name]?.healthy ?? true
         }
     }
 }

@@ -103,3 +103,31 @@ public enum DaemonTimings {
     /// Heartbeat: this node's report is re-published at this rate.
     public static let heartbeat: Duration = .seconds(1)
 }
+
+/// Runs the health checks the runtime asks for (node checks, and the service checks of the groups held here) and
+/// feeds their state changes back. A new set of checks (a group acquired or released, a new configuration)
+/// replaces the running monitor.
+public struct HealthService: Service {
+    let runtime: DaemonRuntime
+    let probe: any HealthProbe
+
+    public init(runtime: DaemonRuntime, probe: any HealthProbe) {
+        self.runtime = runtime
+        self.probe = probe
+    }
+
+    public func run() async throws {
+        await withDiscardingTaskGroup { tasks in
+            var current: HealthMonitor?
+            for await checks in runtime.healthCheckSets.cancelOnGracefulShutdown() {
+                await current?.stop()
+                let monitor = HealthMonitor(checks: checks, probe: probe)
+                current = monitor
+                await monitor.start()
+                // Ends when the monitor is stopped (its event stream finishes).
+                tasks.addTask { for await event in monitor.events { await runtime.health(event) } }
+            }
+            await current?.stop()
+        }
+    }
+}

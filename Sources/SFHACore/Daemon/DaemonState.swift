@@ -17,6 +17,8 @@ public struct DaemonState: Sendable {
         /// What the local reconciler and health monitor report.
         case localState(holdings: Set<String>, blockedGroups: Set<String>, healthy: Bool)
         case setStandby(Bool)
+        /// This node's priority changed (configuration reload).
+        case setPriority(Int)
         /// A low-rate timer: re-publish the report (a hung daemon stops doing this) and re-evaluate timed rules.
         case tick
     }
@@ -28,7 +30,36 @@ public struct DaemonState: Sendable {
         /// A new cluster document was committed: write it atomically and apply it.
         case commit(ClusterDocument)
         /// The outcome of a proposal this node made (for the operator who asked).
-        case proposalOutcome(id: String, committed: Bool, reason: String)
+        case proposalOutcome(id: String, verdict: ProposalVerdict)
+        /// An operator cleared failures (of one group, or all) on this node: forget them.
+        case clearFailures(group: String?)
+    }
+
+    /// What every member decided about a proposal (they all decide the same).
+    public enum ProposalVerdict: Sendable, Equatable, CustomStringConvertible {
+        case committed(revision: UInt64)
+        case unchanged(revision: UInt64)
+        /// Made on `base` while `current` was committed first: re-apply the change on `current`.
+        case conflict(base: UInt64, current: UInt64)
+        case noQuorum
+
+        public var isCommitted: Bool {
+            switch self {
+            case .committed, .unchanged: true
+            case .conflict, .noQuorum: false
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .committed(let revision): "committed as revision \(revision)"
+            case .unchanged(let revision): "nothing changed (revision \(revision) already has this content)"
+            case .conflict(let base, let current):
+                "conflict: the change was made on revision \(base) but revision \(current) was committed first; "
+                    + "re-read the configuration and apply the change again"
+            case .noQuorum: "this partition has no quorum; changes are refused until it has"
+            }
+        }
     }
 
     public let nodeName: String
@@ -97,6 +128,8 @@ public struct DaemonState: Sendable {
             healthy = isHealthy
         case .setStandby(let on):
             standby = on
+        case .setPriority(let value):
+            priority = value
         case .tick:
             forcePublish = true
             for (name, heard) in lastHeard where name != nodeName && now - heard > silenceLimit {
@@ -134,29 +167,33 @@ public struct DaemonState: Sendable {
             view.received(state.report)
             return []
         case .proposal(let proposal):
-            let committed: Bool
-            let reason: String
+            let verdict: ProposalVerdict
+            var outputs: [Output] = []
             if !view.quorate {
-                (committed, reason) = (false, "this partition has no quorum; changes are refused until it has")
+                verdict = .noQuorum
             } else if proposal.baseRevision != document.revision {
-                (committed, reason) = (
-                    false,
-                    "conflict: the change was made on revision \(proposal.baseRevision) but revision \(document.revision) "
-                        + "was committed first; re-read the configuration and apply the change again"
-                )
+                verdict = .conflict(base: proposal.baseRevision, current: document.revision)
             } else {
-                document = document.updated(with: proposal.configuration)
-                (committed, reason) = (true, "committed as revision \(document.revision)")
+                let updated = document.updated(with: proposal.configuration)
+                if updated.revision == document.revision {
+                    verdict = .unchanged(revision: document.revision)
+                } else {
+                    document = updated
+                    verdict = .committed(revision: document.revision)
+                    outputs.append(.commit(document))
+                }
             }
-            var outputs: [Output] = committed ? [.commit(document)] : []
-            if proposal.proposer == nodeName {
-                outputs.append(.proposalOutcome(id: proposal.id, committed: committed, reason: reason))
-            }
+            if proposal.proposer == nodeName { outputs.append(.proposalOutcome(id: proposal.id, verdict: verdict)) }
             return outputs
         case .document(let offered):
-            // Catch up to a higher committed revision (a node that was away); never go back.
-            guard offered.revision > document.revision, offered.contentHash == ClusterDocument.contentHash(of: offered.configuration)
-            else { return [] }
+            // Catch up to a higher committed revision (a node that was away); never go back. Two nodes that started
+            // from different config.yml files both hold revision 1 with different content: every member adopts the
+            // one with the smaller hash, so they converge on one document (deterministically, as all see the same
+            // offers in the same order).
+            guard offered.contentHash == ClusterDocument.contentHash(of: offered.configuration) else { return [] }
+            let newer = offered.revision > document.revision
+            let tieBreak = offered.revision == document.revision && offered.contentHash < document.contentHash
+            guard newer || tieBreak else { return [] }
             document = offered
             return [.commit(document)]
         case .command(let command):
@@ -164,9 +201,9 @@ public struct DaemonState: Sendable {
             case .move(let group, let request):
                 view.moveRequests[group] = request
             case .cleanup(let group, let node):
-                if node == nil || node == nodeName {
-                    if let group { blockedGroups.remove(group) } else { blockedGroups = [] }
-                }
+                guard node == nil || node == nodeName else { return [] }
+                if let group { blockedGroups.remove(group) } else { blockedGroups = [] }
+                return [.clearFailures(group: group)]
             }
             return []
         }
@@ -190,15 +227,9 @@ public struct DaemonState: Sendable {
     private mutating func decide(now: Timestamp, repeatAssignment: Bool) -> [Output] {
         let placement = Placer.place(view.placementInput(now: now), policy: PlacementPolicy(document.configuration))
         lastPlacement = placement
-        // A satisfied operator request is done: stickiness applies from now on.
-        for (group, request) in view.moveRequests {
-            switch request {
-            case .to(let target) where placement.holder(of: group) == target: view.moveRequests[group] = nil
-            case .awayFrom(let away) where placement.holder(of: group).map({ $0 != away }) == true:
-                view.moveRequests[group] = nil
-            default: break
-            }
-        }
+        // An operator request is done once the group is actually held where it asked (not merely decided: until
+        // the old holder has released it, stickiness would keep it there): stickiness applies from then on.
+        for (group, request) in view.moveRequests where view.moveSatisfied(group, request) { view.moveRequests[group] = nil }
         let mine = placement.groups(heldBy: nodeName)
         guard mine != lastAssigned || repeatAssignment else { return [] }
         lastAssigned = mine

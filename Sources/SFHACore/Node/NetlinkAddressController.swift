@@ -79,6 +79,15 @@ public final class NetlinkAddressController: AddressController {
     }
 
     public func remove(_ vip: VirtualIP) async throws(SFHAError) -> AddressChange {
+        try removeBlocking(vip).get()
+    }
+
+    /// `remove` without async: for the stall watchdog's thread, which must not depend on the concurrency pool.
+    public func removeBlocking(_ vip: VirtualIP) -> Result<AddressChange, SFHAError> {
+        Result { () throws(SFHAError) -> AddressChange in try removeNow(vip) }
+    }
+
+    private func removeNow(_ vip: VirtualIP) throws(SFHAError) -> AddressChange {
         try VIPValidation.validate(vip)
         return try locked { session throws(SFHAError) -> AddressChange in
             let index = try interfaceIndex(vip.interface, in: &session)

@@ -1,0 +1,368 @@
+import CorosyncKit
+import Foundation
+import SFHABase
+
+/// The outcome of an operator change to the replicated configuration.
+public struct ChangeResult: Sendable, Equatable, Codable {
+    public var changed: Bool
+    public var revision: UInt64
+    public var message: String
+}
+
+/// Operator operations (the control API's handlers call these). None of them touches corosync: configuration
+/// edits become a committed revision of the cluster document (CPG, in order), runtime requests become replicated
+/// commands, and every daemon applies them itself.
+extension DaemonRuntime {
+    /// How long an operator waits for the process group to deliver a proposal back.
+    static let proposalTimeout: Duration = .seconds(5)
+    /// How long `failover` waits for placement to honour the request before cancelling it.
+    static let moveTimeout: Duration = .seconds(10)
+
+    // MARK: - Configuration changes
+
+    /// Applies `edit` to the committed configuration and commits the result cluster-wide. A change that lost a race
+    /// with another one is re-applied on the newer revision (up to three times) and the answer says so; without
+    /// quorum it is refused and nothing changes.
+    public func change(
+        _ what: String, _ edit: @Sendable (ClusterConfiguration) throws(SFHAError) -> ClusterConfiguration
+    ) async throws(SFHAError) -> ChangeResult {
+        var merged: [UInt64] = []
+        for _ in 1...3 {
+            guard group != nil else {
+                throw SFHAError(.unavailable, "sfhad is not in the sfha process group yet (is corosync running?); \(what) was not applied")
+            }
+            guard state.view.quorate else {
+                throw SFHAError(.notQuorate, "this node's partition has no quorum: \(what) is refused until it has; nothing was changed")
+            }
+            let base = state.document
+            let edited = try edit(base.configuration)
+            guard ClusterDocument.contentHash(of: edited) != base.contentHash else {
+                return ChangeResult(changed: false, revision: base.revision, message: "\(what): nothing to change (revision \(base.revision))")
+            }
+            let id = UUID().uuidString
+            let verdict = await propose(state.propose(edited, id: id), id: id)
+            switch verdict {
+            case .committed(let revision)?:
+                let note = merged.isEmpty ? "" : " (re-applied on top of revision \(merged.map(String.init).joined(separator: ", ")) committed concurrently)"
+                return ChangeResult(changed: true, revision: revision, message: "\(what): committed as revision \(revision)\(note)")
+            case .unchanged(let revision)?:
+                return ChangeResult(changed: false, revision: revision, message: "\(what): nothing to change (revision \(revision))")
+            case .conflict(_, let current)?:
+                merged.append(current)
+                continue
+            case .noQuorum?:
+                throw SFHAError(.notQuorate, "the partition lost quorum before \(what) was committed; nothing was changed")
+            case nil:
+                throw SFHAError(
+                    .timeout,
+                    "no verdict for \(what) within \(Self.proposalTimeout) (the process group did not deliver it); run 'sfha status' "
+                        + "to see whether the revision changed before trying again")
+            }
+        }
+        throw SFHAError(.conflict, "\(what) kept conflicting with concurrent changes; nothing was changed, try again")
+    }
+
+    /// Sends a proposal and waits for its verdict (nil: not delivered in time).
+    private func propose(_ message: ClusterMessage, id: String) async -> DaemonState.ProposalVerdict? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<DaemonState.ProposalVerdict?, Never>) in
+            pendingProposals[id] = continuation
+            Task {
+                await self.send(message)
+                try? await Task.sleep(for: Self.proposalTimeout)
+                self.expireProposal(id)
+            }
+        }
+    }
+
+    private func expireProposal(_ id: String) {
+        pendingProposals.removeValue(forKey: id)?.resume(returning: nil)
+    }
+
+    public func addVIP(name: String, cidr: String, interface: String?, group: String?) async throws(SFHAError) -> ChangeResult {
+        try await change("adding VIP \(name)") { configuration throws(SFHAError) in
+            try configuration.addingVIP(
+                name: name, cidr: cidr, interface: interface ?? VirtualIP.defaultInterface, group: group ?? ResourceGroup.defaultName)
+        }
+    }
+
+    public func removeVIP(name: String) async throws(SFHAError) -> ChangeResult {
+        try await change("removing VIP \(name)") { configuration throws(SFHAError) in try configuration.removingVIP(named: name) }
+    }
+
+    public func addService(_ request: ServiceAddRequest) async throws(SFHAError) -> ChangeResult {
+        try await change("adding service \(request.name)") { configuration throws(SFHAError) in
+            try configuration.addingService(
+                name: request.name, unit: request.unit, group: request.group ?? ResourceGroup.defaultName,
+                critical: request.critical ?? false, restart: request.restart ?? false)
+        }
+    }
+
+    public func removeService(name: String) async throws(SFHAError) -> ChangeResult {
+        try await change("removing service \(name)") { configuration throws(SFHAError) in
+            try configuration.removingService(named: name)
+        }
+    }
+
+    public func setMaintenance(_ on: Bool) async throws(SFHAError) -> ChangeResult {
+        try await change(on ? "maintenance on" : "maintenance off") { $0.settingMaintenance(on) }
+    }
+
+    // MARK: - Runtime requests
+
+    /// Moves `group` (every group when nil) to `target`, or away from its holder when `target` is nil, and waits
+    /// until placement honours it. A request that cannot be honoured is cancelled and the reason returned as an error.
+    public func failover(group requested: String?, to target: String?) async throws(SFHAError) -> ChangeResult {
+        let configuration = state.document.configuration
+        let groups: [String]
+        if let requested {
+            guard configuration.group(named: requested) != nil else {
+                throw SFHAError(.notFound, "there is no group named '\(requested)' (groups: \(configuration.groups.map(\.name).joined(separator: ", ")))")
+            }
+            groups = [requested]
+        } else {
+            groups = configuration.groups.map(\.name)
+        }
+        guard !groups.isEmpty else { throw SFHAError(.invalidState, "the configuration has no group to move") }
+        guard state.view.quorate || !configuration.quorumRequired else {
+            throw SFHAError(.notQuorate, "this node's partition has no quorum: nothing can move")
+        }
+        guard !configuration.maintenance else {
+            throw SFHAError(.invalidState, "maintenance mode is on: placement is frozen ('sfha maintenance off' first)")
+        }
+        if let target { try checkTarget(target) }
+        var requests: [String: MoveRequest] = [:]
+        for name in groups {
+            if let target {
+                requests[name] = .to(target)
+            } else if let holder = state.lastPlacement?.holder(of: name) {
+                requests[name] = .awayFrom(holder)
+            }
+        }
+        guard !requests.isEmpty else { throw SFHAError(.invalidState, "no group is held by any node: there is nothing to move") }
+        for (name, request) in requests.sorted(by: { $0.key < $1.key }) { await send(.command(.move(group: name, request: request))) }
+
+        let clock = ContinuousClock()
+        let deadline = clock.now + Self.moveTimeout
+        func done(_ name: String) -> Bool { state.view.moveRequests[name] == nil && state.view.moveSatisfied(name, requests[name]!) }
+        while clock.now < deadline, !requests.keys.allSatisfy(done) {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        var moved: [String] = []
+        var stuck: [String] = []
+        for name in requests.keys.sorted() {
+            if done(name) {
+                moved.append("\(name) → \(state.view.reports.values.first { $0.holdings.contains(name) }?.name ?? "?")")
+            } else {
+                stuck.append("\(name): \(state.lastPlacement?.assignment(of: name)?.reason.description ?? "not decided")")
+                await send(.command(.move(group: name, request: nil)))
+            }
+        }
+        guard stuck.isEmpty else {
+            throw SFHAError(.invalidState, "could not move \(stuck.joined(separator: "; ")); the request was cancelled\(moved.isEmpty ? "" : " (moved: \(moved.joined(separator: ", ")))")")
+        }
+        return ChangeResult(changed: true, revision: state.document.revision, message: "moved \(moved.joined(separator: ", "))")
+    }
+
+    private func checkTarget(_ target: String) throws(SFHAError) {
+        let view = state.view
+        guard let report = view.reports[target] else {
+            let known = view.reports.keys.sorted().joined(separator: ", ")
+            throw SFHAError(.invalidArgument, "'\(target)' is not a node whose sfhad runs in this partition (alive: \(known))")
+        }
+        if report.standby { throw SFHAError(.invalidState, "\(target) is in standby: run 'sfha unstandby' on it first") }
+        if !report.healthy { throw SFHAError(.invalidState, "\(target)'s node health checks are failing: see 'sfha health' on it") }
+    }
+
+    /// Forgets failures (of one group, or all) on one node or every node, so blocked groups may run there again.
+    public func cleanup(group: String?, node: String?) async throws(SFHAError) -> ChangeResult {
+        if let group, state.document.configuration.group(named: group) == nil {
+            throw SFHAError(.notFound, "there is no group named '\(group)'")
+        }
+        guard self.group != nil else { throw SFHAError(.unavailable, "sfhad is not in the sfha process group yet") }
+        await send(.command(.cleanup(group: group, node: node)))
+        return ChangeResult(
+            changed: true, revision: state.document.revision,
+            message: "failures of \(group.map { "group \($0)" } ?? "every group") cleared on \(node ?? "every node")")
+    }
+
+    // MARK: - Reload
+
+    /// Re-reads config.yml: node settings (priority, log level) apply here at once; when the file's cluster part
+    /// changed since it was last read, it is committed as the next revision. An invalid file changes nothing.
+    public func reload(path: String, applyLogLevel: @Sendable (LogLevel) -> Void) async throws(SFHAError) -> ChangeResult {
+        let loaded: SFHAConfiguration
+        do {
+            loaded = try SFHAConfiguration.load(path: path)
+        } catch {
+            throw SFHAError(.invalidArgument, "\(path) is invalid, the running configuration is kept: \(error)")
+        }
+        guard loaded.node.name == nodeConfiguration.name else {
+            throw SFHAError(
+                .invalidArgument, "node.name changed from \(nodeConfiguration.name) to \(loaded.node.name) in \(path): restart sfhad for that")
+        }
+        var notes: [String] = []
+        if loaded.node.priority != nodeConfiguration.priority {
+            await handle(.setPriority(loaded.node.priority))
+            notes.append("priority \(nodeConfiguration.priority) → \(loaded.node.priority)")
+        }
+        if loaded.node.logLevel != nodeConfiguration.logLevel {
+            applyLogLevel(loaded.node.logLevel)
+            notes.append("log level \(loaded.node.logLevel.rawValue)")
+        }
+        nodeConfiguration = loaded.node
+        let fileHash = ClusterDocument.contentHash(of: loaded.cluster)
+        var revision = state.document.revision
+        if fileHash != seededClusterHash {
+            let summary = Self.summarizeDifference(from: state.document.configuration, to: loaded.cluster)
+            let result = try await change("the cluster configuration from \(path)\(summary.isEmpty ? "" : " (\(summary))")") { _ in loaded.cluster }
+            seededClusterHash = fileHash
+            revision = result.revision
+            notes.append(result.message)
+        } else {
+            notes.append("cluster part of \(path) unchanged since it was last read (revision \(revision) kept)")
+        }
+        for warning in loaded.warnings { logger.warning("\(warning)") }
+        logger.notice("configuration reloaded: \(notes.joined(separator: "; "))")
+        return ChangeResult(changed: true, revision: revision, message: "reloaded: \(notes.joined(separator: "; "))")
+    }
+
+    static func summarizeDifference(from old: ClusterConfiguration, to new: ClusterConfiguration) -> String {
+        let (oldNames, newNames) = (Set(old.groups.flatMap(\.resourceNames)), Set(new.groups.flatMap(\.resourceNames)))
+        var parts: [String] = []
+        let added = newNames.subtracting(oldNames).sorted()
+        let removed = oldNames.subtracting(newNames).sorted()
+        if !added.isEmpty { parts.append("adds \(added.joined(separator: ", "))") }
+        if !removed.isEmpty { parts.append("removes \(removed.joined(separator: ", "))") }
+        if old.maintenance != new.maintenance { parts.append("maintenance \(new.maintenance ? "on" : "off")") }
+        return parts.joined(separator: "; ")
+    }
+
+    // MARK: - Read-only views
+
+    /// This node's view of every resource: configured, and present/active here.
+    public func resources() async -> ResourcesReport {
+        let configuration = state.document.configuration
+        var vips: [ResourcesReport.VIP] = []
+        var services: [ResourcesReport.Service] = []
+        for group in configuration.groups {
+            let holder = state.lastPlacement?.holder(of: group.name)
+            for vip in group.vips {
+                let present = (try? await effects.addresses.isPresent(vip)) ?? false
+                vips.append(.init(name: vip.name, address: vip.cidr, interface: vip.interface, group: group.name, holder: holder, presentHere: present))
+            }
+            for service in group.services {
+                let active = (try? await effects.services.isActive(service.unit)) ?? false
+                services.append(.init(name: service.name, unit: service.systemdUnitName, group: group.name, holder: holder, activeHere: active))
+            }
+        }
+        return ResourcesReport(node: state.nodeName, vips: vips, services: services)
+    }
+
+    /// Health checks running here, and the failures the reconciler counts.
+    public func healthReport() async -> HealthReport {
+        let checks = wantedCheckNames().map { name in
+            let status = checkStatuses[name]
+            return HealthReport.Check(
+                name: name, healthy: status?.healthy ?? true, probes: status?.probes ?? 0,
+                consecutiveFailures: status?.consecutiveFailures ?? 0, consecutiveSuccesses: status?.consecutiveSuccesses ?? 0,
+                lastResult: status?.lastResult.map { "\($0)" })
+        }
+        let failures = await reconciler.failureRecords.map { record in
+            HealthReport.Failure(
+                group: record.group, service: record.service, unit: record.unit, failures: record.failures,
+                restartsInWindow: record.restartsInWindow, failed: record.failed, lastReason: record.lastReason)
+        }
+        return HealthReport(node: state.nodeName, nodeHealthy: state.report.healthy, checks: checks, failures: failures)
+    }
+
+    private func wantedCheckNames() -> [String] {
+        let configuration = state.document.configuration
+        let held = state.holdings
+        return configuration.nodeChecks.map(\.name)
+            + configuration.groups.filter { held.contains($0.name) }.flatMap { $0.services.compactMap { $0.healthCheck?.name } }
+    }
+
+    /// Groups and the rules between them, as the daemon applies them.
+    public func constraintsReport() -> ConstraintsReport {
+        let configuration = state.document.configuration
+        return ConstraintsReport(
+            constraints: configuration.constraints.map(\.description),
+            groups: configuration.groups.map {
+                .init(name: $0.name, resources: $0.resourceNames, colocatedWith: $0.colocatedWith, startAfter: $0.startAfter,
+                      requiredChecks: $0.requiredChecks)
+            })
+    }
+}
+
+public struct ServiceAddRequest: Sendable, Equatable, Codable {
+    public var name: String
+    public var unit: String?
+    public var group: String?
+    public var critical: Bool?
+    public var restart: Bool?
+
+    public init(name: String, unit: String? = nil, group: String? = nil, critical: Bool? = nil, restart: Bool? = nil) {
+        self.name = name
+        self.unit = unit
+        self.group = group
+        self.critical = critical
+        self.restart = restart
+    }
+}
+
+public struct ResourcesReport: Sendable, Equatable, Codable {
+    public struct VIP: Sendable, Equatable, Codable {
+        public var name: String
+        public var address: String
+        public var interface: String
+        public var group: String
+        public var holder: String?
+        public var presentHere: Bool
+    }
+    public struct Service: Sendable, Equatable, Codable {
+        public var name: String
+        public var unit: String
+        public var group: String
+        public var holder: String?
+        public var activeHere: Bool
+    }
+    public var node: String
+    public var vips: [VIP]
+    public var services: [Service]
+}
+
+public struct HealthReport: Sendable, Equatable, Codable {
+    public struct Check: Sendable, Equatable, Codable {
+        public var name: String
+        public var healthy: Bool
+        public var probes: Int
+        public var consecutiveFailures: Int
+        public var consecutiveSuccesses: Int
+        public var lastResult: String?
+    }
+    public struct Failure: Sendable, Equatable, Codable {
+        public var group: String
+        public var service: String
+        public var unit: String
+        public var failures: Int
+        public var restartsInWindow: Int
+        public var failed: Bool
+        public var lastReason: String
+    }
+    public var node: String
+    public var nodeHealthy: Bool
+    public var checks: [Check]
+    public var failures: [Failure]
+}
+
+public struct ConstraintsReport: Sendable, Equatable, Codable {
+    public struct Group: Sendable, Equatable, Codable {
+        public var name: String
+        public var resources: [String]
+        public var colocatedWith: [String]
+        public var startAfter: [String]
+        public var requiredChecks: [String]
+    }
+    public var constraints: [String]
+    public var groups: [Group]
+}

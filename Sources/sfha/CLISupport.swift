@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import SFHABase
+import SFHACore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Exit codes shared by every sfha command (documented in Docs/Operations.md and the man page).
+enum ExitStatus {
+    static let failure: Int32 = 1
+    static let invalidConfiguration: Int32 = 2
+    static let corosyncUnavailable: Int32 = 3
+    static let daemonUnavailable: Int32 = 4
+    static let notQuorate: Int32 = 5
+    static let refused: Int32 = 6
+    static let notFound: Int32 = 7
+    static let timeout: Int32 = 8
+    static let cancelled: Int32 = 10
+
+    static func forError(_ code: SFHAError.Code) -> Int32 {
+        switch code {
+        case .unavailable: daemonUnavailable
+        case .notQuorate: notQuorate
+        case .conflict, .invalidState, .exists: refused
+        case .notFound: notFound
+        case .timeout: timeout
+        default: failure
+        }
+    }
+}
+
+/// The language of sfha's own messages: `--lang`, then `$SFHA_LANG`, then `$LANG`/`$LC_ALL`/`$LC_MESSAGES`
+/// (fr… → French), English otherwise.
+enum Language: String, ExpressibleByArgument, CaseIterable {
+    case en, fr
+
+    static func resolve(_ option: Language?, environment: [String: String] = ProcessInfo.processInfo.environment) -> Language {
+        if let option { return option }
+        for key in ["SFHA_LANG", "LC_ALL", "LC_MESSAGES", "LANG"] {
+            guard let value = environment[key], !value.isEmpty else { continue }
+            return value.lowercased().hasPrefix("fr") ? .fr : .en
+        }
+        return .en
+    }
+}
+
+/// A message in both languages.
+struct Text {
+    let en: String
+    let fr: String
+    func callAsFunction(_ language: Language) -> String { language == .fr ? fr : en }
+}
+
+/// Options every command that talks to sfhad shares.
+struct DaemonOptions: ParsableArguments {
+    @Option(name: .long, help: "sfhad's control socket.")
+    var socket = ControlServer.defaultSocketPath
+
+    @Option(name: .long, help: "Language of messages: en or fr (default: $SFHA_LANG, then $LANG).")
+    var lang: Language?
+
+    var language: Language { Language.resolve(lang) }
+    var client: ControlClient { ControlClient(socketPath: socket, timeout: .seconds(30)) }
+
+    /// Runs a request; on failure prints a clear message (in the operator's language) and exits with the code
+    /// that matches the error.
+    func call<T: Sendable>(_ body: (ControlClient) async throws -> T) async throws -> T {
+        do {
+            return try await body(client)
+        } catch let error as SFHAError {
+            CLI.fail(error, language: language)
+            throw ExitCode(ExitStatus.forError(error.code))
+        }
+    }
+}
+
+enum CLI {
+    static func printError(_ line: String) {
+        FileHandle.standardError.write(Data("sfha: \(line)\n".utf8))
+    }
+
+    /// An error from sfhad (or from reaching it), with a summary in the operator's language first.
+    static func fail(_ error: SFHAError, language: Language) {
+        let summary: Text? =
+            switch error.code {
+            case .unavailable:
+                Text(
+                    en: "sfhad is not running on this node (or its socket is elsewhere); start it, e.g. 'systemctl start sfhad'",
+                    fr: "sfhad ne tourne pas sur ce nœud (ou son socket est ailleurs) ; démarrez-le, p. ex. 'systemctl start sfhad'")
+            case .notQuorate:
+                Text(en: "refused: no quorum in this node's partition", fr: "refusé : pas de quorum dans la partition de ce nœud")
+            case .conflict, .invalidState, .exists:
+                Text(en: "refused", fr: "refusé")
+            case .notFound:
+                Text(en: "not found", fr: "introuvable")
+            case .invalidArgument:
+                Text(en: "invalid request", fr: "requête invalide")
+            case .timeout:
+                Text(en: "no answer in time", fr: "pas de réponse à temps")
+            default:
+                nil
+            }
+        if let summary { printError(summary(language)) }
+        printError(error.message)
+    }
+
+    static func printJSON(_ value: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+
+    /// Asks before a destructive action unless `yes`. Without a terminal to ask on, refuses (exit 10) and says
+    /// to pass --yes.
+    static func confirm(_ question: Text, yes: Bool, language: Language) throws {
+        guard !yes else { return }
+        guard isatty(STDIN_FILENO) == 1 else {
+            printError(Text(
+                en: "\(question.en) — not confirmed: no terminal to ask on; pass --yes to confirm",
+                fr: "\(question.fr) — non confirmé : pas de terminal pour demander ; ajoutez --yes pour confirmer")(language))
+            throw ExitCode(ExitStatus.cancelled)
+        }
+        FileHandle.standardError.write(Data("\(question(language)) [\(language == .fr ? "o/N" : "y/N")] ".utf8))
+        let answer = (readLine() ?? "").trimmingCharacters(in: .whitespaces).lowercased()
+        guard ["y", "yes", "o", "oui"].contains(answer) else {
+            printError(Text(en: "cancelled; nothing was changed", fr: "annulé ; rien n'a été modifié")(language))
+            throw ExitCode(ExitStatus.cancelled)
+        }
+    }
+
+    static func table(_ rows: [[String]]) -> String {
+        DaemonStatusText.table(rows).joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,47 @@
+import Logging
+import SFHABase
+import SFHACore
+import ServiceLifecycle
+import UnixSignals
+
+/// SIGHUP reloads the configuration; SIGUSR1 / SIGUSR2 put the node in / out of standby (as the original sfha).
+struct SignalService: Service {
+    let runtime: DaemonRuntime
+    let reload: @Sendable () async throws(SFHAError) -> ChangeResult
+    let logger: Logger
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup, .sigusr1, .sigusr2)
+        for await signal in signals.cancelOnGracefulShutdown() {
+            switch signal {
+            case .sighup:
+                do {
+                    let result = try await reload()
+                    logger.notice("SIGHUP: \(result.message)")
+                } catch {
+                    // Invalid configuration: keep the old one, say why (never crash, unlike the original).
+                    logger.error("SIGHUP: \(error.message)")
+                }
+            case .sigusr1:
+                logger.notice("SIGUSR1: standby on")
+                await runtime.setStandby(true)
+            case .sigusr2:
+                logger.notice("SIGUSR2: standby off")
+                await runtime.setStandby(false)
+            default:
+                break
+            }
+        }
+    }
+}
+
+/// Tells systemd the daemon is ready once every service runs, and that it is stopping on shutdown.
+struct ReadinessService: Service {
+    let notifier: any ServiceNotifier
+
+    func run() async throws {
+        notifier.notify(["READY": "1", "STATUS": "running"])
+        try? await gracefulShutdown()
+        notifier.notify(["STOPPING": "1", "STATUS": "handing over and stopping"])
+    }
+}
