@@ -91,6 +91,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]),
+        .testTarget(name: "CLITests", dependencies: ["sfha", "SFHABase"]),
         .testTarget(name: "IntegrationTests", dependencies: ["SFHALab", "SFHACore", "CorosyncKit", "SFHABase"]),
     ],
     swiftLanguageModes: [.v6]

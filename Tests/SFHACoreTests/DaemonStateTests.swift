@@ -11,6 +11,7 @@ struct DaemonBus {
     var assigned: [String: Set<String>] = [:]
     var outcomes: [String: (Bool, String)] = [:]
     var commits: [String: [UInt64]] = [:]
+    var cleared: [String: [String?]] = [:]
     var now = Timestamp(nanoseconds: 1_000_000_000)
 
     init(configuration: ClusterConfiguration, nodes: Int = 3) {
@@ -30,7 +31,7 @@ struct DaemonBus {
             case .assign(let groups, _): assigned[name] = groups
             case .commit(let document): commits[name, default: []].append(document.revision)
             case .proposalOutcome(let id, let verdict): outcomes[id] = (verdict.isCommitted, verdict.description)
-            case .clearFailures: break
+            case .clearFailures(let group): cleared[name, default: []].append(group)
             }
         }
     }

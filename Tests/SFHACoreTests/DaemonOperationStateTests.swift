@@ -1,0 +1,86 @@
+import CorosyncKit
+import Testing
+
+@testable import SFHACore
+
+/// The parts of the state machine behind operator commands: failover requests, cleanup, priorities, and how
+/// nodes that started from different config.yml files converge.
+@Suite("daemon state machine: operator commands")
+struct DaemonOperationStateTests {
+    static let configuration = DaemonStateTests.configuration
+
+    @Test func aMoveRequestLastsUntilTheTargetHoldsTheGroupThenStickinessKeepsIt() {
+        var bus = DaemonBus(configuration: Self.configuration)
+        bus.form([0, 1, 2])
+        bus.reconcile([0, 1, 2])
+        #expect(bus.assigned["node1"] == ["default"])
+        bus.queue.append((bus.member(2), .command(.move(group: "default", request: .to("node3")))))
+        bus.deliver(to: [0, 1, 2])
+        // Decided, but node1 still holds it: the request must survive, or stickiness would keep node1.
+        #expect(bus.daemons.allSatisfy { $0.view.moveRequests["default"] == .to("node3") })
+        bus.reconcile([0, 1, 2])
+        #expect(bus.assigned["node3"] == ["default"])
+        #expect(bus.assigned["node1"] ?? [] == [])
+        #expect(bus.daemons.allSatisfy { $0.view.moveRequests["default"] == nil })
+        // Afterwards the group stays on node3 (no request, stickiness).
+        for index in 0..<3 { bus.input(index, .tick) }
+        bus.deliver(to: [0, 1, 2])
+        bus.reconcile([0, 1, 2])
+        #expect(bus.assigned["node3"] == ["default"])
+    }
+
+    @Test func anAwayRequestMovesTheGroupToAnotherNode() {
+        var bus = DaemonBus(configuration: Self.configuration)
+        bus.form([0, 1, 2])
+        bus.reconcile([0, 1, 2])
+        bus.queue.append((bus.member(0), .command(.move(group: "default", request: .awayFrom("node1")))))
+        bus.deliver(to: [0, 1, 2])
+        bus.reconcile([0, 1, 2])
+        #expect(bus.assigned["node1"] ?? [] == [])
+        #expect(bus.assigned["node2"] == ["default"])
+        #expect(bus.daemons.allSatisfy { $0.view.moveRequests.isEmpty })
+    }
+
+    @Test func cleanupClearsFailuresOnlyWhereAsked() {
+        var bus = DaemonBus(configuration: Self.configuration)
+        bus.form([0, 1, 2])
+        bus.queue.append((bus.member(0), .command(.cleanup(group: "default", node: "node2"))))
+        bus.deliver(to: [0, 1, 2])
+        #expect(bus.cleared == ["node2": ["default"]])
+        bus.queue.append((bus.member(0), .command(.cleanup(group: nil, node: nil))))
+        bus.deliver(to: [0, 1, 2])
+        #expect(bus.cleared["node1"] == [nil] && bus.cleared["node3"] == [nil] && bus.cleared["node2"] == ["default", nil])
+    }
+
+    @Test func aPriorityChangeIsPublished() {
+        var bus = DaemonBus(configuration: Self.configuration)
+        bus.form([0, 1, 2])
+        bus.input(1, .setPriority(250))
+        bus.deliver(to: [0, 1, 2])
+        #expect(bus.daemons.allSatisfy { $0.view.reports["node2"]?.priority == 250 })
+    }
+
+    @Test func aProposalWithoutChangesCommitsNothing() {
+        var bus = DaemonBus(configuration: Self.configuration)
+        bus.form([0, 1, 2])
+        bus.queue.append((bus.member(0), bus.daemons[0].propose(Self.configuration, id: "same")))
+        bus.deliver(to: [0, 1, 2])
+        #expect(bus.outcomes["same"]?.0 == true)
+        #expect(bus.outcomes["same"]?.1.contains("nothing changed") == true)
+        #expect(bus.commits.isEmpty)
+    }
+
+    @Test func nodesStartedFromDifferentFilesConvergeOnOneDocument() {
+        var other = Self.configuration
+        other.nodePriorities = ["node3": 10]
+        var bus = DaemonBus(configuration: Self.configuration)
+        bus.daemons[2] = DaemonState(
+            nodeName: "node3", nodeID: 3, priority: 100, document: ClusterDocument(revision: 1, configuration: other), now: .zero)
+        bus.form([0, 1, 2])
+        let hashes = Set(bus.daemons.map(\.document.contentHash))
+        #expect(hashes.count == 1)
+        let expected = min(ClusterDocument.contentHash(of: Self.configuration), ClusterDocument.contentHash(of: other))
+        #expect(hashes.first == expected)
+        #expect(bus.daemons.allSatisfy { $0.document.revision == 1 })
+    }
+}
