@@ -95,9 +95,13 @@ extension LabTests {
                 }
                 #expect(settled, "status from node2: \(String(describing: json))")
                 #expect(json?.groups.first?.holder == holder)
-                // The demo service answers through the VIP.
-                let page = try await LabTestSupport.fetchFromClient(cluster.lab, "http://\(cluster.vip.address):8080/")
-                #expect(LabTestSupport.trimmed(page.standardOutput) == holder)
+                // The demo service answers through the VIP (once the holder has started it, right after the VIP).
+                var page = ""
+                let answered = try await LabTestSupport.eventually(timeout: .seconds(10)) {
+                    page = LabTestSupport.trimmed(try await LabTestSupport.fetchFromClient(cluster.lab, "http://\(cluster.vip.address):8080/").standardOutput)
+                    return !page.isEmpty
+                }
+                #expect(answered && page == holder)
 
                 // Standby moves the group at once; unstandby does not move it back (stickiness).
                 #expect(try await cluster.sfha(holder, ["standby"]).succeeded)

@@ -18,7 +18,10 @@ public actor DaemonRuntime {
     private(set) var shuttingDown = false
     /// The groups placement assigned here last, and whether a reconciliation is running.
     private var desired: Set<String>?
-    private var reconciling = false
+    /// Reconciliations running (a newer one supersedes an older one mid-way; both may be in flight), and every group
+    /// they may be acquiring: published as held until they are all done, so no VIP is up unannounced.
+    private var reconciliationsInFlight = 0
+    private var claimedInFlight: Set<String> = []
     /// Proposals this node sent, waiting for their verdict (delivered in order by the process group).
     var pendingProposals: [String: CheckedContinuation<DaemonState.ProposalVerdict?, Never>] = [:]
     /// Health checks: which ones run here (held groups' service checks + node checks) and their last status.
@@ -147,8 +150,12 @@ public actor DaemonRuntime {
     }
 
     func reportLocalState() async {
-        let held = Set(await reconciler.heldGroups)
-        await handle(.localState(holdings: held, blockedGroups: await reconciler.failedGroups, healthy: nodeHealthy))
+        await handle(.localState(holdings: await reportedHoldings(), blockedGroups: await reconciler.failedGroups, healthy: nodeHealthy))
+    }
+
+    /// What this node publishes as held: what the reconciler holds, plus what reconciliations in flight may acquire.
+    private func reportedHoldings() async -> Set<String> {
+        Set(await reconciler.heldGroups).union(claimedInFlight)
     }
 
     func handle(_ input: DaemonState.Input) async {
@@ -170,7 +177,7 @@ public actor DaemonRuntime {
             guard !shuttingDown else { return [] }
             if groups == desired {
                 // A repeat (heartbeat): repair only when no reconciliation is running — never supersede one.
-                guard !reconciling else { return [] }
+                guard reconciliationsInFlight == 0 else { return [] }
             } else {
                 for assignment in placement.assignments {
                     logger.info("placement", metadata: ["group": "\(assignment.group)", "holder": "\(assignment.holder ?? "none")", "reason": "\(assignment.reason)"])
@@ -179,17 +186,29 @@ public actor DaemonRuntime {
             }
             // A new assignment supersedes a running reconciliation (a release never waits behind an acquire).
             desired = groups
-            reconciling = true
+            reconciliationsInFlight += 1
+            claimedInFlight.formUnion(groups)
+            // Claim before acting: the groups about to be acquired are published as held *before* the first VIP goes
+            // up, so that no other daemon, re-deciding during the acquisition, sees them free and picks another
+            // node. Over-claiming only makes the others wait; the real holdings are published once all is done.
+            let claimed = await reportedHoldings()
+            var deferred: [DaemonState.Output] = []
+            if claimed != state.holdings {
+                for early in state.handle(.localState(holdings: claimed, blockedGroups: state.blockedGroups, healthy: nodeHealthy), now: now) {
+                    if case .send(let message) = early { await send(message) } else { deferred.append(early) }
+                }
+            }
             let actions = await reconciler.apply(groups)
-            reconciling = false
+            reconciliationsInFlight -= 1
+            if reconciliationsInFlight == 0 { claimedInFlight = [] }
             for action in actions where action.outcome != .unchanged {
                 logger.notice("\(action)")
                 metrics.reconcileAction(action)
             }
-            let held = Set(await reconciler.heldGroups)
+            let held = await reportedHoldings()
             metrics.held(groups: held.count)
             publishCheckSetIfChanged()
-            return state.handle(.localState(holdings: held, blockedGroups: await reconciler.failedGroups, healthy: nodeHealthy), now: now)
+            return deferred + state.handle(.localState(holdings: held, blockedGroups: await reconciler.failedGroups, healthy: nodeHealthy), now: now)
         case .commit(let document):
             do {
                 try AtomicFile.write(Array(try JSONEncoder().encode(document)), to: documentPath, mode: 0o600)
