@@ -260,8 +260,9 @@ extension DaemonRuntime {
 
     /// Health checks running here, and the failures the reconciler counts.
     public func healthReport() async -> HealthReport {
+        let live = await healthMonitor?.statuses ?? [:]
         let checks = wantedCheckNames().map { name in
-            let status = checkStatuses[name]
+            let status = live[name] ?? checkStatuses[name]
             return HealthReport.Check(
                 name: name, healthy: status?.healthy ?? true, probes: status?.probes ?? 0,
                 consecutiveFailures: status?.consecutiveFailures ?? 0, consecutiveSuccesses: status?.consecutiveSuccesses ?? 0,

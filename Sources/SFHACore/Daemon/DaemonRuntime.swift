@@ -29,6 +29,8 @@ public actor DaemonRuntime {
     private let checkSets: AsyncStream<[HealthCheck]>.Continuation
     public nonisolated let healthCheckSets: AsyncStream<[HealthCheck]>
     private(set) var checkStatuses: [String: HealthStatus] = [:]
+    /// The monitor running the checks now (for `sfha health`: every probe, not only state changes).
+    private(set) var healthMonitor: HealthMonitor?
     private var nodeHealthy = true
     /// Liveness of the core loop for the stall watchdog and systemd's watchdog.
     public nonisolated let liveness: DaemonLiveness
@@ -124,6 +126,8 @@ public actor DaemonRuntime {
     }
 
     public func setStandby(_ on: Bool) async { await handle(.setStandby(on)) }
+
+    public func healthMonitorStarted(_ monitor: HealthMonitor) { healthMonitor = monitor }
 
     /// A health check changed state (from `HealthService`).
     public func health(_ event: HealthEvent) async {

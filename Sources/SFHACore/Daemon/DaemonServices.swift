@@ -123,6 +123,7 @@ public struct HealthService: Service {
                 await current?.stop()
                 let monitor = HealthMonitor(checks: checks, probe: probe)
                 current = monitor
+                await runtime.healthMonitorStarted(monitor)
                 await monitor.start()
                 // Ends when the monitor is stopped (its event stream finishes).
                 tasks.addTask { for await event in monitor.events { await runtime.health(event) } }

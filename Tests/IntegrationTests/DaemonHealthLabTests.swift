@@ -1,0 +1,96 @@
+import Foundation
+import SFHABase
+import SFHACore
+import SFHALab
+import Testing
+
+/// sfhad's health checks for real: the demo web service's HTTP check fails on the holder, sfhad restarts it in place,
+/// and after the restart limit the group moves — never with the VIP on two nodes.
+extension LabTests {
+    @Suite struct DaemonHealth {
+        @Test func aFailingServiceIsRestartedThenItsGroupMovesAndCleanupUnblocksIt() async throws {
+            try await LabTestSupport.withLab("lt-sfhealth") { lab in
+                let subnet = try lab.spec.resolvedSubnet()
+                let address = try #require(IPAddress(subnet.address(host: 100)))
+                for node in lab.nodes {
+                    let directory = try #require(node.stateDirectory)
+                    try AtomicFile.write(
+                        """
+                        cluster:
+                          name: \(lab.name)
+                        node:
+                          name: \(node.name)
+                        vips:
+                          - name: vip-web
+                            ip: \(address)/24
+                        services:
+                          - name: web
+                            unit: sfha-demo-web
+                            critical: true
+                            restart_service: true
+                            healthcheck:
+                              type: http
+                              target: http://127.0.0.1:8080/index.html
+                              interval_ms: 500
+                              timeout_ms: 400
+                              failures_before_unhealthy: 2
+                              successes_before_healthy: 1
+                            failure_policy:
+                              max_restarts: 1
+                              window: 60
+                        """, to: "\(directory)/etc-sfha/config.yml")
+                    try lab.installUnit(
+                        on: node.name, name: "sfhad",
+                        contents: "Type=simple\nExecStart=\(Lab.builtProduct("sfhad")) --config /etc/sfha/config.yml\n")
+                    try await lab.check(node.name, ["systemctl", "start", "sfhad"])
+                }
+                let cluster = LabTests.Daemon.Cluster(
+                    lab: lab, vip: VirtualIP(name: "vip-web", address: address, prefixLength: 24, interface: "eth0"),
+                    addresses: Dictionary(uniqueKeysWithValues: try lab.nodes.map {
+                        ($0.name, NetlinkAddressController(namespace: .named(try lab.node($0.name).networkNamespace)))
+                    }))
+                let started = try await cluster.watch(timeout: .seconds(20)) { $0.count == 1 }
+                let holder = try #require(started.last.first)
+                func health(_ node: String) async throws -> HealthReport? {
+                    let result = try await cluster.sfha(node, ["health", "--json"])
+                    return try? JSONDecoder().decode(HealthReport.self, from: Data(result.standardOutput.utf8))
+                }
+                // The holder runs the service's check, and it is healthy.
+                let checking = try await LabTestSupport.eventually(timeout: .seconds(10)) {
+                    try await health(holder)?.checks.contains { $0.name == "web" && $0.healthy && $0.probes > 0 } == true
+                }
+                #expect(checking)
+
+                // Break the service on the holder only: its check now gets 404.
+                let page = "\(try #require(try lab.node(holder).stateDirectory))/demo-web/index.html"
+                try FileManager.default.removeItem(atPath: page)
+                let moved = try await cluster.watch(timeout: .seconds(30)) { $0.count == 1 && $0[0] != holder }
+                print("service check failing on \(holder): \(moved.samples) samples, \(moved.dual) with two holders, now on \(moved.last)")
+                #expect(moved.dual == 0)
+                let newHolder = try #require(moved.last.first)
+                #expect(newHolder != holder)
+                // It was restarted once in place before the group moved, and the failure is recorded.
+                let report = try #require(try await health(holder))
+                let failure = try #require(report.failures.first { $0.service == "web" })
+                #expect(failure.failed && failure.restartsInWindow == 1)
+                let served = try await LabTestSupport.eventually(timeout: .seconds(10)) {
+                    LabTestSupport.trimmed(try await LabTestSupport.fetchFromClient(lab, "http://\(address):8080/").standardOutput) == newHolder
+                }
+                #expect(served)
+                // The status says why the old holder is not eligible; cleanup forgets the failure.
+                let status = try await cluster.sfha(newHolder, ["status"])
+                #expect(status.succeeded)
+                try AtomicFile.write("\(holder)\n", to: page, mode: 0o644)
+                let cleanup = try await cluster.sfha(newHolder, ["resource", "cleanup", "default"])
+                #expect(cleanup.succeeded, "\(cleanup.standardError)")
+                let cleared = try await LabTestSupport.eventually(timeout: .seconds(5)) {
+                    try await health(holder)?.failures.contains { $0.failed } == false
+                }
+                #expect(cleared)
+                // Stickiness: the group stays where it is.
+                let after = try await cluster.watch(timeout: .seconds(3)) { _ in false }
+                #expect(after.dual == 0 && after.last == [newHolder])
+            }
+        }
+    }
+}
