@@ -94,3 +94,46 @@ extension LabTests {
         }
     }
 }
+
+extension LabTests.Daemon {
+    /// `config.yml` edited on one node + SIGHUP: the cluster part is committed everywhere and the new VIP comes up on
+    /// the holder; an invalid file is refused and changes nothing; the daemon and corosync keep running.
+    @Test func sighupCommitsAnEditedConfigurationAndRefusesAnInvalidOne() async throws {
+        try await Self.withCluster("lt-sfhup") { cluster in
+            let lab = cluster.lab
+            let holder = try await cluster.holders()[0]
+            let editor = lab.nodes.map(\.name).first { $0 != holder }!
+            let corosyncPIDs = try lab.nodes.map { node in try lab.processes(on: node.name).first { $0.name == "corosync" }?.pid }
+            let path = "\(try #require(try lab.node(editor).stateDirectory))/etc-sfha/config.yml"
+            let original = String(decoding: try AtomicFile.read(path), as: UTF8.self)
+            let extra = try #require(IPAddress(try lab.spec.resolvedSubnet().address(host: 101)))
+            try AtomicFile.write(
+                original.replacingOccurrences(of: "vips:\n", with: "vips:\n  - name: vip-extra\n    ip: \(extra)/24\n"), to: path)
+            let sfhad = try #require(try cluster.sfhadPID(editor))
+            #expect(kill(sfhad, SIGHUP) == 0)
+            let extraVIP = VirtualIP(name: "vip-extra", address: extra, prefixLength: 24, interface: "eth0")
+            let up = try await LabTestSupport.eventually(timeout: .seconds(10)) {
+                try await cluster.addresses[holder]!.isPresent(extraVIP)
+            }
+            #expect(up, "the new VIP comes up on the holder \(holder)")
+            var revisions: [UInt64] = []
+            for node in lab.nodes.map(\.name) {
+                let status = try await cluster.sfha(node, ["status", "--json"])
+                revisions.append(try JSONDecoder().decode(DaemonStatus.self, from: Data(status.standardOutput.utf8)).configurationRevision)
+            }
+            #expect(revisions == [2, 2, 2])
+
+            // An invalid file: refused (exit 1), the revision stays, the daemon keeps running.
+            try AtomicFile.write(original + "\nvips: [\n", to: path)
+            let refused = try await cluster.sfha(editor, ["reload"])
+            #expect(refused.exitCode == 1 && refused.standardError.contains("invalid"))
+            #expect(kill(sfhad, SIGHUP) == 0)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(try cluster.sfhadPID(editor) == sfhad)
+            let status = try await cluster.sfha(editor, ["status", "--json"])
+            #expect(try JSONDecoder().decode(DaemonStatus.self, from: Data(status.standardOutput.utf8)).configurationRevision == 2)
+            // corosync was not restarted by any of this (same PID on every node).
+            #expect(try lab.nodes.map { node in try lab.processes(on: node.name).first { $0.name == "corosync" }?.pid } == corosyncPIDs)
+        }
+    }
+}
