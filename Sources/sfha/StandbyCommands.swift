@@ -7,10 +7,12 @@ struct StandbyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "standby", abstract: "Put this node in standby: it gives up its groups and takes none.")
 
+    @Flag(name: .long, help: "Print JSON.") var json = false
     @OptionGroup var daemon: DaemonOptions
 
     func run() async throws {
         let answer: DaemonAcknowledgement = try await daemon.call { try await $0.post("/v1/standby", body: ControlEmpty()) }
+        if json { return try CLI.printJSON(answer) }
         print(Text(en: answer.message, fr: "veille activée : ce nœud cède ses groupes et n'en prend aucun")(daemon.language))
     }
 }
@@ -19,10 +21,12 @@ struct UnstandbyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unstandby", abstract: "Take this node out of standby: it may hold groups again.")
 
+    @Flag(name: .long, help: "Print JSON.") var json = false
     @OptionGroup var daemon: DaemonOptions
 
     func run() async throws {
         let answer: DaemonAcknowledgement = try await daemon.call { try await $0.post("/v1/unstandby", body: ControlEmpty()) }
+        if json { return try CLI.printJSON(answer) }
         print(Text(en: answer.message, fr: "veille désactivée : ce nœud peut de nouveau porter des groupes")(daemon.language))
     }
 }
