@@ -218,10 +218,13 @@ public final class LabHTTPProber: Sendable {
         return LabHTTPProber(lab: lab, url: url, pid: pid, logFile: logFile)
     }
 
-    /// Everything the prober reported from `start` (a `LabClock.now()` value) on.
+    /// Everything the prober reported from `start` (a `LabClock.now()` value) on, plus the last answer before
+    /// `start`, so an outage that began with the fault counts from the client's last answer.
     public func report(since start: UInt64 = 0) -> HTTPProbeReport {
         let text = (try? AtomicFile.readText(logFile)) ?? ""
-        return HTTPProbeReport(observations: HTTPProbeObservation.parseLines(text).filter { $0.time >= start })
+        let all = HTTPProbeObservation.parseLines(text)
+        let lastAnswerBefore = all.last { $0.ok && $0.time < start }
+        return HTTPProbeReport(observations: (lastAnswerBefore.map { [$0] } ?? []) + all.filter { $0.time >= start })
     }
 
     /// Waits until `node` answered at or after `time`; returns when, or nil after `timeout`.

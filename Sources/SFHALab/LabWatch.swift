@@ -323,7 +323,7 @@ public final class LabWatcher: Sendable {
         let end = LabClock.now()
         return state.withLock { state in
             LabWatchReport(
-                from: start, to: end, vips: vips.map(\.name), nodes: lab.nodes.map(\.name),
+                from: max(start, state.samples.first?.time ?? start), to: end, vips: vips.map(\.name), nodes: lab.nodes.map(\.name),
                 samples: state.samples.filter { $0.time >= start },
                 heldWithoutQuorum: state.heldWithoutQuorum.filter { $0.time >= start },
                 vipChanges: state.vipChanges.filter { $0.time >= start },

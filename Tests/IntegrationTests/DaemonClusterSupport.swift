@@ -16,13 +16,15 @@ struct DaemonLab {
     var nodeNames: [String] { lab.nodes.map(\.name) }
 
     /// Builds a lab of `nodes` nodes, starts sfhad everywhere, waits until one node holds the VIP and every
-    /// daemon is alive, starts the watcher and the prober, runs `body`, and always tears down.
+    /// daemon is alive, starts the watcher (following the configured VIP and `alsoWatching`) and the prober, runs
+    /// `body`, and always tears down.
     static func with(
-        _ name: String, nodes: Int = 3, settings: LabDaemonCluster.Settings = .init(), _ body: (DaemonLab) async throws -> Void
+        _ name: String, nodes: Int = 3, settings: LabDaemonCluster.Settings = .init(), alsoWatching: [WatchedVIP] = [],
+        _ body: (DaemonLab) async throws -> Void
     ) async throws {
         try await LabTestSupport.withLab(name, nodes: nodes) { lab in
             let cluster = try LabDaemonCluster(lab: lab, settings: settings)
-            let watcher = try await LabWatcher.start(lab: lab, vips: [cluster.vip])
+            let watcher = try await LabWatcher.start(lab: lab, vips: [cluster.vip] + alsoWatching)
             defer { watcher.stop() }
             try await cluster.start()
             let holder = await watcher.waitForSingleHolder(of: cluster.vip.name, timeout: .seconds(30))

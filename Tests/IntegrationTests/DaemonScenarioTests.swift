@@ -27,6 +27,24 @@ extension LabTests {
             }
         }
 
+        /// The operator commands (failover, vip/service add and remove, maintenance) on a running cluster, and a
+        /// configuration change that a node missed while it was down.
+        @Test func operatorCommandsOnThreeNodes() async throws {
+            let subnet = LabSubnet.derived(fromLabName: "lt-ops")
+            let extra = WatchedVIP(name: "vip-extra", address: subnet.address(host: 101))
+            let late = WatchedVIP(name: "vip-late", address: subnet.address(host: 102))
+            try await DaemonLab.with("lt-ops", alsoWatching: [extra, late]) { lab in
+                let corosyncPIDs = try lab.nodeNames.map { try lab.lab.corosyncPID(on: $0) }
+                try await lab.failoverToAnotherNode()
+                try await lab.addAndRemoveVIP(extra)
+                try await lab.maintenanceHoldsAStandbyBack()
+                try await lab.addAndRemoveService()
+                let after = try lab.nodeNames.map { try lab.lab.corosyncPID(on: $0) }
+                #expect(after == corosyncPIDs, "corosync was never restarted by vip/service/standby/maintenance operations")
+                try await lab.configurationChangeWhileANodeIsDown(late)
+            }
+        }
+
         @Test func faultsOnFiveNodes() async throws {
             try await DaemonLab.with("lt-scen5", nodes: 5) { lab in
                 try await lab.isolateHolderAndRejoin()
@@ -181,5 +199,137 @@ extension DaemonLab {
             + "\(since(released)), VIP up on \(newHolder) \(since(acquired)), client outage "
             + (client.longestGap.map { String(format: "%.0f ms", $0.milliseconds) } ?? "-"))
         return newHolder
+    }
+}
+
+// MARK: - Operator commands (the CLI contract: exit status 0 on success)
+
+extension DaemonLab {
+    /// `sfha failover default --to NODE --yes` moves the group there, and it stays.
+    func failoverToAnotherNode() async throws {
+        let scenario = "sfha failover --to"
+        let holder = try await settle()
+        let target = nodeNames.first { $0 != holder }!
+        let start = LabClock.now()
+        let result = try await cluster.sfha(holder, ["failover", "default", "--to", target, "--yes"])
+        try #require(
+            result.succeeded, "[\(scenario)] sfha failover exits 0 (got \(result.exitCode)): \(result.standardError)")
+        let moved = await watcher.waitForSingleHolder(of: vip, among: [target], timeout: .seconds(15))
+        #expect(moved == target, "[\(scenario)] the VIP moved to \(target): \(watcher.report(since: start))")
+        let final = try await settle()
+        #expect(final == target, "[\(scenario)] the group stays on \(target)")
+        expectSafety(scenario, since: start)
+    }
+
+    /// `sfha vip add` puts a new VIP on the group's holder, on the node where the command runs no matter which;
+    /// `sfha vip remove` takes it away. The existing VIP and the service behind it are untouched meanwhile.
+    func addAndRemoveVIP(_ extra: WatchedVIP) async throws {
+        let scenario = "sfha vip add / remove"
+        let holder = try await settle()
+        let elsewhere = nodeNames.first { $0 != holder }!
+        let start = LabClock.now()
+        try await sfhaSucceeds(elsewhere, ["vip", "add", extra.name, "\(extra.address)/24", "eth0"])
+        let added = await watcher.waitForSingleHolder(of: extra.name, timeout: .seconds(15))
+        #expect(added == holder, "[\(scenario)] \(extra.name) is applied by the holder \(holder)")
+        var revisions: [String: UInt64] = [:]
+        let replicated = try await LabTestSupport.eventually(timeout: .seconds(10)) {
+            for node in nodeNames { revisions[node] = try await status(on: node)?.configurationRevision }
+            return Set(revisions.values).count == 1 && revisions.count == nodeNames.count
+        }
+        #expect(replicated, "[\(scenario)] every node has the same configuration revision: \(revisions)")
+        try await sfhaSucceeds(elsewhere, ["vip", "remove", extra.name, "--yes"])
+        let removed = await watcher.waitForSample(timeout: .seconds(15)) { $0.holders(of: extra.name).isEmpty }
+        #expect(removed != nil, "[\(scenario)] \(extra.name) is gone from every node")
+        let report = watcher.report(since: start)
+        let webChanges = report.vipChanges.filter { $0.vip == vip }
+        #expect(webChanges.isEmpty, "[\(scenario)] \(vip) stayed on \(holder) throughout: \(webChanges)")
+        #expect(prober.report(since: start).answeredBy == [holder], "[\(scenario)] the client was answered by \(holder) only")
+        expectSafety(scenario, since: start)
+    }
+
+    /// In maintenance nothing moves: a standby of the holder takes effect only when maintenance ends.
+    func maintenanceHoldsAStandbyBack() async throws {
+        let scenario = "sfha maintenance on|off"
+        let holder = try await settle()
+        let start = LabClock.now()
+        try await sfhaSucceeds(holder, ["maintenance", "on"])
+        let everywhere = try await LabTestSupport.eventually(timeout: .seconds(10)) {
+            var all = true
+            for node in nodeNames where try await status(on: node)?.maintenance != true { all = false }
+            return all
+        }
+        #expect(everywhere, "[\(scenario)] every node reports maintenance")
+        try await sfhaSucceeds(holder, ["standby"])
+        let movedDuringMaintenance = await watcher.waitForSample(timeout: .seconds(5)) { $0.holders(of: vip) != [holder] }
+        #expect(movedDuringMaintenance == nil, "[\(scenario)] the VIP stays on \(holder) during maintenance")
+        try await sfhaSucceeds(holder, ["maintenance", "off"])
+        let newHolder = try await takeover(from: holder, scenario: scenario, since: start)
+        try await sfhaSucceeds(holder, ["unstandby"])
+        let final = try await settle()
+        #expect(final == newHolder, "[\(scenario)] the group stays on \(newHolder) after unstandby")
+        expectSafety(scenario, since: start)
+    }
+
+    /// `sfha service add` starts a new service on the group's holder only; `sfha service remove` takes it out of
+    /// the configuration.
+    func addAndRemoveService() async throws {
+        let scenario = "sfha service add / remove"
+        let unit = "sfha-demo-extra"
+        for node in nodeNames {
+            try lab.installUnit(on: node, name: unit, contents: "Type=simple\nExecStart=/usr/bin/python3 -m http.server 8081 --directory /etc/sfha\nKillSignal=TERM\n")
+        }
+        let holder = try await settle()
+        let start = LabClock.now()
+        try await sfhaSucceeds(holder, ["service", "add", "extra", unit])
+        let started = try await LabTestSupport.eventually(timeout: .seconds(15)) {
+            try await lab.exec(holder, ["systemctl", "is-active", unit]).succeeded
+        }
+        #expect(started, "[\(scenario)] \(unit) runs on the holder \(holder)")
+        for node in nodeNames where node != holder {
+            #expect(try await !lab.exec(node, ["systemctl", "is-active", unit]).succeeded, "[\(scenario)] \(unit) is not running on \(node)")
+        }
+        try await sfhaSucceeds(holder, ["service", "remove", "extra", "--yes"])
+        let forgotten = try await LabTestSupport.eventually(timeout: .seconds(10)) {
+            var gone = true
+            for node in nodeNames {
+                let services = try await status(on: node)?.groups.flatMap(\.services) ?? [unit]
+                if services.contains(where: { $0.hasPrefix(unit) }) { gone = false }
+            }
+            return gone
+        }
+        #expect(forgotten, "[\(scenario)] no node's status lists \(unit) any more")
+        let running = try await lab.exec(holder, ["systemctl", "is-active", unit]).succeeded
+        print("[\(scenario)] after removal \(unit) is \(running ? "still running" : "stopped") on \(holder)")
+        #expect(try await settle() == holder, "[\(scenario)] the group did not move")
+        expectSafety(scenario, since: start)
+    }
+
+    /// A node is down (corosync and sfhad stopped) while a VIP is added; when it returns, its daemon catches up:
+    /// same configuration revision as the others, and the VIP is still on the holder only.
+    func configurationChangeWhileANodeIsDown(_ late: WatchedVIP) async throws {
+        let scenario = "config change while a node is down"
+        let holder = try await settle()
+        let down = nodeNames.first { $0 != holder }!
+        let start = LabClock.now()
+        try await lab.check(down, ["systemctl", "stop", "sfhad"])
+        try await lab.stopCorosync(down)
+        let quorate = await watcher.waitForQuorum(of: nodeNames.filter { $0 != down }, members: nodeNames.count - 1, timeout: .seconds(20))
+        #expect(quorate, "[\(scenario)] the others stay quorate without \(down)")
+        try await sfhaSucceeds(holder, ["vip", "add", late.name, "\(late.address)/24", "eth0"])
+        let added = await watcher.waitForSingleHolder(of: late.name, timeout: .seconds(15))
+        #expect(added == holder, "[\(scenario)] \(late.name) is on the holder \(holder)")
+        try await lab.startCorosync(down)
+        try await cluster.startDaemon(on: down)
+        _ = try await settle()
+        var revisions: [String: UInt64] = [:]
+        let caughtUp = try await LabTestSupport.eventually(timeout: .seconds(20)) {
+            for node in nodeNames { revisions[node] = try await status(on: node)?.configurationRevision }
+            return Set(revisions.values).count == 1 && revisions.count == nodeNames.count
+        }
+        #expect(caughtUp, "[\(scenario)] \(down) caught up: revisions \(revisions)")
+        let downsVIPs = try await status(on: down)?.groups.flatMap(\.vips) ?? []
+        #expect(downsVIPs.contains { $0.hasPrefix("\(late.address)/") }, "[\(scenario)] \(down) knows \(late.name): \(downsVIPs)")
+        #expect(watcher.latest?.holders(of: late.name) == [holder], "[\(scenario)] \(late.name) stays on \(holder) only")
+        expectSafety(scenario, since: start)
     }
 }
