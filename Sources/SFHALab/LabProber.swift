@@ -37,16 +37,46 @@ public enum LabHTTPClient {
             getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
             guard error == 0 else { throw RouteNetlink.systemError("connect to \(address):\(port)", errorNumber: error) }
         }
-        let request = Array("GET \(path) HTTP/1.0\r\nHost: \(address)\r\nConnection: close\r\n\r\n".utf8)
+        return try exchange(fd, host: address, path: path, deadline: deadline, peer: "\(address):\(port)")
+    }
+
+    /// GETs `path` from an HTTP server on a Unix socket (sfhad's control socket), with the same deadline rules.
+    public static func get(unixSocket socketPath: String, path: String, timeout: Duration) throws(SFHAError) -> Answer {
+        let deadline = LabClock.now() + timeout.labNanoseconds
+        var target = sockaddr_un()
+        target.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(socketPath.utf8)
+        let capacity = MemoryLayout.size(ofValue: target.sun_path)
+        guard bytes.count < capacity else { throw SFHAError(.invalidArgument, "socket path \(socketPath) is too long") }
+        withUnsafeMutableBytes(of: &target.sun_path) { raw in
+            for (index, byte) in bytes.enumerated() { raw[index] = byte }
+        }
+        // A blocking connect: on a Unix socket it completes (or fails) at once.
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw RouteNetlink.systemError("socket") }
+        defer { close(fd) }
+        let connected = withUnsafePointer(to: &target) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else { throw RouteNetlink.systemError("connect to \(socketPath)") }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        return try exchange(fd, host: "localhost", path: path, deadline: deadline, peer: socketPath)
+    }
+
+    /// Sends the request on a connected non-blocking socket and reads the answer until the server closes.
+    private static func exchange(_ fd: Int32, host: String, path: String, deadline: UInt64, peer: String) throws(SFHAError)
+        -> Answer
+    {
+        let request = Array("GET \(path) HTTP/1.0\r\nHost: \(host)\r\nConnection: close\r\n\r\n".utf8)
         var sent = 0
         while sent < request.count {
             let count = request[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if count > 0 {
                 sent += count
             } else if errno == EAGAIN || errno == EINTR {
-                try wait(fd, for: Int16(POLLOUT), until: deadline, what: "sending to \(address):\(port)")
+                try wait(fd, for: Int16(POLLOUT), until: deadline, what: "sending to \(peer)")
             } else {
-                throw RouteNetlink.systemError("sending to \(address):\(port)")
+                throw RouteNetlink.systemError("sending to \(peer)")
             }
         }
         var response: [UInt8] = []
@@ -58,9 +88,9 @@ public enum LabHTTPClient {
             } else if count == 0 {
                 break
             } else if errno == EAGAIN || errno == EINTR {
-                try wait(fd, for: Int16(POLLIN), until: deadline, what: "reading from \(address):\(port)")
+                try wait(fd, for: Int16(POLLIN), until: deadline, what: "reading from \(peer)")
             } else {
-                throw RouteNetlink.systemError("reading from \(address):\(port)")
+                throw RouteNetlink.systemError("reading from \(peer)")
             }
         }
         return try parse(response)
