@@ -62,6 +62,7 @@ public struct DaemonBenchmark: Sendable {
         public var nodes: Int
         public var runs: [FailoverRun]
         public var statusThroughExec: Figure
+        public var statusProcess: Figure
         public var statusOnSocket: Figure
         /// Node → sfhad's VmRSS in kB.
         public var residentKilobytes: [String: Int]
@@ -106,12 +107,13 @@ public struct DaemonBenchmark: Sendable {
                 runs.append(try await failoverTrials(cluster, watcher, prober!, delay: delay))
             }
             try await settle(cluster, watcher)
-            let (throughExec, onSocket) = try await statusLatency(cluster)
+            let (throughExec, process, onSocket) = try await statusLatency(cluster)
             await prober?.stop()
             prober = nil
             let (resident, cpu) = try await restingUsage(cluster)
             return Result(
-                nodes: lab.nodes.count, runs: runs, statusThroughExec: throughExec, statusOnSocket: onSocket,
+                nodes: lab.nodes.count, runs: runs, statusThroughExec: throughExec, statusProcess: process,
+                statusOnSocket: onSocket,
                 residentKilobytes: resident, idleCPUPercent: cpu, idleSeconds: idleSeconds)
         } catch {
             await prober?.stop()
@@ -189,12 +191,15 @@ public struct DaemonBenchmark: Sendable {
             heldWithoutQuorumSamples: report.heldWithoutQuorum.count, announcementOverlaps: report.eventOverlaps.count)
     }
 
-    /// `sfha status` on node1 run through `lab.exec` (nsenter + process start + the CLI asking sfhad), and the
-    /// bare request the CLI makes (GET /v1/status on sfhad's socket) from this process.
-    private func statusLatency(_ cluster: LabDaemonCluster) async throws -> (Figure, Figure) {
+    /// `sfha status` on node1 three ways: run through `lab.exec` (nsenter, env, the fd-closing script, the CLI),
+    /// the CLI process alone (started from this process with `--socket` reaching node1's sfhad), and the bare
+    /// request the CLI makes (GET /v1/status on sfhad's socket) from this process.
+    private func statusLatency(_ cluster: LabDaemonCluster) async throws -> (Figure, Figure, Figure) {
         let node = cluster.lab.nodes[0].name
         var throughExec: [Double] = []
+        var process: [Double] = []
         var onSocket: [Double] = []
+        let runner = SystemProgramRunner()
         guard let socket = try cluster.controlSocketPath(on: node) else {
             throw SFHAError(.notFound, "sfhad is not running on \(node)")
         }
@@ -205,6 +210,12 @@ public struct DaemonBenchmark: Sendable {
             guard result.succeeded else {
                 throw SFHAError(.commandFailed, "sfha status on \(node) failed: \(result.standardError)")
             }
+            let processStart = LabClock.now()
+            let direct = try await runner.run(Lab.builtProduct("sfha"), ["status", "--socket", socket], timeout: .seconds(10))
+            let processEnd = LabClock.now()
+            guard direct.succeeded else {
+                throw SFHAError(.commandFailed, "sfha status --socket \(socket) failed: \(direct.standardError)")
+            }
             let socketStart = LabClock.now()
             let answer = try LabHTTPClient.get(unixSocket: socket, path: "/v1/status", timeout: .seconds(5))
             let socketEnd = LabClock.now()
@@ -212,9 +223,10 @@ public struct DaemonBenchmark: Sendable {
             // The first few warm up page cache and connections; they are not counted.
             guard index >= 3 else { continue }
             throughExec.append(LabClock.milliseconds(from: start, to: end))
+            process.append(LabClock.milliseconds(from: processStart, to: processEnd))
             onSocket.append(LabClock.milliseconds(from: socketStart, to: socketEnd))
         }
-        return (Figure(throughExec), Figure(onSocket))
+        return (Figure(throughExec), Figure(process), Figure(onSocket))
     }
 
     /// VmRSS of every node's sfhad, and its CPU time (utime + stime) over `idleSeconds` with nothing happening.
