@@ -7,7 +7,7 @@ import Testing
 @Suite struct LabObservationTests {
     private func observation(_ milliseconds: UInt64, ok: Bool, _ answer: String? = nil) -> HTTPProbeObservation {
         HTTPProbeObservation(
-            time: milliseconds * 1_000_000, start: milliseconds * 1_000_000 - 1_000_000, ok: ok, answer: answer,
+            time: milliseconds * 1_000_000 + 1_000_000, start: milliseconds * 1_000_000, ok: ok, answer: answer,
             error: ok ? nil : "timed out")
     }
 
@@ -34,8 +34,8 @@ import Testing
         #expect(gap.answeredBefore == "node1" && gap.answeredAfter == "node2")
         #expect(report.answeredBy == ["node1", "node2"])
         #expect(report.failures == 2 && report.answers == 4)
-        #expect(report.firstAnswer(from: "node2", after: 1_000_000_000) == 3_025_000_000)
-        #expect(report.lastAnswer(before: 1_000_000_000)?.time == 25_000_000)
+        #expect(report.firstAnswer(from: "node2", after: 1_000_000_000) == 3_026_000_000)
+        #expect(report.lastAnswer(before: 1_000_000_000)?.time == 26_000_000)
     }
 
     private func watchReport(changes: [LabWatcher.VIPChange], atStart: Set<LabWatchReport.Holding> = []) -> LabWatchReport {
