@@ -9,7 +9,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print figures (never pass/fail).",
-        subcommands: [CorosyncBenchCommand.self, VIPBenchCommand.self])
+        subcommands: [CorosyncBenchCommand.self, VIPBenchCommand.self, DaemonBenchCommand.self])
 }
 
 struct CorosyncBenchCommand: AsyncParsableCommand {
@@ -117,5 +117,113 @@ struct VIPBenchCommand: AsyncParsableCommand {
             throw error
         }
         if !existing { _ = try await Lab.down(name) }
+    }
+}
+
+struct DaemonBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "daemon",
+        abstract: "sfhad on a lab: failover vs. detection, quorum loss → release, event → VIP up, status, RSS, CPU.",
+        discussion: """
+            Brings up a temporary lab of --nodes nodes (default 3; --name, token 1000 ms), starts sfhad with one \
+            VIP and the demo web service, runs the watcher and the client prober throughout, and isolates the \
+            holder's node --trials times for each --failover-delay-ms value (each value restarts sfhad with it in \
+            config.yml; "default" leaves it unset). Prints figures next to sfha's targets; nothing passes or fails.
+            """)
+
+    @Option(name: .long, help: "Lab name (must not exist; torn down afterwards).") var name = "benchd"
+    @Option(name: .long, help: "Nodes of the lab (3 for the reference figures).") var nodes = 3
+    @Option(name: .long, help: "Holder isolations per failover delay (at least 10).") var trials = 10
+    @Option(
+        name: .customLong("failover-delay-ms"),
+        help: "Comma-separated cluster.failover_delay_ms values to try, e.g. 3000,1000,500,0 (\"default\": unset).")
+    var failoverDelays = "default"
+    @Option(name: .long, help: "Seconds sfhad's CPU time is measured at rest (at least 10).") var idleSeconds = 10
+    @Flag(name: .long, help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard trials >= 10 else { throw ValidationError("--trials must be at least 10") }
+        guard (3...LabSpec.maximumNodeCount).contains(nodes) else { throw ValidationError("--nodes must be 3…16") }
+        guard idleSeconds >= 10 else { throw ValidationError("--idle-seconds must be at least 10") }
+        _ = try delays()
+    }
+
+    func delays() throws -> [Int?] {
+        try failoverDelays.split(separator: ",").map { text -> Int? in
+            let value = text.trimmingCharacters(in: .whitespaces)
+            if value == "default" { return nil }
+            guard let milliseconds = Int(value), (0...600_000).contains(milliseconds) else {
+                throw ValidationError("--failover-delay-ms: '\(value)' is not a number of milliseconds (0…600000) or 'default'")
+            }
+            return milliseconds
+        }
+    }
+
+    func run() async throws {
+        let quiet = json
+        let benchmark = DaemonBenchmark(
+            trials: trials, failoverDelays: try delays(), idleSeconds: idleSeconds,
+            progress: { line in if !quiet { print("  \(line)") } })
+        if !json { print("bringing up a \(nodes)-node lab '\(name)' with sfhad…") }
+        _ = try await Lab.down(name)
+        let lab = try await Lab.up(LabSpec(name: name, nodeCount: nodes, tokenMilliseconds: 1000))
+        let result: DaemonBenchmark.Result
+        do {
+            result = try await benchmark.run(on: lab)
+        } catch {
+            _ = try? await Lab.down(name)
+            throw error
+        }
+        _ = try await Lab.down(name)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        } else {
+            print(DaemonBenchTable(result: result).text)
+        }
+    }
+}
+
+/// The daemon benchmark's figures next to sfha's targets (debug build; the lab's token is 1000 ms).
+struct DaemonBenchTable {
+    let result: DaemonBenchmark.Result
+
+    var text: String {
+        var lines = ["", "sfhad on a \(result.nodes)-node lab (milliseconds; targets are sfha's, shown for comparison)"]
+        lines.append(row("what", "p50", "p99", "min", "max", "n", "target"))
+        for run in result.runs {
+            let delay = run.failoverDelayMilliseconds.map { "\($0) ms" } ?? "default"
+            lines.append("failover_delay_ms \(delay): \(run.trials) trials, \(run.failedTrials) without takeover; "
+                + "\(run.samples) watcher samples, \(run.dualHolderSamples) with two holders, "
+                + "\(run.heldWithoutQuorumSamples) held without quorum, \(run.announcementOverlaps) overlaps")
+            lines.append(row("  client-measured failover", run.clientFailover, target: "≤ detection + 300"))
+            lines.append(row("  corosync detection (same trials)", run.detection, target: "—"))
+            lines.append(row("  quorum lost → VIP removed", run.quorumLossToRelease, target: "p99 ≤ 20"))
+            lines.append(row("  membership event → VIP up", run.membershipEventToVIPUp, target: "p99 ≤ 20 (+ delay)"))
+        }
+        lines.append(row("sfha status (lab exec, process start)", result.statusThroughExec, target: "p50 ≤ 10"))
+        lines.append(row("sfha status (the CLI process alone)", result.statusProcess, target: "p50 ≤ 10"))
+        lines.append(row("GET /v1/status on the socket", result.statusOnSocket, target: "—"))
+        for node in result.residentKilobytes.keys.sorted() {
+            let rss = Double(result.residentKilobytes[node] ?? 0) / 1024
+            let cpu = result.idleCPUPercent[node] ?? .nan
+            lines.append(String(
+                format: "sfhad on %@: RSS %.1f MB (target ≤ 12 MB), CPU at rest %.3f %% over %d s (target ≤ 0.2 %%)",
+                node, rss, cpu, result.idleSeconds))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private func row(_ label: String, _ figure: DaemonBenchmark.Figure, target: String) -> String {
+        row(
+            label, String(format: "%.1f", figure.p50Milliseconds), String(format: "%.1f", figure.p99Milliseconds),
+            String(format: "%.1f", figure.minimumMilliseconds), String(format: "%.1f", figure.maximumMilliseconds),
+            String(figure.samples), target)
+    }
+
+    private func row(_ columns: String...) -> String {
+        columns[0].padding(toLength: 40, withPad: " ", startingAt: 0)
+            + columns.dropFirst().dropLast().map { $0.leftPadded(to: 9) }.joined() + "   " + columns.last!
     }
 }

@@ -1,0 +1,144 @@
+import Foundation
+import SFHABase
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The fields of `sfha status --json` the lab relies on (the full type is SFHACore's `DaemonStatus`; SFHALab reads
+/// the daemon from the outside, as any client of the CLI would, and ignores the rest).
+public struct LabDaemonStatus: Sendable, Codable, Equatable {
+    public struct Node: Sendable, Codable, Equatable {
+        public var name: String
+        public var daemonAlive: Bool
+        public var standby: Bool
+        public var holdings: [String]
+    }
+    public struct Group: Sendable, Codable, Equatable {
+        public var name: String
+        public var holder: String?
+    }
+    public var node: String
+    public var quorate: Bool
+    public var maintenance: Bool
+    public var configurationRevision: UInt64
+    public var nodes: [Node]
+    public var groups: [Group]
+}
+
+/// A lab running sfhad on its nodes with one VIP and the demo web service in one group: the setup shared by the
+/// daemon scenario tests, the `bench daemon` command and the demo.
+public struct LabDaemonCluster: Sendable {
+    /// What each node's /etc/sfha/config.yml says.
+    public struct Settings: Sendable, Equatable {
+        public var vipName = "vip-web"
+        /// The VIP is this host number of the lab's /24.
+        public var vipHost: UInt8 = 100
+        public var serviceName = "web"
+        public var serviceUnit = "sfha-demo-web"
+        /// `cluster.failover_delay_ms`; nil leaves sfhad's default.
+        public var failoverDelayMilliseconds: Int?
+
+        public init(failoverDelayMilliseconds: Int? = nil) {
+            self.failoverDelayMilliseconds = failoverDelayMilliseconds
+        }
+    }
+
+    public let lab: Lab
+    public let settings: Settings
+    /// The VIP as the watcher follows it.
+    public let vip: WatchedVIP
+    /// The demo service's URL through the VIP.
+    public var serviceURL: String { "http://\(vip.address):8080/" }
+
+    public init(lab: Lab, settings: Settings = Settings()) throws(SFHAError) {
+        self.lab = lab
+        self.settings = settings
+        self.vip = WatchedVIP(name: settings.vipName, address: try lab.spec.resolvedSubnet().address(host: settings.vipHost))
+    }
+
+    /// The configuration sfhad reads on `node`.
+    public func configuration(for node: String) -> String {
+        var text = "cluster:\n  name: \(lab.name)\n"
+        if let delay = settings.failoverDelayMilliseconds { text += "  failover_delay_ms: \(delay)\n" }
+        text += """
+            node:
+              name: \(node)
+            vips:
+              - name: \(settings.vipName)
+                ip: \(vip.address)/24
+            services:
+              - name: \(settings.serviceName)
+                unit: \(settings.serviceUnit)
+
+            """
+        return text
+    }
+
+    /// Writes every node's config.yml, forgets any replicated cluster document (so the new file is what the
+    /// daemons start from), points the node's `sfhad` unit at the built sfhad and starts it everywhere.
+    public func start() async throws(SFHAError) {
+        for node in lab.nodes {
+            guard let directory = node.stateDirectory else { continue }
+            try AtomicFile.write(configuration(for: node.name), to: "\(directory)/etc-sfha/config.yml", mode: 0o644)
+            try? FileManager.default.removeItem(atPath: "\(directory)/var-lib-sfha/cluster.json")
+            try lab.installUnit(
+                on: node.name, name: "sfhad",
+                contents: "Type=simple\nExecStart=\(Lab.builtProduct("sfhad")) --config /etc/sfha/config.yml\n"
+                    + "StandardOutput=/var/log/corosync/sfhad.log\n")
+        }
+        for node in lab.nodes { try await startDaemon(on: node.name) }
+    }
+
+    /// Stops sfhad everywhere (SIGTERM through the node's systemctl).
+    public func stop() async throws(SFHAError) {
+        for node in lab.nodes { try await lab.check(node.name, ["systemctl", "stop", "sfhad"]) }
+    }
+
+    public func startDaemon(on node: String) async throws(SFHAError) {
+        try await lab.check(node, ["systemctl", "start", "sfhad"])
+    }
+
+    /// Runs the built `sfha` CLI inside `node`.
+    public func sfha(_ node: String, _ arguments: [String], timeout: Duration = .seconds(30)) async throws(SFHAError)
+        -> ProgramResult
+    {
+        try await lab.exec(node, [Lab.builtProduct("sfha")] + arguments, timeout: timeout)
+    }
+
+    /// `sfha status --json` on `node`, or nil when it fails or prints something else.
+    public func status(on node: String) async throws(SFHAError) -> LabDaemonStatus? {
+        let result = try await sfha(node, ["status", "--json"], timeout: .seconds(10))
+        guard result.succeeded else { return nil }
+        return try? JSONDecoder().decode(LabDaemonStatus.self, from: Data(result.standardOutput.utf8))
+    }
+
+    /// Polls `sfha status --json` on `node` until every node's daemon is alive in a quorate cluster and every
+    /// group has a holder; returns that status, or nil after `timeout`.
+    public func waitUntilSettled(asSeenFrom node: String, timeout: Duration = .seconds(30)) async throws(SFHAError)
+        -> LabDaemonStatus?
+    {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while clock.now < deadline {
+            if let status = try await status(on: node), status.quorate, status.nodes.count == lab.nodes.count,
+                status.nodes.allSatisfy(\.daemonAlive), status.groups.allSatisfy({ $0.holder != nil })
+            {
+                return status
+            }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        return nil
+    }
+
+    /// sfhad's pid in `node`, if it runs.
+    public func sfhadPID(on node: String) throws(SFHAError) -> Int32? {
+        try lab.processes(on: node).first { ProcessTable.matches($0, name: "sfhad") }?.pid
+    }
+
+    /// The path of sfhad's control socket as seen from this process: through `/proc/<pid>/root`, which resolves
+    /// in the node's mount namespace (its /run is a tmpfs only the node sees).
+    public func controlSocketPath(on node: String) throws(SFHAError) -> String? {
+        try sfhadPID(on: node).map { "/proc/\($0)/root/run/sfha/sfhad.sock" }
+    }
+}
