@@ -196,7 +196,7 @@ struct DaemonStateTests {
             backlog += bus.queue
             bus.deliver(to: [1, 2])
         }
-        for _ in 0..<6 { hungTick(&bus) }
+        for _ in 0..<7 { hungTick(&bus) }
         #expect(bus.daemons[1].silentPeers == ["node1"])
         #expect(bus.daemons[1].view.reports["node1"] == nil)
         // After the takeover delay from the moment it was declared silent, node2 takes the group.
@@ -210,6 +210,23 @@ struct DaemonStateTests {
         #expect(bus.daemons[1].silentPeers.isEmpty)
         #expect(bus.daemons[1].view.reports["node1"] != nil)
         #expect(bus.daemons[0].lastPlacement?.holder(of: "default") == "node2")
+    }
+
+    @Test func noPeerIsDeclaredHungWhileTheGroupDeliversNothing() {
+        // corosync is forming a new membership after a node was lost (≈ 10 s on 7 nodes): CPG delivers nothing to
+        // anyone, every peer looks silent, but none of them is hung — and the holder keeps its group meanwhile.
+        var bus = DaemonBus(configuration: Self.configuration)
+        bus.form([0, 1, 2])
+        bus.reconcile([0, 1, 2])
+        #expect(bus.assigned["node1"] == ["default"])
+        for _ in 0..<12 {
+            bus.now = bus.now + .seconds(1)
+            for index in [1, 2] { bus.input(index, .tick) }
+            bus.queue.removeAll()  // nothing is delivered
+        }
+        #expect(bus.daemons[1].silentPeers.isEmpty && bus.daemons[2].silentPeers.isEmpty)
+        #expect(bus.daemons[1].lastPlacement?.holder(of: "default") == "node1")
+        #expect(bus.assigned["node2"] ?? [] == [] && bus.assigned["node3"] ?? [] == [])
     }
 
     @Test func losingCorosyncReleasesEverything() {

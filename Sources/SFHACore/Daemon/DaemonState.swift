@@ -78,8 +78,13 @@ public struct DaemonState: Sendable {
     private var lastAssigned: Set<String>?
     /// Node id → name of the daemons known in the group (learned from their reports).
     private var daemonNames: [UInt32: String] = [:]
-    /// When each peer's last report arrived: a daemon still in the group but silent for `silenceLimit` is hung.
+    /// When each peer's last report arrived: a daemon still in the group but silent for `silenceLimit` *while the
+    /// group kept delivering* is hung.
     private var lastHeard: [String: Timestamp] = [:]
+    /// When this daemon's own last message came back from the group. While corosync is forming a new membership
+    /// (a node was lost: token timeout + consensus, ~10 s on 7 nodes) CPG delivers nothing to anyone, so every peer
+    /// looks silent; only a peer that stays silent while our own messages keep flowing is hung.
+    private var lastOwnDelivery: Timestamp?
     /// Peers declared hung; they count as alive again with their next report.
     public private(set) var silentPeers: Set<String> = []
     /// Heartbeats are sent every second; five missed in a row mean the daemon's core loop is stuck.
@@ -132,7 +137,7 @@ public struct DaemonState: Sendable {
             priority = value
         case .tick:
             forcePublish = true
-            for (name, heard) in lastHeard where name != nodeName && now - heard > silenceLimit {
+            for (name, heard) in lastHeard where name != nodeName && (lastOwnDelivery.map { $0 - heard > silenceLimit } ?? false) {
                 guard let report = view.reports[name] else { continue }
                 // Hung: it still holds its place in the group, but its VIP leases (refreshed by the same loop that
                 // publishes) have run out. Treat it as gone (and stop waiting for its report); the takeover delay
@@ -157,7 +162,10 @@ public struct DaemonState: Sendable {
         switch message {
         case .report(let state):
             daemonNames[state.report.nodeID] = state.report.name
-            guard state.report.name != nodeName else { return [] }
+            guard state.report.name != nodeName else {
+                lastOwnDelivery = now
+                return []
+            }
             // Reports from outside this node's membership are stale (they crossed a partition): ignore them.
             guard view.members.contains(state.report.nodeID) else { return [] }
             lastHeard[state.report.name] = now
