@@ -298,8 +298,10 @@ extension DaemonLab {
             return gone
         }
         #expect(forgotten, "[\(scenario)] no node's status lists \(unit) any more")
-        let running = try await lab.exec(holder, ["systemctl", "is-active", unit]).succeeded
-        print("[\(scenario)] after removal \(unit) is \(running ? "still running" : "stopped") on \(holder)")
+        let stopped = try await LabTestSupport.eventually(timeout: .seconds(5)) {
+            try await !lab.exec(holder, ["systemctl", "is-active", unit]).succeeded
+        }
+        #expect(stopped, "[\(scenario)] the holder \(holder) stopped \(unit) once it was removed")
         #expect(try await settle() == holder, "[\(scenario)] the group did not move")
         expectSafety(scenario, since: start)
     }

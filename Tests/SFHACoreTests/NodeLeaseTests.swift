@@ -28,6 +28,22 @@ import Testing
     }
 }
 
+extension NodeLeaseTests {
+    /// Maintenance freezes what is on the machine — including the VIPs, whose leases must keep being refreshed.
+    @Test func maintenanceKeepsRefreshingAndReleasesNothing() async {
+        let (reconciler, _, fakes) = NodeFixtures.make()
+        _ = await reconciler.apply(["web"])
+        await reconciler.setMaintenance(true)
+        let before = fakes.addresses.leaseRefreshes
+        #expect(await reconciler.refreshLeases().isEmpty)
+        #expect(fakes.addresses.leaseRefreshes == before + NodeFixtures.web.vips.count)
+        fakes.addresses.expire(NodeFixtures.web.vips[0].address)
+        #expect(await reconciler.refreshLeases().isEmpty)
+        #expect(await reconciler.heldGroups == ["web"])
+        #expect(fakes.services.active == ["db.service", "nginx.service"])
+    }
+}
+
 @Suite struct ARPProbeParsingTests {
     let target = IPv4Address("10.0.0.5")!
     let own: [UInt8] = [2, 0, 0, 0, 0, 1]

@@ -148,8 +148,11 @@ public struct DaemonState: Sendable {
             }
         }
         outputs += publishIfNeeded(force: forcePublish)
-        // On a tick the assignment is repeated, so the reconciler can repair what changed behind its back.
-        outputs += decide(now: now, repeatAssignment: input == .tick)
+        // On a tick the assignment is repeated, so the reconciler can repair what changed behind its back; after a
+        // commit too, so that new definitions (a VIP added to a held group, a service removed) apply at once. The
+        // assignment comes after the commit in the outputs, and is the one decided with the new document.
+        let committed = outputs.contains { if case .commit = $0 { true } else { false } }
+        outputs += decide(now: now, repeatAssignment: input == .tick || committed)
         return outputs
     }
 

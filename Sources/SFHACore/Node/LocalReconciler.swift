@@ -247,7 +247,6 @@ public actor LocalReconciler {
     public func refreshLeases() async -> [ReconcileAction] {
         await lock()
         defer { unlock() }
-        guard !maintenance else { return [] }
         var expired: [HeldGroup] = []
         for group in held {
             for vip in group.definition.vips where (try? await effects.addresses.refreshLease(vip)) == .alreadyAbsent {
@@ -255,7 +254,9 @@ public actor LocalReconciler {
                 break
             }
         }
-        guard !expired.isEmpty else { return [] }
+        // Maintenance changes nothing on the machine, but the leases are still kept fresh: a VIP must not vanish
+        // because the operator froze placement (it still vanishes if sfhad dies).
+        guard !expired.isEmpty, !maintenance else { return [] }
         return await release(expired, dryRun: false)
     }
 

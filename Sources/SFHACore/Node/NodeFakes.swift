@@ -18,6 +18,9 @@ public final class FakeEffectLog: Sendable {
 /// Addresses per interface, in memory. Logs `add CIDR dev IF` / `remove ADDRESS dev IF` for real changes only.
 public final class FakeAddressController: AddressController {
     private let state: Mutex<[InterfaceAddress]>
+    private let refreshed = Mutex(0)
+    /// How many lease refreshes were asked for.
+    public var leaseRefreshes: Int { refreshed.withLock { $0 } }
     private let failing = Mutex<Set<IPAddress>>([])
     public let log: FakeEffectLog
 
@@ -54,7 +57,8 @@ public final class FakeAddressController: AddressController {
 
     /// A fake lease: present addresses are refreshed, absent ones stay absent (as the kernel does).
     public func refreshLease(_ vip: VirtualIP) async throws(SFHAError) -> AddressChange {
-        state.withLock { addresses in
+        refreshed.withLock { $0 += 1 }
+        return state.withLock { addresses in
             addresses.contains { $0.interface == vip.interface && $0.address == vip.address } ? .alreadyPresent : .alreadyAbsent
         }
     }
