@@ -52,6 +52,11 @@ public struct DaemonBenchmark: Sendable {
         public var detection: Figure
         public var quorumLossToRelease: Figure
         public var membershipEventToVIPUp: Figure
+        /// VIP up on the new holder minus VIP gone from the isolated one: the safety margin (negative = overlap).
+        public var handoverGap: Figure
+        /// The isolated holder's own quorum loss minus the new holder's membership event: how far apart the two
+        /// sides notice the partition (what `failover_delay_ms` must cover).
+        public var sidesSkew: Figure
         public var samples: Int
         public var dualHolderSamples: Int
         public var heldWithoutQuorumSamples: Int
@@ -146,6 +151,8 @@ public struct DaemonBenchmark: Sendable {
         var detection: [Double] = []
         var release: [Double] = []
         var acquire: [Double] = []
+        var gap: [Double] = []
+        var skew: [Double] = []
         var failed = 0
         for trial in 1...trials {
             guard let holder = await watcher.waitForSingleHolder(of: vip, timeout: .seconds(10)) else {
@@ -172,6 +179,12 @@ public struct DaemonBenchmark: Sendable {
                 if let seen, let up = report.appeared(vip, on: newHolder, after: start) {
                     acquire.append(LabClock.milliseconds(from: seen, to: up))
                 }
+                if let up = report.appeared(vip, on: newHolder, after: start), let gone = report.disappeared(vip, from: holder, after: start) {
+                    gap.append(LabClock.milliseconds(from: gone, to: up))
+                }
+                if let seen, let lost = report.quorumLost(on: holder, after: start) {
+                    skew.append(LabClock.milliseconds(from: seen, to: lost))
+                }
                 line += String(
                     format: ", %@ answering after %.0f ms (detection %.0f ms)", newHolder, client.last ?? .nan,
                     detection.last ?? .nan)
@@ -187,6 +200,7 @@ public struct DaemonBenchmark: Sendable {
         return FailoverRun(
             failoverDelayMilliseconds: delay, trials: trials, failedTrials: failed, clientFailover: Figure(client),
             detection: Figure(detection), quorumLossToRelease: Figure(release), membershipEventToVIPUp: Figure(acquire),
+            handoverGap: Figure(gap), sidesSkew: Figure(skew),
             samples: report.samples.count, dualHolderSamples: report.dualHolderSamples.count,
             heldWithoutQuorumSamples: report.heldWithoutQuorum.count, announcementOverlaps: report.eventOverlaps.count)
     }
