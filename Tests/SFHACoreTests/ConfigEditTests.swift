@@ -88,3 +88,12 @@ import Testing
         #expect(Self.base.settingMaintenance(true).settingMaintenance(false) == Self.base)
     }
 }
+
+@Suite struct TakeoverDelayTests {
+    @Test func theDefaultIsTheMeasuredOneAndTinyValuesAreWarnedAbout() throws {
+        #expect(try ConfigTest.load(ConfigTest.minimal()).cluster.takeoverDelay == .milliseconds(500))
+        let warnings = try ConfigTest.warnings("cluster:\n  failover_delay_ms: 100\nnode:\n  name: n1\n")
+        #expect(warnings.contains { $0.contains("failover_delay_ms") && $0.contains("below 250 ms") })
+        #expect(try ConfigTest.warnings("cluster:\n  failover_delay_ms: 3000\nnode:\n  name: n1\n").isEmpty)
+    }
+}

@@ -67,7 +67,7 @@ public struct ClusterConfiguration: Sendable, Equatable, Codable, CustomStringCo
     public var nodePriorities: [String: Int]
 
     public static let defaultName = "sfha-cluster"
-    public static let defaultTakeoverDelay: Duration = .milliseconds(3000)
+    public static let defaultTakeoverDelay: Duration = .milliseconds(500)
 
     public init(
         name: String = ClusterConfiguration.defaultName, quorumRequired: Bool = true,
