@@ -83,4 +83,21 @@ struct DaemonOperationStateTests {
         #expect(hashes.first == expected)
         #expect(bus.daemons.allSatisfy { $0.document.revision == 1 })
     }
+
+    @Test func aDaemonWhoseCorosyncCameBackTakesNothingBeforeItIsBackInTheProcessGroup() {
+        var bus = DaemonBus(configuration: Self.configuration)
+        bus.form([0, 1, 2])
+        bus.reconcile([0, 1, 2])
+        #expect(bus.assigned["node1"] == ["default"])
+        // corosync is killed on node1: it releases; node2 takes over (simplified: node1 leaves the others' view).
+        bus.input(0, .corosyncLost)
+        #expect(bus.assigned["node1"] == [])
+        bus.input(0, .localState(holdings: [], blockedGroups: [], healthy: true))
+        bus.queue.removeAll()
+        // corosync restarted: its membership arrives first, on its own connection. node1 knows no daemon yet and
+        // must not pick itself — the others may hold the group.
+        bus.input(0, .membership(members: [1, 2, 3], quorate: true))
+        #expect(bus.assigned["node1"] == [])
+        #expect(!bus.daemons[0].inProcessGroup)
+    }
 }

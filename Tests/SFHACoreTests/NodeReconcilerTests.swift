@@ -100,7 +100,7 @@ enum NodeFixtures {
         #expect(entries.last == "start postfix.service")
     }
 
-    @Test func duplicateAddressRefusesTheGroupAndIsCheckedOnlyBeforeTheFirstAcquire() async {
+    @Test func duplicateAddressRefusesTheGroupAndIsCheckedBeforeEveryAcquire() async {
         let (reconciler, log, fakes) = NodeFixtures.make(inUse: [IPAddress("10.0.0.1")!: "52:54:00:aa:bb:cc"])
         let refused = await reconciler.apply(["web"])
         #expect(refused.contains { $0.kind == .acquireRefused && $0.outcome == .refused("10.0.0.1 is already answered for by 52:54:00:aa:bb:cc") })
@@ -114,10 +114,18 @@ enum NodeFixtures {
         _ = await reconciler.apply(["web"])
         #expect(await reconciler.heldGroups == ["web"])
         let checksSoFar = fakes.duplicates.checked.count
-        // Released and acquired again: no new check (only before the first acquire of each VIP).
-        _ = await reconciler.apply([])
+        // A repair of a held group does not probe again.
         _ = await reconciler.apply(["web"])
         #expect(fakes.duplicates.checked.count == checksSoFar)
+        // Released: another node may take it meanwhile, so the next acquire probes again — and is refused if so.
+        _ = await reconciler.apply([])
+        fakes.duplicates.setInUse(IPAddress("10.0.0.1")!, by: "52:54:00:dd:ee:ff")
+        let again = await reconciler.apply(["web"])
+        #expect(fakes.duplicates.checked.count > checksSoFar)
+        #expect(again.contains { $0.kind == .acquireRefused })
+        #expect(await reconciler.heldGroups.isEmpty)
+        fakes.duplicates.setInUse(IPAddress("10.0.0.1")!, by: nil)
+        _ = await reconciler.apply(["web"])
         #expect(await reconciler.heldGroups == ["web"])
     }
 

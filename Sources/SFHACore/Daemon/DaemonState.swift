@@ -85,6 +85,10 @@ public struct DaemonState: Sendable {
     /// (a node was lost: token timeout + consensus, ~10 s on 7 nodes) CPG delivers nothing to anyone, so every peer
     /// looks silent; only a peer that stays silent while our own messages keep flowing is hung.
     private var lastOwnDelivery: Timestamp?
+    /// Whether this daemon is in the sfha process group now (it has seen a group membership that includes it). Until
+    /// it is — at start, and after corosync came back — it cannot know which other daemons are alive, so it takes
+    /// nothing (corosync's membership arrives on another connection, often first).
+    public private(set) var inProcessGroup = false
     /// Peers declared hung; they count as alive again with their next report.
     public private(set) var silentPeers: Set<String> = []
     /// Heartbeats are sent every second; five missed in a row mean the daemon's core loop is stuck.
@@ -115,8 +119,10 @@ public struct DaemonState: Sendable {
         case .corosyncLost:
             view.corosyncLost(at: now)
             daemonNames = [:]
+            inProcessGroup = false
         case .groupMembership(let members, let joined, let left):
             view.daemonsChanged(Set(members.map(\.nodeID)))
+            inProcessGroup = members.contains { $0.nodeID == nodeID }
             for member in left {
                 if let name = daemonNames.removeValue(forKey: member.nodeID) { view.daemonLeft(name, at: now) }
             }
@@ -241,7 +247,7 @@ public struct DaemonState: Sendable {
         // An operator request is done once the group is actually held where it asked (not merely decided: until
         // the old holder has released it, stickiness would keep it there): stickiness applies from then on.
         for (group, request) in view.moveRequests where view.moveSatisfied(group, request) { view.moveRequests[group] = nil }
-        let mine = placement.groups(heldBy: nodeName)
+        let mine = inProcessGroup ? placement.groups(heldBy: nodeName) : []
         guard mine != lastAssigned || repeatAssignment else { return [] }
         lastAssigned = mine
         return [.assign(mine, placement)]

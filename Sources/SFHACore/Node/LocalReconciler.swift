@@ -404,6 +404,8 @@ public actor LocalReconciler {
         for group in ordered {
             for vip in group.definition.vips.reversed() {
                 actions.append(await removeVIP(vip, group: group.name, dryRun: dryRun))
+                // Released: someone else may hold it next, so the next acquire here probes again.
+                if !dryRun { duplicateChecked.remove(vip.address) }
             }
         }
         for group in ordered {
@@ -426,7 +428,7 @@ public actor LocalReconciler {
         var actions: [ReconcileAction] = []
         let missing = group.vips.filter { vip in !isPresent(vip, in: present) }
 
-        // Duplicate-address checks, concurrently, for VIPs never acquired here before.
+        // Duplicate-address checks, concurrently, for VIPs not acquired here since they were last released.
         let unchecked = missing.filter { !duplicateChecked.contains($0.address) }
         if !unchecked.isEmpty {
             if dryRun {
