@@ -100,4 +100,22 @@ struct DaemonOperationStateTests {
         #expect(bus.assigned["node1"] == [])
         #expect(!bus.daemons[0].inProcessGroup)
     }
+
+    @Test func theEndOfATakeoverDelayIsAnnouncedSoTheDaemonActsOnTime() {
+        var bus = DaemonBus(configuration: Self.configuration)
+        bus.form([0, 1, 2])
+        bus.reconcile([0, 1, 2])
+        #expect(bus.daemons[1].nextDecisionTime == nil)
+        // node1 (the holder) leaves the membership: node2 waits for the takeover delay, and says until when.
+        let left = bus.now
+        bus.input(1, .membership(members: [2, 3], quorate: true))
+        let until = left + Self.configuration.takeoverDelay
+        #expect(bus.daemons[1].nextDecisionTime == until)
+        #expect(bus.assigned["node2"] ?? [] == [])
+        // At that moment a wake-up alone (no heartbeat) is enough to take over.
+        bus.now = until
+        bus.input(1, .wakeUp)
+        #expect(bus.assigned["node2"] == ["default"])
+        #expect(bus.daemons[1].nextDecisionTime == nil)
+    }
 }

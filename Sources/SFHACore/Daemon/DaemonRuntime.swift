@@ -21,6 +21,8 @@ public actor DaemonRuntime {
     /// Reconciliations running (a newer one supersedes an older one mid-way; both may be in flight), and every group
     /// they may be acquiring: published as held until they are all done, so no VIP is up unannounced.
     private var reconciliationsInFlight = 0
+    /// A one-shot timer for the end of a takeover delay (`DaemonState.nextDecisionTime`).
+    private var wakeUp: (at: Timestamp, task: Task<Void, Never>)?
     private var claimedInFlight: Set<String> = []
     /// Proposals this node sent, waiting for their verdict (delivered in order by the process group).
     var pendingProposals: [String: CheckedContinuation<DaemonState.ProposalVerdict?, Never>] = [:]
@@ -164,12 +166,37 @@ public actor DaemonRuntime {
 
     func handle(_ input: DaemonState.Input) async {
         var pending = state.handle(input, now: now)
+        scheduleWakeUp()
         // Reconciling changes local state, which may produce more outputs: loop until quiet (bounded).
         for _ in 0..<8 where !pending.isEmpty {
             var next: [DaemonState.Output] = []
             for output in pending { next += await perform(output) }
             pending = next
         }
+    }
+
+    /// Arms the timer for the next moment placement waits for (the end of a takeover delay), if it changed.
+    private func scheduleWakeUp() {
+        let next = state.nextDecisionTime
+        guard next != wakeUp?.at else { return }
+        wakeUp?.task.cancel()
+        wakeUp = nil
+        guard let next, !shuttingDown else { return }
+        let delay = max(next - now, .zero) + .milliseconds(1)
+        wakeUp = (next, Task { [weak self] in
+            do {
+                try await Task.sleep(for: delay)
+            } catch {
+                return
+            }
+            await self?.timerFired(at: next)
+        })
+    }
+
+    private func timerFired(at time: Timestamp) async {
+        guard wakeUp?.at == time else { return }
+        wakeUp = nil
+        await handle(.wakeUp)
     }
 
     private func perform(_ output: DaemonState.Output) async -> [DaemonState.Output] {

@@ -21,6 +21,8 @@ public struct DaemonState: Sendable {
         case setPriority(Int)
         /// A low-rate timer: re-publish the report (a hung daemon stops doing this) and re-evaluate timed rules.
         case tick
+        /// The moment a timed rule was waiting for (`nextDecisionTime`) has come: decide again, nothing else.
+        case wakeUp
     }
 
     public enum Output: Sendable, Equatable {
@@ -141,6 +143,8 @@ public struct DaemonState: Sendable {
             standby = on
         case .setPriority(let value):
             priority = value
+        case .wakeUp:
+            break
         case .tick:
             forcePublish = true
             for (name, heard) in lastHeard where name != nodeName && (lastOwnDelivery.map { $0 - heard > silenceLimit } ?? false) {
@@ -160,6 +164,15 @@ public struct DaemonState: Sendable {
         let committed = outputs.contains { if case .commit = $0 { true } else { false } }
         outputs += decide(now: now, repeatAssignment: input == .tick || committed)
         return outputs
+    }
+
+    /// When placement must be evaluated again although no input arrives: the end of the earliest takeover delay it is
+    /// waiting for. Acting at the next heartbeat instead would add up to a second to every failover.
+    public var nextDecisionTime: Timestamp? {
+        lastPlacement?.assignments.compactMap { assignment -> Timestamp? in
+            if case .waitingForTakeover(_, let until) = assignment.reason { return until }
+            return nil
+        }.min()
     }
 
     /// A proposal for a new cluster configuration, to send over the group (the outcome comes back in order).
