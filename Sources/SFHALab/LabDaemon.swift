@@ -38,9 +38,12 @@ public struct LabDaemonCluster: Sendable {
         public var serviceUnit = "sfha-demo-web"
         /// `cluster.failover_delay_ms`; nil leaves sfhad's default.
         public var failoverDelayMilliseconds: Int?
+        /// More keys of the service's entry (YAML, indented as under `- name:`), e.g. a health check.
+        public var serviceOptions: String
 
-        public init(failoverDelayMilliseconds: Int? = nil) {
+        public init(failoverDelayMilliseconds: Int? = nil, serviceOptions: String = "") {
             self.failoverDelayMilliseconds = failoverDelayMilliseconds
+            self.serviceOptions = serviceOptions
         }
     }
 
@@ -72,6 +75,7 @@ public struct LabDaemonCluster: Sendable {
                 unit: \(settings.serviceUnit)
 
             """
+        for line in settings.serviceOptions.split(separator: "\n", omittingEmptySubsequences: true) { text += "    \(line)\n" }
         return text
     }
 

@@ -158,11 +158,11 @@ enum DaemonStatusText {
             + "config revision \(status.configurationRevision)" + (status.maintenance ? "   MAINTENANCE" : ""))
         lines.append("Quorum     \(status.quorate ? "QUORATE" : "NOT QUORATE")")
         lines.append("")
-        let nodeRows = [["NODE", "ID", "MEMBER", "SFHAD", "STANDBY", "HEALTH", "PRIORITY", "HOLDS"]]
+        let nodeRows = [["NODE", "ID", "MEMBER", "SFHAD", "STANDBY", "HEALTH", "FAILURES", "PRIORITY", "HOLDS"]]
             + status.nodes.map {
                 [
                     $0.name + ($0.local ? " *" : ""), String($0.nodeId), $0.member ? "yes" : "no", $0.daemonAlive ? "up" : "down",
-                    $0.standby ? "yes" : "no", $0.healthy ? "ok" : "failing", String($0.priority),
+                    $0.standby ? "yes" : "no", $0.healthy ? "ok" : "failing", String($0.failures), String($0.priority),
                     $0.holdings.isEmpty ? "-" : $0.holdings.joined(separator: ","),
                 ]
             }

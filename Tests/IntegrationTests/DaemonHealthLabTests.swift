@@ -9,46 +9,23 @@ import Testing
 extension LabTests {
     @Suite struct DaemonHealth {
         @Test func aFailingServiceIsRestartedThenItsGroupMovesAndCleanupUnblocksIt() async throws {
-            try await LabTestSupport.withLab("lt-sfhealth") { lab in
-                let subnet = try lab.spec.resolvedSubnet()
-                let address = try #require(IPAddress(subnet.address(host: 100)))
-                for node in lab.nodes {
-                    let directory = try #require(node.stateDirectory)
-                    try AtomicFile.write(
-                        """
-                        cluster:
-                          name: \(lab.name)
-                        node:
-                          name: \(node.name)
-                        vips:
-                          - name: vip-web
-                            ip: \(address)/24
-                        services:
-                          - name: web
-                            unit: sfha-demo-web
-                            critical: true
-                            restart_service: true
-                            healthcheck:
-                              type: http
-                              target: http://127.0.0.1:8080/index.html
-                              interval_ms: 500
-                              timeout_ms: 400
-                              failures_before_unhealthy: 2
-                              successes_before_healthy: 1
-                            failure_policy:
-                              max_restarts: 1
-                              window: 60
-                        """, to: "\(directory)/etc-sfha/config.yml")
-                    try lab.installUnit(
-                        on: node.name, name: "sfhad",
-                        contents: "Type=simple\nExecStart=\(Lab.builtProduct("sfhad")) --config /etc/sfha/config.yml\n")
-                    try await lab.check(node.name, ["systemctl", "start", "sfhad"])
-                }
-                let cluster = LabTests.Daemon.Cluster(
-                    lab: lab, vip: VirtualIP(name: "vip-web", address: address, prefixLength: 24, interface: "eth0"),
-                    addresses: Dictionary(uniqueKeysWithValues: try lab.nodes.map {
-                        ($0.name, NetlinkAddressController(namespace: .named(try lab.node($0.name).networkNamespace)))
-                    }))
+            let check = """
+                critical: true
+                restart_service: true
+                healthcheck:
+                  type: http
+                  target: http://127.0.0.1:8080/index.html
+                  interval_ms: 500
+                  timeout_ms: 400
+                  failures_before_unhealthy: 2
+                  successes_before_healthy: 1
+                failure_policy:
+                  max_restarts: 1
+                  window: 60
+                """
+            try await LabTests.Daemon.withCluster("lt-sfhealth", settings: .init(serviceOptions: check)) { cluster in
+                let lab = cluster.lab
+                let address = cluster.vip.address
                 let started = try await cluster.watch(timeout: .seconds(20)) { $0.count == 1 }
                 let holder = try #require(started.last.first)
                 func health(_ node: String) async throws -> HealthReport? {
@@ -77,9 +54,13 @@ extension LabTests {
                     LabTestSupport.trimmed(try await LabTestSupport.fetchFromClient(lab, "http://\(address):8080/").standardOutput) == newHolder
                 }
                 #expect(served)
-                // The status says why the old holder is not eligible; cleanup forgets the failure.
-                let status = try await cluster.sfha(newHolder, ["status"])
-                #expect(status.succeeded)
+                // Every node's status shows the failures counted on the old holder; cleanup forgets them.
+                let counted = try await LabTestSupport.eventually(timeout: .seconds(5)) {
+                    let status = try await cluster.sfha(newHolder, ["status", "--json"])
+                    let decoded = try? JSONDecoder().decode(DaemonStatus.self, from: Data(status.standardOutput.utf8))
+                    return (decoded?.nodes.first { $0.name == holder }?.failures ?? 0) >= 2
+                }
+                #expect(counted)
                 try AtomicFile.write("\(holder)\n", to: page, mode: 0o644)
                 let cleanup = try await cluster.sfha(newHolder, ["resource", "cleanup", "default"])
                 #expect(cleanup.succeeded, "\(cleanup.standardError)")

@@ -47,35 +47,20 @@ extension LabTests {
             }
         }
 
-        static func withCluster(_ name: String, _ body: (Cluster) async throws -> Void) async throws {
+        /// sfhad on every node of a 3-node lab (`LabDaemonCluster`: VIP `vip-web` + the demo web service), once one
+        /// node holds the VIP.
+        static func withCluster(
+            _ name: String, settings: LabDaemonCluster.Settings = LabDaemonCluster.Settings(), _ body: (Cluster) async throws -> Void
+        ) async throws {
             try await LabTestSupport.withLab(name) { lab in
-                let subnet = try lab.spec.resolvedSubnet()
-                let address = try #require(IPAddress(subnet.address(host: 100)))
-                for node in lab.nodes {
-                    let directory = try #require(node.stateDirectory)
-                    try AtomicFile.write(
-                        """
-                        cluster:
-                          name: \(lab.name)
-                        node:
-                          name: \(node.name)
-                        vips:
-                          - name: vip-web
-                            ip: \(address)/24
-                        services:
-                          - name: web
-                            unit: sfha-demo-web
-                        """, to: "\(directory)/etc-sfha/config.yml")
-                    try lab.installUnit(
-                        on: node.name, name: "sfhad",
-                        contents: "Type=simple\nExecStart=\(Lab.builtProduct("sfhad")) --config /etc/sfha/config.yml\n")
-                    try await lab.check(node.name, ["systemctl", "start", "sfhad"])
-                }
+                let daemons = try LabDaemonCluster(lab: lab, settings: settings)
+                try await daemons.start()
+                let address = try #require(IPAddress(daemons.vip.address))
                 let addresses = Dictionary(uniqueKeysWithValues: try lab.nodes.map {
                     ($0.name, NetlinkAddressController(namespace: .named(try lab.node($0.name).networkNamespace)))
                 })
                 let cluster = Cluster(
-                    lab: lab, vip: VirtualIP(name: "vip-web", address: address, prefixLength: 24, interface: "eth0"),
+                    lab: lab, vip: VirtualIP(name: daemons.vip.name, address: address, prefixLength: 24, interface: "eth0"),
                     addresses: addresses)
                 let started = try await cluster.watch(timeout: .seconds(20)) { $0.count == 1 }
                 try #require(started.last.count == 1, "one node holds the VIP once sfhad runs everywhere")

@@ -15,6 +15,8 @@ public struct DaemonStatus: Sendable, Equatable, Codable {
         public var priority: Int
         public var holdings: [String]
         public var local: Bool
+        /// Service failures counted on the node.
+        public var failures: Int
     }
     public struct Group: Sendable, Equatable, Codable {
         public var name: String
@@ -51,19 +53,19 @@ extension DaemonRuntime {
             DaemonStatus.Node(
                 name: report.name, nodeId: report.nodeID, member: view.members.contains(report.nodeID), daemonAlive: true,
                 standby: report.standby, healthy: report.healthy, priority: report.priority,
-                holdings: report.holdings.sorted(), local: report.name == local.name)
+                holdings: report.holdings.sorted(), local: report.name == local.name, failures: report.failures)
         }
         if !nodes.contains(where: { $0.local }) {
             nodes.append(DaemonStatus.Node(
                 name: local.name, nodeId: local.nodeID, member: view.members.contains(local.nodeID), daemonAlive: true,
                 standby: local.standby, healthy: local.healthy, priority: local.priority, holdings: local.holdings.sorted(),
-                local: true))
+                local: true, failures: local.failures))
         }
         let reported = Set(nodes.map(\.nodeId))
         for member in view.members.sorted() where !reported.contains(member) {
             nodes.append(DaemonStatus.Node(
                 name: "nodeid \(member)", nodeId: member, member: true, daemonAlive: false, standby: false, healthy: false,
-                priority: 0, holdings: [], local: false))
+                priority: 0, holdings: [], local: false, failures: 0))
         }
         nodes.sort { $0.nodeId < $1.nodeId }
         let groups = configuration.groups.map { group in

@@ -149,15 +149,18 @@ public actor DaemonRuntime {
         shuttingDown = true
         liveness.stop()
         for action in await reconciler.releaseEverything() { logger.notice("shutdown: \(action)") }
-        await handle(.localState(holdings: [], blockedGroups: await reconciler.failedGroups, healthy: nodeHealthy))
+        await handle(.localState(holdings: [], blockedGroups: await reconciler.failedGroups, healthy: nodeHealthy, failures: await failureCount()))
         group?.leave()
         group = nil
         checkSets.finish()
     }
 
     func reportLocalState() async {
-        await handle(.localState(holdings: await reportedHoldings(), blockedGroups: await reconciler.failedGroups, healthy: nodeHealthy))
+        await handle(.localState(holdings: await reportedHoldings(), blockedGroups: await reconciler.failedGroups, healthy: nodeHealthy, failures: await failureCount()))
     }
+
+    /// Service failures counted here (every record's count).
+    private func failureCount() async -> Int { await reconciler.failureRecords.reduce(0) { $0 + $1.failures } }
 
     /// What this node publishes as held: what the reconciler holds, plus what reconciliations in flight may acquire.
     private func reportedHoldings() async -> Set<String> {
@@ -239,7 +242,7 @@ public actor DaemonRuntime {
             let held = await reportedHoldings()
             metrics.held(groups: held.count)
             publishCheckSetIfChanged()
-            return deferred + state.handle(.localState(holdings: held, blockedGroups: await reconciler.failedGroups, healthy: nodeHealthy), now: now)
+            return deferred + state.handle(.localState(holdings: held, blockedGroups: await reconciler.failedGroups, healthy: nodeHealthy, failures: await failureCount()), now: now)
         case .commit(let document):
             do {
                 try AtomicFile.write(Array(try JSONEncoder().encode(document)), to: documentPath, mode: 0o600)

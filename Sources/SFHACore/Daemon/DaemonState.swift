@@ -15,7 +15,7 @@ public struct DaemonState: Sendable {
         /// A message delivered by the process group (in total order, including this daemon's own).
         case message(from: ProcessGroupMember, ClusterMessage)
         /// What the local reconciler and health monitor report.
-        case localState(holdings: Set<String>, blockedGroups: Set<String>, healthy: Bool)
+        case localState(holdings: Set<String>, blockedGroups: Set<String>, healthy: Bool, failures: Int = 0)
         case setStandby(Bool)
         /// This node's priority changed (configuration reload).
         case setPriority(Int)
@@ -73,6 +73,7 @@ public struct DaemonState: Sendable {
     public private(set) var holdings: Set<String> = []
     public private(set) var blockedGroups: Set<String> = []
     public private(set) var healthy = true
+    public private(set) var failures = 0
     public private(set) var lastPlacement: Placement?
     private var sequence: UInt64 = 0
     private var upSince: Timestamp
@@ -108,7 +109,7 @@ public struct DaemonState: Sendable {
     public var report: NodeReport {
         NodeReport(
             name: nodeName, nodeID: nodeID, priority: priority, standby: standby, healthy: healthy,
-            blockedGroups: blockedGroups, holdings: holdings, upSince: upSince)
+            blockedGroups: blockedGroups, holdings: holdings, upSince: upSince, failures: failures)
     }
 
     public mutating func handle(_ input: Input, now: Timestamp) -> [Output] {
@@ -135,10 +136,11 @@ public struct DaemonState: Sendable {
             }
         case .message(_, let message):
             outputs += receive(message, now: now)
-        case .localState(let newHoldings, let blocked, let isHealthy):
+        case .localState(let newHoldings, let blocked, let isHealthy, let failureCount):
             holdings = newHoldings
             blockedGroups = blocked
             healthy = isHealthy
+            failures = failureCount
         case .setStandby(let on):
             standby = on
         case .setPriority(let value):

@@ -108,10 +108,12 @@ public struct NodeReport: Sendable, Equatable, Codable {
     public var holdings: Set<String>
     /// Since when this node has been eligible-capable (joined the membership with a live daemon), for failback delay.
     public var upSince: Timestamp
+    /// Service failures counted on this node (for operators; placement uses `blockedGroups`).
+    public var failures: Int
 
     public init(
         name: String, nodeID: UInt32, priority: Int = 100, standby: Bool = false, healthy: Bool = true,
-        blockedGroups: Set<String> = [], holdings: Set<String> = [], upSince: Timestamp = .zero
+        blockedGroups: Set<String> = [], holdings: Set<String> = [], upSince: Timestamp = .zero, failures: Int = 0
     ) {
         self.name = name
         self.nodeID = nodeID
@@ -121,6 +123,7 @@ public struct NodeReport: Sendable, Equatable, Codable {
         self.blockedGroups = blockedGroups
         self.holdings = holdings
         self.upSince = upSince
+        self.failures = failures
     }
 }
 
