@@ -262,7 +262,7 @@ _sfha_constraints() {
 
 _sfha_standby() {
     repeating_flags=()
-    non_repeating_flags=(--version -h --help)
+    non_repeating_flags=(--json --version -h --help)
     repeating_options=()
     non_repeating_options=(--socket --lang)
     __sfha_offer_flags_options 0
@@ -281,7 +281,7 @@ _sfha_standby() {
 
 _sfha_unstandby() {
     repeating_flags=()
-    non_repeating_flags=(--version -h --help)
+    non_repeating_flags=(--json --version -h --help)
     repeating_options=()
     non_repeating_options=(--socket --lang)
     __sfha_offer_flags_options 0
@@ -602,7 +602,7 @@ _sfha_config() {
 
 _sfha_config_check() {
     repeating_flags=()
-    non_repeating_flags=(--version -h --help)
+    non_repeating_flags=(--json --version -h --help)
     repeating_options=()
     non_repeating_options=(-c --config)
     __sfha_offer_flags_options 0

@@ -145,6 +145,7 @@ _sfha_standby() {
     local -i ret=1
     local -ar ___lang=('en' 'fr')
     local -ar arg_specs=(
+        '--json[Print JSON.]'
         '--socket[sfhad'\''s control socket.]:socket:'
         '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
         '--version[Show the version.]'
@@ -159,6 +160,7 @@ _sfha_unstandby() {
     local -i ret=1
     local -ar ___lang=('en' 'fr')
     local -ar arg_specs=(
+        '--json[Print JSON.]'
         '--socket[sfhad'\''s control socket.]:socket:'
         '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
         '--version[Show the version.]'
@@ -460,6 +462,7 @@ _sfha_config_check() {
     local -i ret=1
     local -ar arg_specs=(
         '(-c --config)'{-c,--config}'[Configuration file.]:config:'
+        '--json[Print JSON\: {valid, errors, warnings, counts}.]'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
