@@ -68,7 +68,7 @@ struct SFHADaemonCommand: AsyncParsableCommand {
             liveness: liveness, logger: logger)
         await runtime.start()
         StallWatchdog(
-            liveness: liveness, release: StallWatchdog.removeWithNetlink,
+            liveness: liveness, release: { StallWatchdog.removeWithNetlink($0) },
             terminate: { message in
                 logger.critical("\(message)")
                 Foundation.exit(StallWatchdog.exitStatus)

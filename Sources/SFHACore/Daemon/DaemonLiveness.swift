@@ -154,9 +154,9 @@ public final class StallWatchdog: Sendable {
         }
     }
 
-    /// The real release: each VIP removed over a fresh netlink socket (never another address).
-    public static func removeWithNetlink(_ vips: [VirtualIP]) -> [String] {
-        let addresses = NetlinkAddressController()
+    /// The real release: each VIP removed over a fresh netlink socket (never another address), in `namespace`.
+    public static func removeWithNetlink(_ vips: [VirtualIP], namespace: NetworkNamespace = .current) -> [String] {
+        let addresses = NetlinkAddressController(namespace: namespace)
         return vips.compactMap { vip in
             switch addresses.removeBlocking(vip) {
             case .success(.removed): "\(vip.cidr) removed from \(vip.interface)"
