@@ -404,8 +404,6 @@ public actor LocalReconciler {
         for group in ordered {
             for vip in group.definition.vips.reversed() {
                 actions.append(await removeVIP(vip, group: group.name, dryRun: dryRun))
-                // Released: someone else may hold it next, so the next acquire here probes again.
-                if !dryRun { duplicateChecked.remove(vip.address) }
             }
         }
         for group in ordered {
@@ -607,6 +605,8 @@ public actor LocalReconciler {
             try await self.effects.addresses.remove(vip).changed
         }
         if case .failed = action.outcome, !pendingRemoval.contains(vip) { pendingRemoval.append(vip) }
+        // Whoever removes it, someone else may hold it next: the next acquire here probes again.
+        if !dryRun { duplicateChecked.remove(vip.address) }
         return action
     }
 
