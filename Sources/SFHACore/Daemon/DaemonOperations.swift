@@ -261,7 +261,7 @@ extension DaemonRuntime {
     /// Health checks running here, and the failures the reconciler counts.
     public func healthReport() async -> HealthReport {
         let live = await healthMonitor?.statuses ?? [:]
-        let checks = wantedCheckNames().map { name in
+        let checks = activeChecks.map(\.name).map { name in
             let status = live[name] ?? checkStatuses[name]
             return HealthReport.Check(
                 name: name, healthy: status?.healthy ?? true, probes: status?.probes ?? 0,
@@ -274,13 +274,6 @@ extension DaemonRuntime {
                 restartsInWindow: record.restartsInWindow, failed: record.failed, lastReason: record.lastReason)
         }
         return HealthReport(node: state.nodeName, nodeHealthy: state.report.healthy, checks: checks, failures: failures)
-    }
-
-    private func wantedCheckNames() -> [String] {
-        let configuration = state.document.configuration
-        let held = state.holdings
-        return configuration.nodeChecks.map(\.name)
-            + configuration.groups.filter { held.contains($0.name) }.flatMap { $0.services.compactMap { $0.healthCheck?.name } }
     }
 
     /// Groups and the rules between them, as the daemon applies them.

@@ -27,7 +27,7 @@ public actor DaemonRuntime {
     /// Proposals this node sent, waiting for their verdict (delivered in order by the process group).
     var pendingProposals: [String: CheckedContinuation<DaemonState.ProposalVerdict?, Never>] = [:]
     /// Health checks: which ones run here (held groups' service checks + node checks) and their last status.
-    private var activeChecks: [HealthCheck] = []
+    private(set) var activeChecks: [HealthCheck] = []
     private let checkSets: AsyncStream<[HealthCheck]>.Continuation
     public nonisolated let healthCheckSets: AsyncStream<[HealthCheck]>
     private(set) var checkStatuses: [String: HealthStatus] = [:]
@@ -284,13 +284,8 @@ public actor DaemonRuntime {
     private func wantedChecks() -> [HealthCheck] {
         let configuration = state.document.configuration
         let held = state.holdings
-        let serviceChecks = configuration.groups.filter { held.contains($0.name) }.flatMap { group in
-            group.services.compactMap { service in service.healthCheck.map { check in
-                var named = check
-                if named.name.isEmpty { named.name = service.name }
-                return named
-            } }
-        }
+        // A service's check is named after the service (the loader sees to it).
+        let serviceChecks = configuration.groups.filter { held.contains($0.name) }.flatMap { $0.services.compactMap(\.healthCheck) }
         return configuration.nodeChecks + serviceChecks
     }
 
