@@ -55,7 +55,7 @@ let package = Package(
             ]
         ),
         // Network-namespace lab: real corosync nodes on one machine (tests, benchmarks, demo).
-        .target(name: "SFHALab", dependencies: ["CorosyncKit", "SFHABase"]),
+        .target(name: "SFHALab", dependencies: ["CorosyncKit", "SFHABase", "SFHACore"]),
         .executableTarget(
             name: "sfha",
             dependencies: [

@@ -24,20 +24,16 @@ public struct DaemonBenchmark: Sendable {
         public var minimumMilliseconds: Double
         public var maximumMilliseconds: Double
 
-        /// Nearest-rank percentiles of `values` (milliseconds; may be negative: two processes reacting to one
-        /// event can finish in either order).
+        /// Nearest-rank percentiles (`LatencySummary`) of `values` in milliseconds (may be negative: two processes
+        /// reacting to one event can finish in either order); NaN when there is no value.
         public init(_ values: [Double]) {
-            let sorted = values.sorted()
-            func percentile(_ p: Double) -> Double {
-                guard !sorted.isEmpty else { return .nan }
-                let rank = Int((p * Double(sorted.count)).rounded(.up))
-                return sorted[min(max(rank, 1), sorted.count) - 1]
-            }
-            samples = sorted.count
-            p50Milliseconds = percentile(0.5)
-            p99Milliseconds = percentile(0.99)
-            minimumMilliseconds = sorted.first ?? .nan
-            maximumMilliseconds = sorted.last ?? .nan
+            let summary = LatencySummary(values.map { Duration.nanoseconds(Int64(($0 * 1_000_000).rounded())) })
+            func milliseconds(_ duration: Duration) -> Double { summary.samples == 0 ? .nan : duration.milliseconds }
+            samples = summary.samples
+            p50Milliseconds = milliseconds(summary.p50)
+            p99Milliseconds = milliseconds(summary.p99)
+            minimumMilliseconds = milliseconds(summary.min)
+            maximumMilliseconds = milliseconds(summary.max)
         }
     }
 

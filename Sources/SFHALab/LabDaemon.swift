@@ -1,30 +1,10 @@
 import Foundation
 import SFHABase
+import SFHACore
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// The fields of `sfha status --json` the lab relies on (the full type is SFHACore's `DaemonStatus`; SFHALab reads
-/// the daemon from the outside, as any client of the CLI would, and ignores the rest).
-public struct LabDaemonStatus: Sendable, Codable, Equatable {
-    public struct Node: Sendable, Codable, Equatable {
-        public var name: String
-        public var daemonAlive: Bool
-        public var standby: Bool
-        public var holdings: [String]
-    }
-    public struct Group: Sendable, Codable, Equatable {
-        public var name: String
-        public var holder: String?
-    }
-    public var node: String
-    public var quorate: Bool
-    public var maintenance: Bool
-    public var configurationRevision: UInt64
-    public var nodes: [Node]
-    public var groups: [Group]
-}
 
 /// A lab running sfhad on its nodes with one VIP and the demo web service in one group: the setup shared by the
 /// daemon scenario tests, the `bench daemon` command and the demo.
@@ -110,17 +90,18 @@ public struct LabDaemonCluster: Sendable {
         try await lab.exec(node, [Lab.builtProduct("sfha")] + arguments, timeout: timeout)
     }
 
-    /// `sfha status --json` on `node`, or nil when it fails or prints something else.
-    public func status(on node: String) async throws(SFHAError) -> LabDaemonStatus? {
+    /// `sfha status --json` on `node` (SFHACore's `DaemonStatus`: the CLI's contract), or nil when it fails or prints
+    /// something else.
+    public func status(on node: String) async throws(SFHAError) -> DaemonStatus? {
         let result = try await sfha(node, ["status", "--json"], timeout: .seconds(10))
         guard result.succeeded else { return nil }
-        return try? JSONDecoder().decode(LabDaemonStatus.self, from: Data(result.standardOutput.utf8))
+        return try? JSONDecoder().decode(DaemonStatus.self, from: Data(result.standardOutput.utf8))
     }
 
     /// Polls `sfha status --json` on `node` until every node's daemon is alive in a quorate cluster and every
     /// group has a holder; returns that status, or nil after `timeout`.
     public func waitUntilSettled(asSeenFrom node: String, timeout: Duration = .seconds(30)) async throws(SFHAError)
-        -> LabDaemonStatus?
+        -> DaemonStatus?
     {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout

@@ -75,12 +75,7 @@ struct DaemonLab {
         return holder
     }
 
-    /// `sfha status --json` on `node`, decoded as SFHACore's `DaemonStatus` (the CLI's contract).
-    func status(on node: String) async throws -> DaemonStatus? {
-        let result = try await cluster.sfha(node, ["status", "--json"])
-        guard result.succeeded else { return nil }
-        return try? JSONDecoder().decode(DaemonStatus.self, from: Data(result.standardOutput.utf8))
-    }
+    func status(on node: String) async throws -> DaemonStatus? { try await cluster.status(on: node) }
 
     /// Runs the sfha CLI on `node` and expects exit status 0.
     @discardableResult
