@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <sched.h>
 #include <spawn.h>
 #include <fcntl.h>
@@ -15,6 +16,10 @@ int sfha_spawn_file_actions_addclosefrom(posix_spawn_file_actions_t *actions, in
 
 int sfha_pidfd_open(pid_t pid) {
     return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int sfha_set_thread_name(const char *name) {
+    return pthread_setname_np(pthread_self(), name);
 }
 
 int sfha_setns_network(int fd) {

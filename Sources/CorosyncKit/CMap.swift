@@ -113,13 +113,21 @@ public final class CMap: Sendable {
     private let handle: cmap_handle_t
     private let tracks: TrackRegistry
 
-    /// Connects to corosync's cmap.
-    public init(endpoint: CorosyncEndpoint = .local) throws(CorosyncError) {
+    /// Which of corosync's key/value maps a connection reads.
+    public enum Map: Sendable {
+        /// Configuration and runtime state (`totem.*`, `nodelist.*`, `runtime.*`).
+        case main
+        /// Live statistics (`stats.srp.*`, `stats.knet.*`, …), computed by corosync when read.
+        case stats
+    }
+
+    /// Connects to corosync's cmap (`map`: the main map unless told otherwise).
+    public init(endpoint: CorosyncEndpoint = .local, map: Map = .main) throws(CorosyncError) {
         var handle: cmap_handle_t = 0
         var fd: Int32 = -1
         try endpoint.connect { () throws(CorosyncError) in
-            let rc = cmap_initialize(&handle)
-            guard rc.isOK else { throw CorosyncError(rc, "cmap_initialize") }
+            let rc = cmap_initialize_map(&handle, map == .stats ? CMAP_MAP_STATS : CMAP_MAP_DEFAULT)
+            guard rc.isOK else { throw CorosyncError(rc, "cmap_initialize_map") }
             let fdResult = cmap_fd_get(handle, &fd)
             guard fdResult.isOK else {
                 cmap_finalize(handle)
@@ -152,6 +160,27 @@ public final class CMap: Sendable {
             try driver.withOpenHandle("cmap_get") { () throws(CorosyncError) -> CMapValue? in
                 try Self.read(handle, key)
             }
+        }
+    }
+
+    /// The value of `key` read on the calling thread, which waits for corosync's answer (for a dedicated thread
+    /// such as `TotemActivityMonitor`'s; async code uses `get`). No retry: a transient error is thrown.
+    public func getNow(_ key: String) throws(CorosyncError) -> CMapValue? {
+        try driver.withOpenHandle("cmap_get") { () throws(CorosyncError) -> CMapValue? in try Self.read(handle, key) }
+    }
+
+    /// An integer key read on the calling thread with a single request (no size query first: statistics are read
+    /// several times a second). nil when the key does not exist or does not hold a non-negative integer.
+    public func unsignedNow(_ key: String) throws(CorosyncError) -> UInt64? {
+        try driver.withOpenHandle("cmap_get") { () throws(CorosyncError) -> UInt64? in
+            var buffer = (UInt64(0), UInt64(0))
+            var length = MemoryLayout.size(ofValue: buffer)
+            var type = cmap_value_types_t(rawValue: 0)
+            let rc = withUnsafeMutableBytes(of: &buffer) { cmap_get(handle, key, $0.baseAddress, &length, &type) }
+            if rc == CS_ERR_NOT_EXIST { return nil }
+            guard rc.isOK else { throw CorosyncError(rc, "cmap_get", subject: key) }
+            return withUnsafeBytes(of: &buffer) { CMapValue(type: type, bytes: UnsafeRawBufferPointer(rebasing: $0[0..<min(length, $0.count)])) }?
+                .unsignedValue
         }
     }
 

@@ -37,7 +37,8 @@ enum SnapshotReader {
     }
 
     static func read(
-        cmap: CMap, voteQuorum: VoteQuorumConnection, quorate: Bool, ring: RingID?, ringMembers: [UInt32]
+        cmap: CMap, voteQuorum: VoteQuorumConnection, quorate: Bool, quorumRing: RingID?, ring: RingID?,
+        ringMembers: [UInt32]
     ) async throws(CorosyncError) -> ClusterSnapshot {
         let local = try await voteQuorum.info(nodeID: 0)
         let clusterName = try await cmap.get("totem.cluster_name")?.stringValue
@@ -61,7 +62,7 @@ enum SnapshotReader {
             }
         }
         return ClusterSnapshot(
-            clusterName: clusterName, localNodeID: local.nodeID, ring: ring, quorate: quorate,
+            clusterName: clusterName, localNodeID: local.nodeID, ring: ring, quorate: quorate, quorumRing: quorumRing,
             expectedVotes: local.expectedVotes, highestExpected: local.highestExpected, totalVotes: local.totalVotes,
             quorum: local.quorum, flags: local.flags, members: members)
     }
@@ -173,6 +174,7 @@ public actor ClusterMonitor {
         defer { tasks.forEach { $0.cancel() } }
 
         var quorate = false
+        var quorumRing: RingID?
         var ring: RingID?
         var ringMembers: [UInt32] = []
         var connected = false
@@ -185,24 +187,27 @@ public actor ClusterMonitor {
                 ring = newRing
                 ringMembers = members
                 guard connected else { continue }
-                let fresh = try await refresh(cmap, voteQuorum, quorate, ring, ringMembers)
+                let fresh = try await refresh(cmap, voteQuorum, quorate, quorumRing, ring, ringMembers)
                 continuation.yield(.membershipChanged(MembershipChange(ring: newRing, members: members, joined: joined, left: left), fresh))
             case .quorum(.quorum(let isQuorate, let newRing, let members)):
-                let changed = isQuorate != quorate
+                // A new ring's quorum is news even when the flag is the same: until it arrives, the flag that came
+                // with the membership change belonged to the previous ring.
+                let changed = isQuorate != quorate || newRing != quorumRing
                 quorate = isQuorate
+                quorumRing = newRing
                 ring = newRing
                 ringMembers = members
                 if !connected {
                     connected = true
                     onConnected()
-                    continuation.yield(.connected(try await refresh(cmap, voteQuorum, quorate, ring, ringMembers)))
+                    continuation.yield(.connected(try await refresh(cmap, voteQuorum, quorate, quorumRing, ring, ringMembers)))
                 } else if changed {
-                    continuation.yield(.quorumChanged(quorate: isQuorate, try await refresh(cmap, voteQuorum, quorate, ring, ringMembers)))
+                    continuation.yield(.quorumChanged(quorate: isQuorate, try await refresh(cmap, voteQuorum, quorate, quorumRing, ring, ringMembers)))
                 }
             case .votes:
                 guard connected else { continue }
                 let previous = snapshot
-                let fresh = try await refresh(cmap, voteQuorum, quorate, ring, ringMembers)
+                let fresh = try await refresh(cmap, voteQuorum, quorate, quorumRing, ring, ringMembers)
                 if let previous, previous.expectedVotes != fresh.expectedVotes || previous.totalVotes != fresh.totalVotes
                     || previous.quorum != fresh.quorum || previous.flags != fresh.flags
                     || previous.members.map(\.votes) != fresh.members.map(\.votes)
@@ -211,15 +216,17 @@ public actor ClusterMonitor {
                 }
             case .nodeList:
                 guard connected else { continue }
-                continuation.yield(.nodeListChanged(try await refresh(cmap, voteQuorum, quorate, ring, ringMembers)))
+                continuation.yield(.nodeListChanged(try await refresh(cmap, voteQuorum, quorate, quorumRing, ring, ringMembers)))
             }
         }
     }
 
     private func refresh(
-        _ cmap: CMap, _ voteQuorum: VoteQuorumConnection, _ quorate: Bool, _ ring: RingID?, _ ringMembers: [UInt32]
+        _ cmap: CMap, _ voteQuorum: VoteQuorumConnection, _ quorate: Bool, _ quorumRing: RingID?, _ ring: RingID?,
+        _ ringMembers: [UInt32]
     ) async throws(CorosyncError) -> ClusterSnapshot {
-        let fresh = try await SnapshotReader.read(cmap: cmap, voteQuorum: voteQuorum, quorate: quorate, ring: ring, ringMembers: ringMembers)
+        let fresh = try await SnapshotReader.read(
+            cmap: cmap, voteQuorum: voteQuorum, quorate: quorate, quorumRing: quorumRing, ring: ring, ringMembers: ringMembers)
         snapshot = fresh
         return fresh
     }
@@ -248,6 +255,7 @@ public actor ClusterMonitor {
         } catch {
             throw CorosyncError(code: .library, function: "quorum_dispatch")
         }
-        return try await SnapshotReader.read(cmap: cmap, voteQuorum: voteQuorum, quorate: quorate, ring: ring, ringMembers: members)
+        return try await SnapshotReader.read(
+            cmap: cmap, voteQuorum: voteQuorum, quorate: quorate, quorumRing: ring, ring: ring, ringMembers: members)
     }
 }

@@ -26,7 +26,12 @@ public struct ClusterSnapshot: Sendable, Equatable, Codable {
     public var clusterName: String?
     public var localNodeID: UInt32
     public var ring: RingID?
+    /// The quorate flag as corosync reported it for `quorumRing`. corosync announces a new ring's members before
+    /// its quorum, so right after a membership change the flag may still describe the previous ring: it speaks for
+    /// the current ring only when `quorumIsCurrent`.
     public var quorate: Bool
+    /// The ring the last quorum notification was for (nil when unknown).
+    public var quorumRing: RingID?
     public var expectedVotes: UInt32
     public var highestExpected: UInt32
     public var totalVotes: UInt32
@@ -36,13 +41,15 @@ public struct ClusterSnapshot: Sendable, Equatable, Codable {
     public var members: [ClusterMember]
 
     public init(
-        clusterName: String?, localNodeID: UInt32, ring: RingID?, quorate: Bool, expectedVotes: UInt32,
-        highestExpected: UInt32, totalVotes: UInt32, quorum: UInt32, flags: QuorumFlags, members: [ClusterMember]
+        clusterName: String?, localNodeID: UInt32, ring: RingID?, quorate: Bool, quorumRing: RingID? = nil,
+        expectedVotes: UInt32, highestExpected: UInt32, totalVotes: UInt32, quorum: UInt32, flags: QuorumFlags,
+        members: [ClusterMember]
     ) {
         self.clusterName = clusterName
         self.localNodeID = localNodeID
         self.ring = ring
         self.quorate = quorate
+        self.quorumRing = quorumRing ?? ring
         self.expectedVotes = expectedVotes
         self.highestExpected = highestExpected
         self.totalVotes = totalVotes
@@ -52,6 +59,12 @@ public struct ClusterSnapshot: Sendable, Equatable, Codable {
     }
 
     public var onlineMembers: [ClusterMember] { members.filter(\.online) }
+
+    /// Whether `quorate` was reported for the current ring (and not carried over from the previous one).
+    public var quorumIsCurrent: Bool { quorumRing == ring }
+
+    /// Quorate in the current ring: false while the current ring's quorum is not known yet.
+    public var quorateInCurrentRing: Bool { quorate && quorumIsCurrent }
 
     public func member(_ nodeID: UInt32) -> ClusterMember? { members.first { $0.nodeID == nodeID } }
 }

@@ -82,7 +82,9 @@ public final class ProcessGroup: Sendable {
         model.cpg_deliver_fn = cpgDeliver
         model.cpg_confchg_fn = cpgConfigurationChange
         model.cpg_totem_confchg_fn = cpgTotemChange
-        model.flags = 0
+        // The current ring is delivered first, so a member knows its ring (and its place in the total order) from
+        // the start, not only from the next membership change.
+        model.flags = UInt32(CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF)
         var handle: cpg_handle_t = 0
         let rc: cs_error_t
         do {

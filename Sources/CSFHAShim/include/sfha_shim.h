@@ -18,6 +18,8 @@ int sfha_pipe_cloexec(int fds[2]);
 /** 1 when the child has exited (it stays waitable), 0 when it still runs, -1 on error. */
 int sfha_child_has_exited(pid_t pid);
 
+/** pthread_setname_np(3) for the calling thread (names of at most 15 bytes). */
+int sfha_set_thread_name(const char *name);
 /** setns(2) into a network namespace. */
 int sfha_setns_network(int fd);
 

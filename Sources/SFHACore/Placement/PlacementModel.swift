@@ -9,11 +9,23 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
 
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
 
+    // Saturating: instants and durations can come from other nodes' messages, and no input may trap the daemon.
     public static func + (lhs: Timestamp, rhs: Duration) -> Timestamp {
-        Timestamp(nanoseconds: lhs.nanoseconds + rhs.nanosecondsClamped)
+        Timestamp(nanoseconds: saturating(lhs.nanoseconds.addingReportingOverflow(rhs.nanosecondsClamped), positive: rhs > .zero))
     }
 
-    public static func - (lhs: Timestamp, rhs: Timestamp) -> Duration { .nanoseconds(lhs.nanoseconds - rhs.nanoseconds) }
+    public static func - (lhs: Timestamp, rhs: Duration) -> Timestamp {
+        Timestamp(nanoseconds: saturating(lhs.nanoseconds.subtractingReportingOverflow(rhs.nanosecondsClamped), positive: rhs < .zero))
+    }
+
+    public static func - (lhs: Timestamp, rhs: Timestamp) -> Duration {
+        .nanoseconds(saturating(lhs.nanoseconds.subtractingReportingOverflow(rhs.nanoseconds), positive: lhs > rhs))
+    }
+
+    private static func saturating(_ result: (partialValue: Int64, overflow: Bool), positive: Bool) -> Int64 {
+        guard result.overflow else { return result.partialValue }
+        return positive ? .max : .min
+    }
 
     /// Seconds with millisecond precision, e.g. `16.000s`.
     public var description: String {
