@@ -156,6 +156,24 @@ public final class ProcessGroup: Sendable {
         }
     }
 
+    /// Sends `payload` once, without retrying: nil when corosync took it, else the error (`isTransient` when
+    /// corosync applies flow control or is forming a membership). The call runs on the connection's own queue, so
+    /// a corosync that answers slowly holds up neither the caller's thread nor Swift's cooperative pool.
+    public func trySend(_ payload: [UInt8]) async -> CorosyncError? {
+        let handle = self.handle
+        let name = self.name
+        let driver = self.driver
+        return await withCheckedContinuation { (continuation: CheckedContinuation<CorosyncError?, Never>) in
+            driver.queue.async {
+                let rc: cs_error_t = driver.isClosedOnQueue ? CS_ERR_BAD_HANDLE : payload.withUnsafeBytes { bytes in
+                    var vector = iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes.baseAddress), iov_len: bytes.count)
+                    return cpg_mcast_joined(handle, CPG_TYPE_AGREED, &vector, 1)
+                }
+                continuation.resume(returning: rc.isOK ? nil : CorosyncError(rc, "cpg_mcast_joined", subject: name))
+            }
+        }
+    }
+
     /// The current members of the group.
     public func members() throws(CorosyncError) -> [ProcessGroupMember] {
         let handle = self.handle

@@ -13,8 +13,10 @@ import Glibc
 /// with two holders, zero announcement overlaps and zero VIPs held without quorum.
 extension LabTests {
     @Suite(.timeLimit(.minutes(20))) struct DaemonSafety {
-        /// The holder's link goes down and up again every `period` for a minute, with two CPU-bound processes
-        /// running on this 2-core machine (timing bugs showed only under load).
+        /// The holder's link is cut for `period`, back for a moment, cut again, for a minute, with two CPU-bound
+        /// processes running on this 2-core machine (timing bugs showed only under load). Before the fix every period
+        /// put the VIP on two nodes (a cut-off holder's corosync kept saying quorate while the others had formed a
+        /// ring without it).
         @Test(arguments: [1, 2, 5])
         func flappingHolderLinkUnderLoad(periodSeconds: Int) async throws {
             try await CPULoad.with(processes: 2) {
@@ -27,8 +29,12 @@ extension LabTests {
 }
 
 extension DaemonLab {
-    /// Isolates whichever node holds the VIP (or held it last), plugs it back in after `period`, and again, for
-    /// `duration`; then heals everything and checks that the cluster settles with the VIP never on two nodes.
+    /// How long a flapping link comes back between two cuts.
+    static let flapReconnection: Duration = .milliseconds(200)
+
+    /// Isolates whichever node holds the VIP (or held it last), plugs it back in after `period` for
+    /// `flapReconnection`, and again, for `duration`; then heals everything and checks that the cluster settles with
+    /// the VIP never on two nodes.
     func flapHolderLink(period: Duration, for duration: Duration) async throws {
         let scenario = "flapping holder link, period \(period)"
         var target = try await settle()
@@ -41,7 +47,7 @@ extension DaemonLab {
             try await lab.isolate(target)
             try await Task.sleep(for: period)
             try await lab.rejoin(target)
-            try await Task.sleep(for: period)
+            try await Task.sleep(for: Self.flapReconnection)
             cycles += 1
         }
         try await lab.heal()

@@ -18,6 +18,9 @@ public struct ClusterView: Sendable, Equatable {
     /// Node ids whose daemon is in the sfha process group (from CPG).
     public private(set) var daemons: Set<UInt32> = []
     public var moveRequests: [String: MoveRequest] = [:]
+    /// The current ring's acquisition fence and the groups accounted for in it (see `PlacementInput`).
+    public var fence: Timestamp?
+    public var accountedGroups: Set<String> = []
 
     public init(localNode: String) { self.localNode = localNode }
 
@@ -79,7 +82,8 @@ public struct ClusterView: Sendable, Equatable {
             lastKnownHolders: lastKnownHolders, departures: departures, daemonDepartures: daemonDepartures,
             fencedNodes: fencedNodes,
             moveRequests: moveRequests,
-            awaitedReports: daemons.intersection(members).subtracting(reports.values.map(\.nodeID)), now: now)
+            awaitedReports: daemons.intersection(members).subtracting(reports.values.map(\.nodeID)), fence: fence,
+            accountedGroups: accountedGroups, now: now)
     }
 }
 

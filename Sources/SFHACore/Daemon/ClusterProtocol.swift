@@ -2,23 +2,37 @@ import Foundation
 
 /// What sfhad daemons say to each other over the corosync process group `sfha`. Every member delivers every
 /// message in the same total order, so every daemon applies the same history and reaches the same decisions.
+///
+/// Every message is hostile until validated (`DaemonState` checks ranges, names and who sent it): any process
+/// allowed to talk to corosync can join the group.
 public enum ClusterMessage: Sendable, Equatable, Codable {
     /// A node's full state (idempotent; sent on change, on membership changes, and as a low-rate heartbeat).
     case report(NodeStateReport)
     /// A proposed new revision of the cluster document. Committed by every member when its `baseRevision` is the
-    /// current revision at delivery and the partition is quorate; otherwise every member rejects it the same way.
+    /// current revision at delivery and the ring holds a majority of the nodes; otherwise every member rejects it
+    /// the same way.
     case proposal(ConfigurationProposal)
     /// The sender's committed document, sent when a node joins so that it catches up.
     case document(ClusterDocument)
     /// An operator command that changes replicated runtime state.
     case command(ClusterCommand)
 
+    /// Encoded messages larger than this are neither sent nor decoded (a whole configuration fits many times).
+    public static let maximumSize = 1 << 20
+
     /// Wire format: JSON with a version tag, so a mixed-version cluster can tell what it cannot read.
     public func encoded() throws -> [UInt8] {
-        Array(try JSONEncoder().encode(Envelope(version: Envelope.currentVersion, message: self)))
+        let bytes = Array(try JSONEncoder().encode(Envelope(version: Envelope.currentVersion, message: self)))
+        guard bytes.count <= Self.maximumSize else {
+            throw EncodingError.invalidValue(self, .init(codingPath: [], debugDescription: "message of \(bytes.count) bytes exceeds \(Self.maximumSize)"))
+        }
+        return bytes
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> ClusterMessage {
+        guard bytes.count <= maximumSize else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "message of \(bytes.count) bytes exceeds \(maximumSize)"))
+        }
         let envelope = try JSONDecoder().decode(Envelope.self, from: Data(bytes))
         guard envelope.version == Envelope.currentVersion else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "unsupported sfha message version \(envelope.version)"))
@@ -27,10 +41,26 @@ public enum ClusterMessage: Sendable, Equatable, Codable {
     }
 
     struct Envelope: Codable {
-        static let currentVersion = 1
+        /// 2: reports carry their place in the order, the ring evidence and the previous ring.
+        static let currentVersion = 2
         var version: Int
         var message: ClusterMessage
     }
+}
+
+/// A place in the process group's total order: the membership change it follows (every member delivers it at the
+/// same point) and the number of messages delivered since. Two positions compare only within one membership.
+public struct StreamPosition: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// Identifies the membership change (ring and members) the position counts from.
+    public var membership: UInt64
+    public var index: UInt64
+
+    public init(membership: UInt64, index: UInt64) {
+        self.membership = membership
+        self.index = index
+    }
+
+    public var description: String { "\(String(membership, radix: 16)):\(index)" }
 }
 
 /// One node's state as published to the others.
@@ -41,12 +71,25 @@ public struct NodeStateReport: Sendable, Equatable, Codable {
     public var configurationHash: String
     /// Increases with every report from this daemon instance (heartbeats included).
     public var sequence: UInt64
+    /// How far in the group's order the sender had read when it wrote this report: a report written before the
+    /// others decided something about the sender (that it hung, for one) counts for nothing.
+    public var basedOn: StreamPosition?
+    /// The sender's corosync gather counter when the report was handed to corosync (its ring-evidence anchor).
+    public var anchorBase: UInt64?
+    /// What the sender knows of the ring it was in before the current one (for the others' acquisition fence).
+    public var previousRing: PreviousRingSummary?
 
-    public init(report: NodeReport, configurationRevision: UInt64, configurationHash: String, sequence: UInt64) {
+    public init(
+        report: NodeReport, configurationRevision: UInt64, configurationHash: String, sequence: UInt64,
+        basedOn: StreamPosition? = nil, anchorBase: UInt64? = nil, previousRing: PreviousRingSummary? = nil
+    ) {
         self.report = report
         self.configurationRevision = configurationRevision
         self.configurationHash = configurationHash
         self.sequence = sequence
+        self.basedOn = basedOn
+        self.anchorBase = anchorBase
+        self.previousRing = previousRing
     }
 }
 

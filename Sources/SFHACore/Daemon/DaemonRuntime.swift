@@ -3,29 +3,44 @@ import Foundation
 import Logging
 import SFHABase
 
-/// The running daemon: feeds `DaemonState` from corosync, the sfha process group, health checks and the local
-/// reconciler, and carries out its outputs. An actor, so every input is applied in order, one at a time.
+/// The running daemon: feeds `DaemonState` from corosync, the sfha process group, corosync's totem counters, health
+/// checks and the local reconciler, and carries out its outputs.
+///
+/// The actor is the core loop, and it never waits for an effect: it decides on the newest state and hands work to
+/// what runs beside it — the reconcile worker (VIPs and units), the group sender (messages to corosync), the
+/// document store (files). Releases start at once, without waiting for an acquisition in progress; every
+/// acquisition step re-checks, at the moment it runs, that it is still wanted and proven (`EffectGate`).
 public actor DaemonRuntime {
     public static let processGroupName = "sfha"
+    /// How long an acquisition waits for this node's claim to come back from the group before trying later.
+    static let claimTimeout: Duration = .seconds(2)
+    /// After a ring change, how long before the anchor is checked (and the report sent again if it failed).
+    static let anchorRetry: Duration = .milliseconds(150)
 
     var state: DaemonState
     let reconciler: LocalReconciler
     let effects: NodeEffects
+    public nonisolated let clock: DaemonClock
+    public nonisolated let proof: MembershipProof
+    public nonisolated let gate: EffectGate
+    public nonisolated let sender: GroupSender
+    let documents: DocumentStore
     var group: ProcessGroup?
-    private let origin = ContinuousClock.now
     let logger: Logger
-    private let documentPath: String
     private(set) var shuttingDown = false
-    /// The groups placement assigned here last, and whether a reconciliation is running.
-    private var desired: Set<String>?
-    /// Reconciliations running (a newer one supersedes an older one mid-way; both may be in flight), and every group
-    /// they may be acquiring: published as held until they are all done, so no VIP is up unannounced.
-    private var reconciliationsInFlight = 0
-    /// A one-shot timer for the end of a takeover delay (`DaemonState.nextDecisionTime`).
+    /// The groups placement assigned here last.
+    private var desired: Set<String> = []
+    /// Groups placement assigned here that this daemon has published as held before acquiring them.
+    private var claims: Set<String> = []
+    private let reconcileRequests: AsyncStream<Void>.Continuation
+    public nonisolated let reconcileWakeups: AsyncStream<Void>
+    /// A one-shot timer for the next moment placement waits for (`DaemonState.nextDecisionTime`).
     private var wakeUp: (at: Timestamp, task: Task<Void, Never>)?
-    private var claimedInFlight: Set<String> = []
     /// Proposals this node sent, waiting for their verdict (delivered in order by the process group).
     var pendingProposals: [String: CheckedContinuation<DaemonState.ProposalVerdict?, Never>] = [:]
+    /// An own report delivered before corosync said whether its ring is quorate.
+    private var unconfirmedAnchor: (base: UInt64, ring: RingID, at: ContinuousClock.Instant)?
+    private var anchorCheck: Task<Void, Never>?
     /// Health checks: which ones run here (held groups' service checks + node checks) and their last status.
     private(set) var activeChecks: [HealthCheck] = []
     private let checkSets: AsyncStream<[HealthCheck]>.Continuation
@@ -40,145 +55,392 @@ public actor DaemonRuntime {
     /// Hash of config.yml's cluster part when it was last read: a reload proposes it only when the file changed.
     var seededClusterHash: String
     var nodeConfiguration: NodeConfiguration
+    /// Rejected messages logged per interval (the rest counted): a hostile process must not flood the log.
+    private var rejections = RateLimitedLog(interval: .seconds(10))
+    private var tokenTimeout: Duration = .seconds(1)
 
     public init(
         node: NodeConfiguration, nodeID: UInt32, document: ClusterDocument, effects: NodeEffects, documentPath: String,
-        seededFrom fileCluster: ClusterConfiguration? = nil, liveness: DaemonLiveness = DaemonLiveness(), logger: Logger
+        seededFrom fileCluster: ClusterConfiguration? = nil, liveness: DaemonLiveness = DaemonLiveness(),
+        proof: MembershipProof? = nil, requireProof: Bool = true, logger: Logger
     ) {
+        let clock = DaemonClock()
+        self.clock = clock
         self.state = DaemonState(nodeName: node.name, nodeID: nodeID, priority: node.priority, document: document, now: .zero)
         self.reconciler = LocalReconciler(groups: document.configuration.groups, effects: effects)
         self.effects = effects
-        self.documentPath = documentPath
         self.logger = logger
         self.liveness = liveness
         self.nodeConfiguration = node
         self.seededClusterHash = ClusterDocument.contentHash(of: fileCluster ?? document.configuration)
+        let proof = proof ?? MembershipProof(onLapse: {})
+        self.proof = proof
+        self.gate = EffectGate(proof: proof, requireProof: requireProof)
+        self.sender = GroupSender(proof: proof, clock: clock, logger: logger)
+        self.documents = DocumentStore(path: documentPath, logger: logger)
         (healthCheckSets, checkSets) = AsyncStream.makeStream(of: [HealthCheck].self, bufferingPolicy: .bufferingNewest(1))
+        (reconcileWakeups, reconcileRequests) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         liveness.setVIPs(document.configuration.groups.flatMap(\.vips))
+        state.validateConfiguration = Self.validate
     }
 
-    var now: Timestamp { Timestamp(nanoseconds: (ContinuousClock.now - origin).nanosecondsClamped) }
+    /// The config.yml rules, for configurations received from the group.
+    static let validate: @Sendable (ClusterConfiguration) -> String? = { configuration in
+        do {
+            _ = try configuration.validated()
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    var now: Timestamp { clock.now }
 
     public var placement: Placement? { state.lastPlacement }
     public var localReport: NodeReport { state.report }
     public var document: ClusterDocument { state.document }
     public var view: ClusterView { state.view }
     public var isInProcessGroup: Bool { group != nil }
+    public var persistenceError: String? { get async { await documents.lastError } }
 
     /// Before anything else: a daemon that starts (or restarts after a crash) removes every configured VIP it holds
     /// and was not assigned — it has been assigned nothing yet.
     public func start() async {
         await reconciler.setMaintenance(state.document.configuration.maintenance)
+        let gate = self.gate
+        await reconciler.setAcquireGate { gate.mayAcquire($0) }
         for action in await reconciler.startupCleanup() { logger.notice("startup cleanup: \(action)") }
         publishCheckSetIfChanged(force: true)
     }
+
+    // MARK: - Inputs from corosync
 
     public func corosync(_ event: ClusterEvent) async {
         switch event {
         case .connectionLost(let error):
             logger.warning("corosync lost: releasing everything", metadata: ["error": "\(error)"])
-            await handle(.corosyncLost)
+            proof.dropAnchor()
+            handle(.corosyncLost)
         default:
             guard let snapshot = event.snapshot else { return }
-            await handle(.membership(members: Set(snapshot.onlineMembers.map(\.nodeID)), quorate: snapshot.quorate))
+            let facts = CorosyncFacts(snapshot, tokenTimeout: tokenTimeout)
+            if facts.quorumKnown && !facts.quorate { proof.dropAnchor() }
+            handle(.corosync(facts))
+            confirmAnchorIfQuorate()
             if case .membershipChanged(let change, _) = event {
                 logger.info("membership changed", metadata: ["ring": "\(change.ring)", "left": "\(change.left)", "joined": "\(change.joined)"])
                 // Neighbours' ARP caches may be stale after a partition heals (keepalived left clients black-holed
                 // for up to 37 s): announce every VIP held here again.
-                if !change.joined.isEmpty {
-                    for action in await reconciler.reannounce() where action.outcome != .unchanged { logger.info("\(action)") }
-                }
+                if !change.joined.isEmpty { reannounce() }
             }
         }
         metrics.observe(view: state.view, configurationRevision: state.document.revision)
     }
 
-    public func attach(_ newGroup: ProcessGroup?) { group = newGroup }
+    /// corosync's token settings (effective token timeout, hold, retransmit), read from cmap after each connection.
+    public func setTotemSettings(token: Duration, hold: Duration, retransmit: Duration) {
+        tokenTimeout = token
+        let window = DaemonTimings.proofWindow(tokenHold: hold, tokenRetransmit: retransmit)
+        proof.setWindow(window)
+        state.holderOverhang = DaemonTimings.holderOverhang(proofWindow: window)
+        if var facts = state.facts {
+            facts.tokenTimeout = token
+            handle(.corosync(facts))
+        }
+        logger.info("ring evidence", metadata: [
+            "token": "\(DurationFormatting.human(token))", "proof_window": "\(DurationFormatting.human(window))",
+            "holder_overhang": "\(DurationFormatting.human(state.holderOverhang))",
+        ])
+    }
 
-    public func groupEvent(_ event: ProcessGroupEvent) async {
+    public func attach(_ newGroup: ProcessGroup?) async {
+        group = newGroup
+        await sender.attach(newGroup)
+        handle(.groupConnected(newGroup?.localMember))
+    }
+
+    public func groupEvent(_ event: ProcessGroupEvent) {
         switch event {
         case .membership(let change):
-            // A daemon whose *node* went down is handled by the corosync membership change (a node departure);
-            // only daemons that left while their node stayed are daemon departures (their VIPs may linger).
-            let daemonsGone = change.left.filter { $0.reason != .nodeDown }.map(\.member)
-            await handle(.groupMembership(members: change.members, joined: change.joined.map(\.member), left: daemonsGone))
+            let left = change.left.map { DaemonState.ProcessGroupDeparture($0.member, nodeLeft: $0.reason == .nodeDown) }
+            handle(.groupMembership(members: change.members, joined: change.joined.map(\.member), left: left))
         case .message(let from, let payload):
             metrics.messageReceived()
             do {
-                await handle(.message(from: from, try ClusterMessage.decode(payload)))
+                handle(.message(from: from, try ClusterMessage.decode(payload)))
             } catch {
-                logger.warning("ignoring an unreadable message", metadata: ["from": "\(from)", "error": "\(error)"])
+                rejected(from: from, "an unreadable message (\(payload.count) bytes): \(error)")
             }
-        case .ring:
-            break
+        case .ring(let ring, let nodes):
+            handle(.ring(ring, nodes: nodes))
+            proof.requestPreviousRing(learntAt: .now)
+            scheduleAnchorCheck()
         }
     }
 
-    public func tick() async { await handle(.tick) }
-
-    /// Keeps the held VIPs' leases fresh (called several times per lease). Also the core loop's proof of life:
-    /// the stall watchdog and systemd's watchdog are fed from here, so they stop being fed when the actor stalls.
-    public func refreshLeases() async {
-        liveness.beat()
-        guard !shuttingDown else { return }
-        let actions = await reconciler.refreshLeases()
-        guard !actions.isEmpty else { return }
-        for action in actions { logger.warning("a VIP lease ran out (sfhad stalled): group released: \(action)") }
-        await reportLocalState()
+    public func proofEvent(_ event: MembershipProof.Event) {
+        switch event {
+        case .proven(let value):
+            if value {
+                logger.info("proven to be in the quorate ring")
+            } else if !state.holdings.isEmpty {
+                logger.warning("no longer proven to be in the quorate ring: the VIPs held here were removed")
+            } else {
+                logger.info("no longer proven to be in the quorate ring")
+            }
+            handle(.proven(value))
+        case .previousRingKnown(_, let lastToken):
+            handle(.previousRingKnown(lastTokenAtMost: lastToken.map(clock.timestamp)))
+        case .unavailable(let reason):
+            logger.warning("corosync's totem counters cannot be read: nothing is proven until they can", metadata: ["error": "\(reason)"])
+        }
     }
 
-    public func setStandby(_ on: Bool) async { await handle(.setStandby(on)) }
+    public func tick() { handle(.tick) }
+
+    /// The core loop's proof of life for the stall watchdog, systemd's watchdog and the lease refresher.
+    public func beat() {
+        liveness.beat()
+        gate.beat()
+    }
+
+    /// VIP leases of `groups` ran out (the lease refresher found them gone): they are no longer held here.
+    public func leasesLapsed(_ groups: [String]) {
+        logger.warning("VIP leases ran out: \(groups.joined(separator: ", ")) no longer held here (they are released)")
+        reportLocalState()
+        requestReconcile()
+    }
+
+    public func setStandby(_ on: Bool) { handle(.setStandby(on)) }
 
     public func healthMonitorStarted(_ monitor: HealthMonitor) { healthMonitor = monitor }
 
-    /// A health check changed state (from `HealthService`).
-    public func health(_ event: HealthEvent) async {
+    /// A health check changed state (from `HealthService`). A service check's failure is handled beside the core
+    /// loop (it may restart a unit).
+    public func health(_ event: HealthEvent) {
         checkStatuses[event.check] = event.status
         logger.log(level: event.kind == .becameHealthy ? .notice : .warning, "health check \(event)")
         metrics.healthEvent(event)
         if state.document.configuration.nodeChecks.contains(where: { $0.name == event.check }) {
             nodeHealthy = computeNodeHealth()
+            reportLocalState()
         } else {
-            for action in await reconciler.handle(event) { logger.notice("\(action)") }
+            let reconciler = self.reconciler
+            Task {
+                let actions = await reconciler.handle(event)
+                await self.reconciled(actions)
+            }
         }
-        await reportLocalState()
     }
 
     /// Graceful stop: release everything (VIPs first), tell the others, then leave the group.
     public func shutdown() async {
         shuttingDown = true
-        liveness.stop()
+        gate.stop()
+        wakeUp?.task.cancel()
         for action in await reconciler.releaseEverything() { logger.notice("shutdown: \(action)") }
-        await handle(.localState(holdings: [], blockedGroups: await reconciler.failedGroups, healthy: nodeHealthy, failures: await failureCount()))
+        claims = []
+        handle(.localState(holdings: [], blockedGroups: await reconciler.failedGroups, healthy: nodeHealthy, failures: await failureCount()))
+        await sender.drain(timeout: .seconds(1))
         group?.leave()
         group = nil
+        await sender.attach(nil)
+        await sender.finish()
+        reconcileRequests.finish()
         checkSets.finish()
+        liveness.stop()
     }
 
-    func reportLocalState() async {
-        await handle(.localState(holdings: await reportedHoldings(), blockedGroups: await reconciler.failedGroups, healthy: nodeHealthy, failures: await failureCount()))
-    }
+    // MARK: - The core loop
 
-    /// Service failures counted here (every record's count).
-    private func failureCount() async -> Int { await reconciler.failureRecords.reduce(0) { $0 + $1.failures } }
-
-    /// What this node publishes as held: what the reconciler holds, plus what reconciliations in flight may acquire.
-    private func reportedHoldings() async -> Set<String> {
-        Set(await reconciler.heldGroups).union(claimedInFlight)
-    }
-
-    func handle(_ input: DaemonState.Input) async {
-        var pending = state.handle(input, now: now)
+    func handle(_ input: DaemonState.Input) {
+        let outputs = state.handle(input, now: now)
         scheduleWakeUp()
-        // Reconciling changes local state, which may produce more outputs: loop until quiet (bounded).
-        for _ in 0..<8 where !pending.isEmpty {
-            var next: [DaemonState.Output] = []
-            for output in pending { next += await perform(output) }
-            pending = next
+        for output in outputs { perform(output) }
+        gate.setDesired(shuttingDown ? [] : desired)
+        if let echo = state.lastOwnDelivery { gate.ownEcho(at: clock.instant(echo)) }
+        if !claims.isEmpty && claimsDelivered { requestReconcile() }
+    }
+
+    private var claimsDelivered: Bool {
+        state.view.reports[state.nodeName].map { claims.isSubset(of: $0.holdings) } ?? false
+    }
+
+    private func perform(_ output: DaemonState.Output) {
+        switch output {
+        case .publish(let report, let previousRing):
+            Task { await sender.enqueueReport(report, previousRing: previousRing) }
+        case .send(let message):
+            Task { await sender.enqueue(message, timeout: Self.proposalTimeout) }
+        case .assign(let groups, let placement):
+            assign(groups, placement)
+        case .commit(let document):
+            commit(document)
+        case .proposalOutcome(let id, let verdict):
+            logger.notice("proposal \(id): \(verdict)")
+            pendingProposals.removeValue(forKey: id)?.resume(returning: verdict)
+        case .clearFailures(let group):
+            let reconciler = self.reconciler
+            Task {
+                await reconciler.clearFailures(group: group)
+                await self.reportLocalState()
+            }
+            logger.notice("failures cleared", metadata: ["group": "\(group ?? "all")"])
+        case .anchorDelivered(let base, let ring):
+            unconfirmedAnchor = (base, ring, .now)
+            confirmAnchorIfQuorate()
+        case .rejected(let from, let reason):
+            rejected(from: from, reason)
+        case .reannounce:
+            reannounce()
         }
     }
 
-    /// Arms the timer for the next moment placement waits for (the end of a takeover delay), if it changed.
+    private func assign(_ groups: Set<String>, _ placement: Placement) {
+        guard !shuttingDown else { return }
+        if groups != desired {
+            for assignment in placement.assignments {
+                logger.info("placement", metadata: ["group": "\(assignment.group)", "holder": "\(assignment.holder ?? "none")", "reason": "\(assignment.reason)"])
+            }
+            metrics.placementChanged()
+        }
+        let dropped = desired.subtracting(groups)
+        desired = groups
+        gate.setDesired(groups)
+        claims.formIntersection(groups)
+        if !dropped.isEmpty {
+            // A release never waits behind an acquisition: VIPs go now, beside whatever the worker is doing.
+            let reconciler = self.reconciler
+            Task {
+                let actions = await reconciler.releaseNow(keeping: groups)
+                await self.reconciled(actions)
+            }
+        }
+        // Claim before acting: groups about to be acquired are published as held first, and acquired only once that
+        // claim has come back from the group — every daemon then decides with it.
+        let newClaims = groups.subtracting(state.holdings)
+        if !newClaims.isSubset(of: claims) {
+            claims.formUnion(newClaims)
+            reportLocalState()
+        }
+        requestReconcile()
+    }
+
+    func requestReconcile() { reconcileRequests.yield() }
+
+    /// The reconcile worker: brings the machine to the newest assignment, beside the core loop. Run by
+    /// `ReconcileService`.
+    public nonisolated func runReconciler() async {
+        for await _ in reconcileWakeups {
+            guard let target = await reconcileTarget() else { continue }
+            let actions = await reconciler.apply(target)
+            await reconciled(actions)
+        }
+    }
+
+    /// What the worker may hold now: the assignment, except groups whose claim has not come back yet.
+    private func reconcileTarget() async -> Set<String>? {
+        guard !shuttingDown else { return nil }
+        let held = Set(await reconciler.heldGroups)
+        let published = state.view.reports[state.nodeName]?.holdings ?? []
+        return desired.filter { held.contains($0) || (claims.contains($0) && published.contains($0)) }
+    }
+
+    func reconciled(_ actions: [ReconcileAction]) {
+        for action in actions where action.outcome != .unchanged {
+            switch action.outcome {
+            case .failed, .refused: logger.warning("\(action)")
+            default: logger.notice("\(action)")
+            }
+            metrics.reconcileAction(action)
+        }
+        reportLocalState()
+    }
+
+    /// Publishes what the reconciler holds, plus the claims still in flight.
+    func reportLocalState() {
+        let reconciler = self.reconciler
+        Task {
+            let held = Set(await reconciler.heldGroups)
+            let failed = await reconciler.failedGroups
+            let failures = await reconciler.failureRecords.reduce(0) { $0 + $1.failures }
+            await self.localStateRead(held: held, failed: failed, failures: failures)
+        }
+    }
+
+    private func localStateRead(held: Set<String>, failed: Set<String>, failures: Int) {
+        // A claim is dropped once acquired (it is then held) or no longer wanted.
+        claims = claims.intersection(desired).subtracting(held)
+        metrics.held(groups: held.count)
+        handle(.localState(holdings: held.union(claims), blockedGroups: failed, healthy: nodeHealthy, failures: failures))
+        publishCheckSetIfChanged()
+    }
+
+    private func failureCount() async -> Int { await reconciler.failureRecords.reduce(0) { $0 + $1.failures } }
+
+    private func commit(_ document: ClusterDocument) {
+        let reconciler = self.reconciler
+        let store = documents
+        Task {
+            await store.write(document)
+            await reconciler.setGroups(document.configuration.groups)
+            await reconciler.setMaintenance(document.configuration.maintenance)
+            await self.requestReconcile()
+        }
+        liveness.setVIPs(document.configuration.groups.flatMap(\.vips))
+        publishCheckSetIfChanged()
+        metrics.observe(view: state.view, configurationRevision: document.revision)
+        logger.notice("cluster document committed", metadata: ["revision": "\(document.revision)", "hash": "\(document.contentHash.prefix(12))"])
+    }
+
+    private func reannounce() {
+        let reconciler = self.reconciler
+        let logger = self.logger
+        Task {
+            for action in await reconciler.reannounce() where action.outcome != .unchanged { logger.info("\(action)") }
+        }
+    }
+
+    private func rejected(from: ProcessGroupMember, _ reason: String) {
+        if let line = rejections.record("\(reason)") {
+            logger.warning("refused a message from \(from): \(line); it changed nothing")
+        }
+    }
+
+    // MARK: - Ring evidence
+
+    /// An own report came back: once corosync says its ring is quorate, it anchors the ring evidence.
+    private func confirmAnchorIfQuorate() {
+        guard let anchor = unconfirmedAnchor, let facts = state.facts, facts.ring == anchor.ring, facts.quorumKnown else { return }
+        unconfirmedAnchor = nil
+        guard facts.quorate else { return }
+        proof.anchorDelivered(base: anchor.base, ring: anchor.ring, at: anchor.at)
+    }
+
+    private func scheduleAnchorCheck() {
+        anchorCheck?.cancel()
+        anchorCheck = Task { [weak self] in
+            try? await Task.sleep(for: Self.anchorRetry)
+            guard !Task.isCancelled else { return }
+            await self?.retryAnchorIfNeeded()
+        }
+    }
+
+    /// The anchor failed (the gather counter moved across the round trip) or never came: send the report again.
+    private func retryAnchorIfNeeded() {
+        guard !shuttingDown, group != nil, let ring = state.currentRing, let facts = state.facts, facts.quorate,
+            facts.ring == ring, !proof.isAnchoring(ring)
+        else {
+            if state.currentRing != nil && !shuttingDown && !(state.currentRing.map(proof.isAnchoring) ?? true) { scheduleAnchorCheck() }
+            return
+        }
+        handle(.tick)
+        scheduleAnchorCheck()
+    }
+
+    // MARK: - Timers
+
+    /// Arms the timer for the next moment placement waits for, if it changed.
     private func scheduleWakeUp() {
         let next = state.nextDecisionTime
         guard next != wakeUp?.at else { return }
@@ -196,85 +458,15 @@ public actor DaemonRuntime {
         })
     }
 
-    private func timerFired(at time: Timestamp) async {
+    private func timerFired(at time: Timestamp) {
         guard wakeUp?.at == time else { return }
         wakeUp = nil
-        await handle(.wakeUp)
-    }
-
-    private func perform(_ output: DaemonState.Output) async -> [DaemonState.Output] {
-        switch output {
-        case .send(let message):
-            await send(message)
-            return []
-        case .assign(let groups, let placement):
-            guard !shuttingDown else { return [] }
-            if groups == desired {
-                // A repeat (heartbeat): repair only when no reconciliation is running — never supersede one.
-                guard reconciliationsInFlight == 0 else { return [] }
-            } else {
-                for assignment in placement.assignments {
-                    logger.info("placement", metadata: ["group": "\(assignment.group)", "holder": "\(assignment.holder ?? "none")", "reason": "\(assignment.reason)"])
-                }
-                metrics.placementChanged()
-            }
-            // A new assignment supersedes a running reconciliation (a release never waits behind an acquire).
-            desired = groups
-            reconciliationsInFlight += 1
-            claimedInFlight.formUnion(groups)
-            // Claim before acting: the groups about to be acquired are published as held *before* the first VIP goes
-            // up, so that no other daemon, re-deciding during the acquisition, sees them free and picks another
-            // node. Over-claiming only makes the others wait; the real holdings are published once all is done.
-            let claimed = await reportedHoldings()
-            var deferred: [DaemonState.Output] = []
-            if claimed != state.holdings {
-                for early in state.handle(.localState(holdings: claimed, blockedGroups: state.blockedGroups, healthy: nodeHealthy), now: now) {
-                    if case .send(let message) = early { await send(message) } else { deferred.append(early) }
-                }
-            }
-            let actions = await reconciler.apply(groups)
-            reconciliationsInFlight -= 1
-            if reconciliationsInFlight == 0 { claimedInFlight = [] }
-            for action in actions where action.outcome != .unchanged {
-                logger.notice("\(action)")
-                metrics.reconcileAction(action)
-            }
-            let held = await reportedHoldings()
-            metrics.held(groups: held.count)
-            publishCheckSetIfChanged()
-            return deferred + state.handle(.localState(holdings: held, blockedGroups: await reconciler.failedGroups, healthy: nodeHealthy, failures: await failureCount()), now: now)
-        case .commit(let document):
-            do {
-                try AtomicFile.write(Array(try JSONEncoder().encode(document)), to: documentPath, mode: 0o600)
-            } catch {
-                logger.error("could not write the cluster document", metadata: ["path": "\(documentPath)", "error": "\(error)"])
-            }
-            await reconciler.setGroups(document.configuration.groups)
-            await reconciler.setMaintenance(document.configuration.maintenance)
-            liveness.setVIPs(document.configuration.groups.flatMap(\.vips))
-            publishCheckSetIfChanged()
-            metrics.observe(view: state.view, configurationRevision: document.revision)
-            logger.notice("cluster document committed", metadata: ["revision": "\(document.revision)", "hash": "\(document.contentHash.prefix(12))"])
-            return []
-        case .proposalOutcome(let id, let verdict):
-            logger.notice("proposal \(id): \(verdict)")
-            pendingProposals.removeValue(forKey: id)?.resume(returning: verdict)
-            return []
-        case .clearFailures(let group):
-            await reconciler.clearFailures(group: group)
-            logger.notice("failures cleared", metadata: ["group": "\(group ?? "all")"])
-            return []
-        }
+        handle(.wakeUp)
     }
 
     func send(_ message: ClusterMessage) async {
-        guard let group else { return }
-        do {
-            try await group.send(try message.encoded())
-            metrics.messageSent()
-        } catch {
-            logger.warning("could not send to the process group", metadata: ["error": "\(error)"])
-        }
+        await sender.enqueue(message, timeout: Self.proposalTimeout)
+        metrics.messageSent()
     }
 
     // MARK: - Health checks
@@ -307,5 +499,52 @@ public actor DaemonRuntime {
             guard check.critical || required.contains(check.name) else { return true }
             return checkStatuses[check.name]?.healthy ?? true
         }
+    }
+}
+
+/// Writes the committed cluster document, in commit order, beside the core loop; remembers a failure so that
+/// status and the operator's answer can say the change lives in memory only.
+actor DocumentStore {
+    let path: String
+    let logger: Logger
+    private(set) var lastError: String?
+    private(set) var writtenRevision: UInt64?
+
+    init(path: String, logger: Logger) {
+        self.path = path
+        self.logger = logger
+    }
+
+    func write(_ document: ClusterDocument) {
+        do {
+            try AtomicFile.write(Array(try JSONEncoder().encode(document)), to: path, mode: 0o600)
+            if lastError != nil { logger.notice("the cluster document is written to \(path) again") }
+            lastError = nil
+            writtenRevision = document.revision
+        } catch {
+            let message = "revision \(document.revision) is committed in memory only: could not write \(path): \(error)"
+            if lastError == nil { logger.error("\(message); fix the disk (full? read-only?), it is written at the next commit") }
+            lastError = message
+        }
+    }
+}
+
+/// Counts repeated log lines and lets one through per interval, with how many were held back.
+struct RateLimitedLog {
+    let interval: Duration
+    private var lastLogged: ContinuousClock.Instant?
+    private var suppressed = 0
+
+    init(interval: Duration) { self.interval = interval }
+
+    /// The line to log now, or nil (counted).
+    mutating func record(_ line: String, now: ContinuousClock.Instant = .now) -> String? {
+        if let last = lastLogged, now - last < interval {
+            suppressed += 1
+            return nil
+        }
+        lastLogged = now
+        defer { suppressed = 0 }
+        return suppressed == 0 ? line : "\(line) (and \(suppressed) more since the last such line)"
     }
 }

@@ -92,18 +92,6 @@ public struct LeaseService: Service {
     }
 }
 
-/// The daemon's timing rules, in one place.
-public enum DaemonTimings {
-    /// Lifetime of a VIP that only a live sfhad refreshes. The kernel removes an expired IPv4 address within about
-    /// a second of its lifetime, so a killed or hung daemon's VIP is gone after at most ~2 s — before the others may
-    /// take over (`failover_delay_ms`, default 3000 ms, counted from when they saw the daemon leave).
-    public static let vipLease: Duration = .seconds(1)
-    /// Four refreshes per lease: a stall of up to ~750 ms never lets a VIP expire.
-    public static let leaseRefresh: Duration = .milliseconds(250)
-    /// Heartbeat: this node's report is re-published at this rate.
-    public static let heartbeat: Duration = .seconds(1)
-}
-
 /// Runs the health checks the runtime asks for (node checks, and the service checks of the groups held here) and
 /// feeds their state changes back. A new set of checks (a group acquired or released, a new configuration)
 /// replaces the running monitor.

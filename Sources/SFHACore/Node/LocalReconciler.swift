@@ -122,6 +122,12 @@ public actor LocalReconciler {
     private var busy = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private var refreshTask: Task<Void, Never>?
+    /// Checked right before every VIP add, announcement and service start of an acquisition: the decision may be
+    /// stale by the time the effect runs (quorum lost, the group moved, the proof ran out).
+    private var acquireGate: (@Sendable (String) -> Bool)?
+    /// Groups whose VIP lease ran out behind the daemon's back: no longer held, their services stop at the next
+    /// apply, and they are only ever acquired anew (duplicate check included).
+    private var lapsed: [HeldGroup] = []
 
     /// While true nothing changes on the machine.
     public private(set) var maintenance = false
@@ -160,6 +166,11 @@ public actor LocalReconciler {
 
     public func setMaintenance(_ on: Bool) { maintenance = on }
 
+    /// Installs the check every acquisition step passes right before it acts (nil: none).
+    public func setAcquireGate(_ gate: (@Sendable (String) -> Bool)?) { acquireGate = gate }
+
+    private func mayAcquire(_ group: String) -> Bool { acquireGate?(group) ?? true }
+
     /// New definitions (after a configuration reload); the next `apply` converges to them without touching
     /// resources that did not change.
     public func setGroups(_ groups: [ResourceGroup]) { definitions = groups }
@@ -184,6 +195,11 @@ public actor LocalReconciler {
         var actions: [ReconcileAction] = []
 
         actions += await retryPendingRemovals(dryRun: dryRun)
+        if !lapsed.isEmpty && !dryRun {
+            let groups = lapsed
+            lapsed = []
+            actions += await stopServices(of: groups)
+        }
         let lost = held.filter { group in !assigned.contains(group.name) || definition(group.name) == nil }
         if !lost.isEmpty { actions += await release(lost, dryRun: dryRun) }
         guard token == generation else { return actions }
@@ -212,11 +228,25 @@ public actor LocalReconciler {
         let dryRun = maintenance
         let groups = held
         var actions = await release(groups, dryRun: dryRun)
+        if !lapsed.isEmpty && !dryRun {
+            let stale = lapsed
+            lapsed = []
+            actions += await stopServices(of: stale)
+        }
         actions += await retryPendingRemovals(dryRun: dryRun)
         // Belt and braces: any configured VIP still on the machine goes too (never another address).
         var present = await listConfiguredInterfaces()
         actions += await sweepStrayVIPs(keeping: [], present: &present, dryRun: dryRun)
         return actions
+    }
+
+    /// Releases now every held group not in `keeping` (VIPs first), without waiting for a running `apply`, which it
+    /// supersedes (that `apply` stops at its next step).
+    public func releaseNow(keeping: Set<String>) async -> [ReconcileAction] {
+        let groups = held.filter { !keeping.contains($0.name) }
+        guard !groups.isEmpty else { return [] }
+        generation += 1
+        return await release(groups, dryRun: maintenance)
     }
 
     /// A daemon (re)starting: removes every configured VIP on this machine whose group is not in `assigned`, and
@@ -240,13 +270,13 @@ public actor LocalReconciler {
         return actions
     }
 
-    /// Extends the lease of every held VIP (the daemon calls this several times per lease). A group whose VIP's
-    /// lease already ran out (the daemon stalled longer than the lease) is no longer held: its services stop and it
-    /// is never re-added here on its own — another node may have taken it meanwhile. Placement decides again, and
-    /// a new acquire goes through the duplicate check.
-    public func refreshLeases() async -> [ReconcileAction] {
-        await lock()
-        defer { unlock() }
+    /// Extends the lease of every held VIP when `allowed` (the daemon calls this several times per lease; it does not
+    /// wait for a running `apply`). A group whose VIP's lease already ran out (the daemon stalled longer than the
+    /// lease, or was not allowed to refresh) is no longer held: it is returned, its services stop at the next apply,
+    /// and it is never re-added here on its own — another node may have taken it meanwhile. Placement decides
+    /// again, and a new acquire goes through the duplicate check.
+    public func refreshLeases(allowed: Bool) async -> [String] {
+        guard allowed else { return [] }
         var expired: [HeldGroup] = []
         for group in held {
             for vip in group.definition.vips where (try? await effects.addresses.refreshLease(vip)) == .alreadyAbsent {
@@ -254,10 +284,32 @@ public actor LocalReconciler {
                 break
             }
         }
-        // Maintenance changes nothing on the machine, but the leases are still kept fresh: a VIP must not vanish
-        // because the operator froze placement (it still vanishes if sfhad dies).
-        guard !expired.isEmpty, !maintenance else { return [] }
-        return await release(expired, dryRun: false)
+        guard !expired.isEmpty else { return [] }
+        let names = Set(expired.map(\.name))
+        held.removeAll { names.contains($0.name) }
+        lapsed += expired
+        for group in expired {
+            for vip in group.definition.vips {
+                await effects.announcer.cancel(vip)
+                duplicateChecked.remove(vip.address)
+                // Whatever VIP of the group is still there goes too: the group is no longer held here.
+                _ = try? await effects.addresses.remove(vip)
+            }
+        }
+        return expired.map(\.name)
+    }
+
+    private func stopServices(of groups: [HeldGroup]) async -> [ReconcileAction] {
+        var actions: [ReconcileAction] = []
+        for group in groups.reversed() where !held.contains(where: { $0.name == group.name }) {
+            for service in group.definition.services.reversed() {
+                actions.append(await perform(.stopService, group.name, service.unit, dryRun: false) { () throws(SFHAError) in
+                    try await self.effects.services.stop(service.unit)
+                    return true
+                })
+            }
+        }
+        return actions
     }
 
     /// Announces every held VIP again (after a membership change or a partition heals: stale ARP caches).
@@ -461,8 +513,13 @@ public actor LocalReconciler {
             }
         }
 
+        guard dryRun || mayAcquire(group.name) else { return actions }
         if !dryRun { held.append(HeldGroup(definition: group, started: [])) }
         for vip in group.vips {
+            if !dryRun && !mayAcquire(group.name) {
+                actions += await abandon(group, dryRun: false, reason: "no longer wanted here, or no longer proven to be in the quorate ring")
+                return actions
+            }
             if missing.contains(vip) {
                 let action = await addVIP(vip, group: group.name, dryRun: dryRun)
                 actions.append(action)
@@ -508,6 +565,7 @@ public actor LocalReconciler {
             held[index].started = old.started.filter { name in group.services.contains { $0.name == name } }
         }
         for vip in group.vips where !isPresent(vip, in: present) {
+            guard dryRun || mayAcquire(group.name) else { break }
             if !duplicateChecked.contains(vip.address) && !dryRun {
                 let result = await checkDuplicates([vip])
                 guard token == generation else { return actions }
@@ -535,6 +593,8 @@ public actor LocalReconciler {
     private func startServices(_ group: ResourceGroup, already: [String], token: UInt64, dryRun: Bool) async -> [ReconcileAction] {
         var actions: [ReconcileAction] = []
         for service in group.services where !already.contains(service.name) {
+            // A unit is started only while the group is still wanted here (a release may be under way).
+            guard dryRun || mayAcquire(group.name) else { return actions }
             let action = await perform(.startService, group.name, service.unit, dryRun: dryRun) { () throws(SFHAError) in
                 try await self.effects.services.start(service.unit)
                 return true
@@ -560,7 +620,7 @@ public actor LocalReconciler {
     }
 
     /// Gives a group back after a failed acquire: its VIPs go, nothing was started.
-    private func abandon(_ group: ResourceGroup, dryRun: Bool) async -> [ReconcileAction] {
+    private func abandon(_ group: ResourceGroup, dryRun: Bool, reason: String = "a VIP could not be added") async -> [ReconcileAction] {
         guard !dryRun else { return [] }
         held.removeAll { $0.name == group.name }
         var actions: [ReconcileAction] = []
@@ -569,7 +629,7 @@ public actor LocalReconciler {
             let action = await removeVIP(vip, group: group.name, dryRun: false)
             if action.outcome != .unchanged { actions.append(action) }
         }
-        actions.append(ReconcileAction(kind: .acquireRefused, group: group.name, resource: group.name, outcome: .refused("a VIP could not be added")))
+        actions.append(ReconcileAction(kind: .acquireRefused, group: group.name, resource: group.name, outcome: .refused(reason)))
         return actions
     }
 

@@ -122,10 +122,14 @@ public struct NodeReport: Sendable, Equatable, Codable {
     public var upSince: Timestamp
     /// Service failures counted on this node (for operators; placement uses `blockedGroups`).
     public var failures: Int
+    /// The node is proven to be in the quorate ring now (`RingEvidence`): without that it may neither take nor
+    /// keep a group.
+    public var proven: Bool
 
     public init(
         name: String, nodeID: UInt32, priority: Int = 100, standby: Bool = false, healthy: Bool = true,
-        blockedGroups: Set<String> = [], holdings: Set<String> = [], upSince: Timestamp = .zero, failures: Int = 0
+        blockedGroups: Set<String> = [], holdings: Set<String> = [], upSince: Timestamp = .zero, failures: Int = 0,
+        proven: Bool = true
     ) {
         self.name = name
         self.nodeID = nodeID
@@ -136,6 +140,7 @@ public struct NodeReport: Sendable, Equatable, Codable {
         self.holdings = holdings
         self.upSince = upSince
         self.failures = failures
+        self.proven = proven
     }
 }
 
@@ -165,12 +170,19 @@ public struct PlacementInput: Sendable, Equatable {
     /// While any is awaited, no group is given to a node that does not already hold it: the missing report may say
     /// that another node holds it (typical right after a partition heals).
     public var awaitedReports: Set<UInt32>
+    /// Until when a group that no live daemon of this ring is known to hold may not be given to anyone: the moment
+    /// every node outside the ring has lost its VIPs for certain (`AcquisitionFence`). nil: no fence.
+    public var fence: Timestamp?
+    /// Groups a live daemon of the current ring has reported holding since the ring formed: their whereabouts are
+    /// known, the fence does not apply to them.
+    public var accountedGroups: Set<String>
     public var now: Timestamp
 
     public init(
         quorate: Bool, members: Set<UInt32>, reports: [NodeReport], lastKnownHolders: [String: String] = [:],
         departures: [String: Timestamp] = [:], daemonDepartures: Set<String> = [], fencedNodes: Set<String> = [],
-        moveRequests: [String: MoveRequest] = [:], awaitedReports: Set<UInt32> = [], now: Timestamp
+        moveRequests: [String: MoveRequest] = [:], awaitedReports: Set<UInt32> = [], fence: Timestamp? = nil,
+        accountedGroups: Set<String> = [], now: Timestamp
     ) {
         self.quorate = quorate
         self.members = members
@@ -181,6 +193,8 @@ public struct PlacementInput: Sendable, Equatable {
         self.fencedNodes = fencedNodes
         self.moveRequests = moveRequests
         self.awaitedReports = awaitedReports
+        self.fence = fence
+        self.accountedGroups = accountedGroups
         self.now = now
     }
 }
@@ -191,6 +205,7 @@ public enum Ineligibility: String, Sendable, Equatable, Codable, CaseIterable {
     case daemonDown = "sfhad not running"
     case standby = "in standby"
     case unhealthy = "node health checks failing"
+    case notProven = "not proven to be in the quorate ring"
     case blocked = "over its failure limit for this group"
     case movedAway = "operator moved the group away"
 }
@@ -208,6 +223,7 @@ public enum PlacementReason: Sendable, Equatable, Codable, CustomStringConvertib
     case waitingForRelease(by: String, next: String)
     case waitingForOrder(after: String)
     case waitingForReports(from: [UInt32])
+    case waitingForFence(until: Timestamp)
     case noEligibleNode([String: Ineligibility])
 
     public var description: String {
@@ -224,6 +240,8 @@ public enum PlacementReason: Sendable, Equatable, Codable, CustomStringConvertib
         case .waitingForRelease(let holder, let next): "waiting for \(holder) to release it before \(next) takes it"
         case .waitingForOrder(let group): "waiting for group \(group) to be placed first"
         case .waitingForReports(let nodes): "waiting for the state of node(s) \(nodes.map(String.init).joined(separator: ", "))"
+        case .waitingForFence(let until):
+            "waiting until \(until), when every node outside this ring has lost its VIPs for certain"
         case .noEligibleNode(let why):
             why.isEmpty
                 ? "no node in the membership"

@@ -13,10 +13,11 @@
 /// 5. Colocated groups are placed as one unit (the first of them in configuration order leads); a group is placed
 ///    only once the groups it starts after are running on their holders.
 /// 6. Safety: a group is never given to a node while another live node still holds it (that node releases first),
-///    nor while a live daemon's state is still unknown (its report may say it holds the group); a holder whose
-///    daemon died while its node stayed waits at least the VIP lease window,
-///    and a group whose last holder left the membership is given away only `takeoverDelay` after it left, or at
-///    once when that node is confirmed fenced.
+///    nor while a live daemon's state is still unknown (its report may say it holds the group), nor — when no live
+///    daemon of this ring has reported holding it — before the ring's fence (every node outside the ring has lost
+///    its VIPs by then); a node not proven to be in the quorate ring is not eligible. A holder whose daemon died
+///    while its node stayed waits at least the VIP lease window, and a group whose last holder left the membership
+///    is given away only `takeoverDelay` after it left, or at once when that node is confirmed fenced.
 public enum Placer {
     public static func place(_ input: PlacementInput, policy: PlacementPolicy) -> Placement {
         let context = Context(input: input, policy: policy)
@@ -86,6 +87,7 @@ private struct Context {
     func ineligibility(_ node: NodeReport, _ component: [GroupPolicy]) -> Ineligibility? {
         if node.standby { return .standby }
         if !node.healthy { return .unhealthy }
+        if !node.proven { return .notProven }
         if component.contains(where: { node.blockedGroups.contains($0.name) }) { return .blocked }
         for group in component {
             if case .awayFrom(let away)? = input.moveRequests[group.name], away == node.name { return .movedAway }
@@ -153,9 +155,18 @@ private struct Context {
         if !input.awaitedReports.isEmpty, !holding.contains(where: { $0.name == target.name }) {
             return all(nil, .waitingForReports(from: input.awaitedReports.sorted()))
         }
-        // Never two holders: another live node still holding part of the component releases first.
-        if let other = holding.first(where: { $0.name != target.name }) {
+        let targetHolds = holding.contains { $0.name == target.name }
+        // Never two holders: another live node still holding part of the component releases first. When the
+        // target already holds it (two claim it: a stale or resumed daemon), the target keeps it and the other one
+        // releases — making both release would only add an outage.
+        if !targetHolds, let other = holding.first(where: { $0.name != target.name }) {
             return all(nil, .waitingForRelease(by: other.name, next: target.name))
+        }
+        // A node outside this ring may still hold a group no live daemon here has reported: not before the fence.
+        if !targetHolds, let fence = input.fence, input.now < fence,
+            component.contains(where: { !input.accountedGroups.contains($0.name) })
+        {
+            return all(nil, .waitingForFence(until: fence))
         }
         // A holder that left the membership may still hold the group where it is: wait out the takeover delay.
         for group in component {
