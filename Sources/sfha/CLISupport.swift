@@ -21,7 +21,7 @@ enum ExitStatus {
 
     static func forError(_ code: SFHAError.Code) -> Int32 {
         switch code {
-        case .unavailable: daemonUnavailable
+        case .notRunning, .unavailable: daemonUnavailable
         case .notQuorate: notQuorate
         case .conflict, .invalidState, .exists: refused
         case .notFound: notFound
@@ -85,10 +85,14 @@ enum CLI {
     static func fail(_ error: SFHAError, language: Language) {
         let summary: Text? =
             switch error.code {
-            case .unavailable:
+            case .notRunning:
                 Text(
                     en: "sfhad is not running on this node (or its socket is elsewhere); start it, e.g. 'systemctl start sfhad'",
                     fr: "sfhad ne tourne pas sur ce nœud (ou son socket est ailleurs) ; démarrez-le, p. ex. 'systemctl start sfhad'")
+            case .unavailable:
+                Text(
+                    en: "sfhad is running but cannot serve this request now (busy, starting or shutting down); retry shortly",
+                    fr: "sfhad tourne mais ne peut pas traiter cette requête maintenant (occupé, en démarrage ou en arrêt) ; réessayez dans un instant")
             case .notQuorate:
                 Text(en: "refused: no quorum in this node's partition", fr: "refusé : pas de quorum dans la partition de ce nœud")
             case .conflict, .invalidState, .exists:

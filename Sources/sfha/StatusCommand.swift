@@ -9,48 +9,93 @@ struct StatusCommand: AsyncParsableCommand {
         commandName: "status",
         abstract: "Show the cluster: nodes, quorum, each group's holder and why, VIPs, services, health.",
         discussion: """
-            Asks sfhad for its cluster-wide view. When sfhad is not running, reads corosync directly through its C \
-            libraries (cmap, quorum, votequorum) and says that the daemon is down. Exit status: 0 on success, 3 when \
-            neither sfhad nor corosync can be reached on this node.
+            Asks sfhad for its cluster-wide view. When sfhad is not running (no control socket, or nobody listening \
+            on it), reads corosync directly through its C libraries (cmap, quorum, votequorum) and says that the \
+            daemon is down. When sfhad is running but does not answer (stuck, busy, shutting down), says so and shows \
+            nothing else: its view is unknown. Exit status: 0 on success, \(ExitStatus.corosyncUnavailable) when \
+            neither sfhad nor corosync can be reached on this node, \(ExitStatus.daemonUnavailable) when sfhad is \
+            running but cannot answer, \(ExitStatus.timeout) when it did not answer within \
+            \(daemonAnswerTimeout.components.seconds) s. With --json, errors are printed as JSON on standard output too.
             """)
+
+    /// sfhad answers a status from memory: only a stuck or overloaded daemon takes longer than this.
+    static let daemonAnswerTimeout: Duration = .seconds(5)
 
     @Flag(name: .long, help: "Print JSON instead of text.")
     var json = false
 
     @OptionGroup var daemon: DaemonOptions
 
-    static func fetchDaemonStatus(socket: String) async -> Result<DaemonStatus, SFHAError> {
-        let client = ControlClient(socketPath: socket, timeout: .seconds(5))
+    /// What asking sfhad for its status gave.
+    enum DaemonAnswer {
+        case status(DaemonStatus)
+        /// Nothing listens on the control socket: corosync's view is the best there is.
+        case notRunning(SFHAError)
+        /// sfhad is there (its socket took the connection) but gave no status: timed out, busy, shutting down, or
+        /// closed the connection. Its view is unknown, and corosync's alone would hide that.
+        case notAnswering(SFHAError)
+        /// Any other failure (permission denied, a version mismatch), reported as it is.
+        case failed(SFHAError)
+
+        init(_ error: SFHAError) {
+            switch error.code {
+            case .notRunning: self = .notRunning(error)
+            case .timeout, .unavailable: self = .notAnswering(error)
+            default: self = .failed(error)
+            }
+        }
+    }
+
+    static func askDaemon(socket: String, timeout: Duration = daemonAnswerTimeout) async -> DaemonAnswer {
+        let client = ControlClient(socketPath: socket, timeout: timeout)
         do {
             let status: DaemonStatus = try await client.get("/v1/status")
-            return .success(status)
+            return .status(status)
         } catch {
-            return .failure(error)
+            return DaemonAnswer(error)
         }
     }
 
     func run() async throws {
-        // The daemon's cluster-wide view first; corosync's own view when sfhad is not running.
-        let answer = await Self.fetchDaemonStatus(socket: daemon.socket)
-        if case .failure(let error) = answer {
-            guard error.code == .unavailable else {
-                CLI.fail(error, language: daemon.language)
-                throw ExitCode(ExitStatus.forError(error.code))
-            }
-            if !json {
-                CLI.printError(Text(
-                    en: "sfhad is DOWN on this node (\(error.message)); showing corosync's view",
-                    fr: "sfhad est ARRÊTÉ sur ce nœud (\(error.message)) ; vue de corosync")(daemon.language))
-            }
-        }
-        if case .success(let daemonStatus) = answer {
+        switch await Self.askDaemon(socket: daemon.socket) {
+        case .status(let daemonStatus):
             if json {
                 print(String(decoding: try StatusReport.encoder.encode(daemonStatus), as: UTF8.self))
             } else {
                 print(DaemonStatusText.render(daemonStatus), terminator: "")
             }
-            return
+        case .notRunning(let error):
+            if !json {
+                CLI.printError(Text(
+                    en: "sfhad is DOWN on this node (\(error.message)); showing corosync's view",
+                    fr: "sfhad est ARRÊTÉ sur ce nœud (\(error.message)) ; vue de corosync")(daemon.language))
+            }
+            try await showCorosyncView()
+        case .notAnswering(let error):
+            try report(error, daemonState: DaemonErrorReport.notAnswering)
+        case .failed(let error):
+            try report(error, daemonState: DaemonErrorReport.unknown)
         }
+    }
+
+    /// Prints why there is no status (JSON on standard output with --json) and exits with the error's status.
+    private func report(_ error: SFHAError, daemonState: String) throws {
+        if json {
+            let report = DaemonErrorReport(daemon: daemonState, error: error)
+            print(String(decoding: try StatusReport.encoder.encode(report), as: UTF8.self))
+        } else if daemonState == DaemonErrorReport.notAnswering {
+            CLI.printError(Text(
+                en: "sfhad is RUNNING on this node but did not answer: the cluster's state is unknown (retry, or see 'journalctl -u sfhad')",
+                fr: "sfhad TOURNE sur ce nœud mais n'a pas répondu : l'état du cluster est inconnu (réessayez, ou voyez 'journalctl -u sfhad')")(
+                    daemon.language))
+            CLI.printError(error.message)
+        } else {
+            CLI.fail(error, language: daemon.language)
+        }
+        throw ExitCode(ExitStatus.forError(error.code))
+    }
+
+    private func showCorosyncView() async throws {
         let snapshot: ClusterSnapshot
         do {
             snapshot = try await ClusterMonitor.readSnapshot()
@@ -70,6 +115,25 @@ struct StatusCommand: AsyncParsableCommand {
         } else {
             print(report.text, terminator: "")
         }
+    }
+}
+
+/// `sfha status --json` when sfhad gave no status although something listens on its socket.
+struct DaemonErrorReport: Codable, Equatable {
+    /// sfhad took the connection (so it is running) but gave no status.
+    static let notAnswering = "not answering"
+    /// Asking failed for another reason (`code` says which).
+    static let unknown = "unknown"
+
+    var source = "sfhad"
+    var daemon: String
+    var code: String
+    var message: String
+
+    init(daemon: String, error: SFHAError) {
+        self.daemon = daemon
+        code = error.code.rawValue
+        message = error.description
     }
 }
 

@@ -259,6 +259,35 @@ struct ConfEditTests {
         #expect(conf.render() == ConfFixtures.debianDefault)
     }
 
+    /// An edit that would leave a file corosync refuses is rejected and changes nothing.
+    @Test func editsThatCorosyncWouldRefuseAreRejected() throws {
+        var conf = try CorosyncConf(parsing: ConfFixtures.debianDefault)
+        let before = conf
+        let edits: [(String, (inout CorosyncConf) throws(CorosyncConfError) -> Void)] = [
+            // logger_subsys needs subsys.
+            ("remove subsys", { conf throws(CorosyncConfError) in try conf.remove("logging.logger_subsys.subsys") }),
+            // uidgid only takes uid and gid.
+            ("set uidgid.user", { conf throws(CorosyncConfError) in try conf.set("uidgid.user", "hacluster") }),
+            // A new logging_daemon section would lack name.
+            ("set logging.logging_daemon.debug", { conf throws(CorosyncConfError) in
+                try conf.set("logging.logging_daemon.debug", "on")
+            }),
+        ]
+        for (label, edit) in edits {
+            let thrown = #expect(throws: CorosyncConfError.self, "\(label)") { try edit(&conf) }
+            #expect(thrown?.kind == .invalidArgument, "\(label)")
+            #expect(conf == before, "\(label)")
+        }
+
+        // The last line ends at its NUL byte only while it has no newline; appending a section would give it one.
+        let cutShort = "totem {\n\tversion: 2\n}\nabc: v\u{0}tail"
+        var nul = try CorosyncConf(parsing: cutShort)
+        #expect(throws: CorosyncConfError.self) { try nul.set("quorum.provider", "corosync_votequorum") }
+        #expect(nul.render() == cutShort)
+        try nul.set("totem.token", "3000")
+        #expect(nul.value(at: "totem.token") == "3000")
+    }
+
     @Test func validAddressForms() throws {
         var conf = try CorosyncConf(parsing: Self.minimal)
         let addresses = ["192.0.2.1", "2001:db8::1", "fe80::1%eth0", "node-a.example.com", "host.", "localhost"]

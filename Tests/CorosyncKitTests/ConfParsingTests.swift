@@ -177,6 +177,61 @@ struct ConfParsingTests {
         }
     }
 
+    /// coroparse.c cuts a key at the byte before its value (strchr_rs skips the colon and the blanks after it), so a
+    /// line starting with ':' has an empty key, or the key ":" when a blank follows. Checked with `corosync -t`.
+    @Test func emptyAndColonKeysReadLikeCorosync() throws {
+        let text = "ab {\n:x\n\t:: 1\n: y\n:\n}\nnodelist {\n\tnode {\n\t\t:z\n\t}\n}\n"
+        let conf = try CorosyncConf(parsing: text)
+        let pairs = conf.items.first?.section?.children.compactMap { item -> [String]? in
+            guard case .pair(let pair) = item else { return nil }
+            return [pair.key, pair.value]
+        }
+        #expect(pairs == [["", "x"], ["", ": 1"], [":", "y"], ["", ""]])
+        #expect(conf.values(at: "ab.") == ["x", ": 1", ""])
+        #expect(conf.value(at: "ab.:") == "y")
+        #expect(conf.value(at: "nodelist.node.") == "z")
+        #expect(Array(conf.render().utf8) == Array(text.utf8))
+        #expect(try CorosyncConf(parsing: conf.render()) == conf)
+    }
+
+    /// corosync reads lines as C strings: a line starting with NUL reads as empty, and the last line, when it has no
+    /// newline, ends at its first NUL. Both are kept byte for byte.
+    @Test func nulBytesReadLikeCorosync() throws {
+        let text = "a {\n\u{0}{ not a section\n\tkey: old\n}\nabc: v\r\u{0} ignored }"
+        var conf = try CorosyncConf(parsing: text)
+        #expect(conf.items.first?.section?.children.first == .blank(CorosyncConfLine(text: "\u{0}{ not a section", ending: .lf)))
+        #expect(conf.value(at: "abc") == "v")
+        #expect(Array(conf.render().utf8) == Array(text.utf8))
+        try conf.set("a.key", "new")
+        #expect(conf.render() == "a {\n\u{0}{ not a section\n\tkey: new\n}\nabc: v\r\u{0} ignored }")
+        #expect(try CorosyncConf(parsing: conf.render()) == conf)
+    }
+
+    /// main_config_parser_cb checks uidgid and member items by key, not by path, and stores them under names of
+    /// its own, so nested sections (even oddly named ones) may hold them.
+    @Test func uidgidAndMemberItemsInNestedSections() throws {
+        let text = """
+            uidgid {
+            	a b {
+            		uid: root
+            	}
+            }
+            totem {
+            	interface {
+            		member {
+            			nested {
+            				memberaddr: 10.0.0.1
+            			}
+            		}
+            	}
+            }
+
+            """
+        let conf = try CorosyncConf(parsing: text)
+        #expect(conf.value(at: "uidgid.a b.uid") == "root")
+        #expect(conf.value(at: "totem.interface.member.nested.memberaddr") == "10.0.0.1")
+    }
+
     @Test func parsesAThousandLinesQuickly() throws {
         var text = "totem {\n\tversion: 2\n}\nnodelist {\n"
         for index in 1...199 {

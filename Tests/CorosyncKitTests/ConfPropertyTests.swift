@@ -59,7 +59,11 @@ struct ConfDocumentGenerator {
     }
 
     static let sectionNames = ["totem", "quorum", "nodelist", "node", "interface", "device", "net", "misc", "a_b", "x-y", "a b", "key: v"]
-    static let keys = ["version", "token", "name", "ring0_addr", "k", "a b", "x-y", "crypto_hash", "k}"]
+    /// Section names corosync cannot store keys under (they hold only sections, comments and blank lines here).
+    static let keylessSectionNames: Set<String> = ["a b", "key: v"]
+    /// All valid in cmap key names; "" (from a line like ":x") and "k" only below the top level, where the key name
+    /// gets its section's prefix (corosync needs at least 3 bytes).
+    static let keys = ["version", "token", "name", "ring0_addr", "k", "x-y", "crypto_hash", "a/b.c", ""]
     static let values = ["2", "3000", "fe80::1", "a b", "x # not comment", "}", "", "value:with:colons", "é ü", "10.0.0.1", "#x", "a\tb"]
 
     mutating func line(_ content: String) {
@@ -69,7 +73,7 @@ struct ConfDocumentGenerator {
 
     mutating func blanks() -> String { random.pick(["", " ", "\t", "  \t", "   "]) }
 
-    mutating func items(depth: Int, indent: String) -> [ConfSkeleton] {
+    mutating func items(depth: Int, indent: String, keysAllowed: Bool = true) -> [ConfSkeleton] {
         var result: [ConfSkeleton] = []
         for _ in 0..<Int.random(in: 0...(depth == 0 ? 6 : 4), using: &random) {
             switch Int.random(in: 0..<10, using: &random) {
@@ -78,16 +82,21 @@ struct ConfDocumentGenerator {
             case 1:
                 line(indent + random.pick(["", " ", "\t"]) + "#" + random.pick(["", " comment", " { not a section", " } x", "#"]) + blanks())
             case 2...5:
-                let key = random.pick(Self.keys)
+                guard keysAllowed else { continue }
+                let key = random.pick(depth == 0 ? Self.keys.filter { $0.utf8.count >= 3 } : Self.keys)
                 let value = random.pick(Self.values)
-                let separator = value.isEmpty ? random.pick([":", ": "]) : random.pick([":", ": ", " : ", ":\t", " :  "])
+                // A blank before the value would make an empty key read as ":".
+                let separator = key.isEmpty ? ":"
+                    : value.isEmpty ? random.pick([":", ": "]) : random.pick([":", ": ", " : ", ":\t", " :  "])
                 line(indent + key + separator + value + blanks())
                 result.append(.pair(key, value))
             default:
                 guard depth < 3 else { continue }
                 let name = random.pick(Self.sectionNames)
                 line(indent + name + random.pick([" {", "{", ": {", "  {", "\t{"]) + blanks())
-                let children = items(depth: depth + 1, indent: indent + indentUnit)
+                let children = items(
+                    depth: depth + 1, indent: indent + indentUnit,
+                    keysAllowed: keysAllowed && !Self.keylessSectionNames.contains(name))
                 line(indent + "}" + blanks())
                 result.append(.section(name, children))
             }

@@ -1,10 +1,11 @@
 import Foundation
 import SFHABase
+import Synchronization
 import Testing
 
 @testable import SFHACore
 
-@Suite struct ControlRouterTests {
+@Suite(.timeLimit(.minutes(1))) struct ControlRouterTests {
     private func decode<T: Decodable>(_ type: T.Type, _ response: ControlResponse) throws -> T {
         try JSONDecoder().decode(type, from: Data(response.body))
     }
@@ -80,6 +81,37 @@ import Testing
         // An empty body reads as {} (all-optional parameters), so a bare POST works.
         let failover = await router.respond(to: ControlRequest(method: "POST", path: "/v1/groups/web/failover"))
         #expect(try decode(ControlTestFailoverAnswer.self, failover) == ControlTestFailoverAnswer(group: "web", to: "(any)"))
+    }
+
+    @Test func handlersWithoutABodyTypeRefuseBodiesTheyCannotUse() async throws {
+        let calls = Mutex(0)
+        var router = ControlRouter()
+        router.post("/v1/standby") { _ in
+            calls.withLock { $0 += 1 }
+            return ControlEmpty()
+        }
+        router.delete("/v1/vips/{name}") { _ in
+            calls.withLock { $0 += 1 }
+            return ControlEmpty()
+        }
+        router.get("/v1/status") { _ in ["ok": true] }
+        for body in ["nonsense", #"{"on": "#, "[]", "null", #"{"on": false}"#, #"{"a": 1, "b": 2}"#] {
+            for (method, path) in [("POST", "/v1/standby"), ("DELETE", "/v1/vips/web")] {
+                let response = await router.respond(to: ControlRequest(method: method, path: path, body: Array(body.utf8)))
+                #expect(response.status == 400, "\(method) \(path) \(body)")
+                #expect(try decode(ControlErrorBody.self, response).code == "invalid_argument")
+            }
+        }
+        #expect(calls.withLock { $0 } == 0)
+        let named = await router.respond(to: ControlRequest(method: "POST", path: "/v1/standby", body: Array(#"{"b": 1, "a": 2}"#.utf8)))
+        #expect(try decode(ControlErrorBody.self, named).message
+            == "POST /v1/standby takes no parameters, but the body has 'a', 'b'; send no body, or {}")
+        for body in ["", " \r\n", "{}", " { } "] {
+            #expect(await router.respond(to: ControlRequest(method: "POST", path: "/v1/standby", body: Array(body.utf8))).status == 200)
+        }
+        #expect(calls.withLock { $0 } == 4)
+        // GET bodies mean nothing and are ignored.
+        #expect(await router.respond(to: ControlRequest(method: "GET", path: "/v1/status", body: Array("junk".utf8))).status == 200)
     }
 
     @Test func rawHandlersChooseTheirStatus() async throws {

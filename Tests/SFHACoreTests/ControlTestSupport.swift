@@ -157,12 +157,13 @@ enum ControlTestRoutes {
 func withControlServer(
     router: ControlRouter = ControlTestRoutes.router(),
     configuration: ControlServerConfiguration = ControlServerConfiguration(),
+    logger: Logger = quietControlLogger,
     _ body: (ControlServer, ControlClient, ControlTestDirectory) async throws -> Void
 ) async throws {
     let directory = try ControlTestDirectory()
     defer { directory.remove() }
     let server = ControlServer(
-        socketPath: directory.socketPath, router: router, configuration: configuration, logger: quietControlLogger)
+        socketPath: directory.socketPath, router: router, configuration: configuration, logger: logger)
     try server.start()
     let client = ControlClient(socketPath: directory.socketPath, timeout: .seconds(20))
     do {
@@ -210,4 +211,142 @@ func controlFileInfo(_ path: String) -> (mode: mode_t, gid: gid_t, isSocket: Boo
     var info = stat()
     guard lstat(path, &info) == 0 else { return nil }
     return (info.st_mode & 0o7777, info.st_gid, info.st_mode & S_IFMT == S_IFSOCK)
+}
+
+/// Waits until `condition` holds, checking every few milliseconds; throws `timeout` (naming `what`) after `limit`.
+func waitUntil(_ what: String, within limit: Duration, _ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + limit
+    while !condition() {
+        guard ContinuousClock.now < deadline else {
+            throw SFHAError(.timeout, "\(what) did not happen within \(limit)")
+        }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+}
+
+/// Keeps every line a logger writes, for tests that count them.
+final class ControlLogRecorder: Sendable {
+    struct Line: Sendable {
+        var level: Logger.Level
+        var message: String
+        var metadata: [String: String]
+    }
+
+    private struct Handler: LogHandler {
+        let recorder: ControlLogRecorder
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+            recorder.lines.withLock {
+                $0.append(Line(level: event.level, message: "\(event.message)", metadata: merged.mapValues { "\($0)" }))
+            }
+        }
+    }
+
+    private let lines = Mutex<[Line]>([])
+
+    var all: [Line] { lines.withLock { $0 } }
+
+    /// Lines at `warning` or above whose message contains `text`.
+    func warnings(containing text: String) -> [Line] {
+        all.filter { $0.level >= .warning && $0.message.contains(text) }
+    }
+
+    var logger: Logger {
+        Logger(label: "sfha.control.test") { _ in Handler(recorder: self) }
+    }
+}
+
+/// Raw client connections that misbehave on purpose (stay silent, or send a byte at a time), driven by a thread of
+/// their own so that their pace does not depend on the test's task scheduling. Records what each one received and
+/// when the server closed it.
+final class ControlMisbehavingClients: Sendable {
+    struct Connection: Sendable {
+        var fd: Int32
+        var slow: Bool
+        var connectedAt: ContinuousClock.Instant
+        var received: [UInt8] = []
+        var closedAt: ContinuousClock.Instant?
+
+        var response: ControlHTTPResponse? { parseRawControlResponse(received) }
+        /// From connect to the server closing the connection.
+        var heldFor: Duration? { closedAt.map { $0 - connectedAt } }
+    }
+
+    /// What a slow client starts with; it then sends one more header byte per period, never finishing.
+    static let slowStart = Array("GET /v1/status HTTP/1.1\r\nX-Slow: ".utf8)
+
+    private let state = Mutex<(connections: [Connection], running: Bool)>(([], true))
+    private let stopped = Mutex(false)
+
+    /// Opens `idle` silent connections, then `slow` ones that send `slowStart` and then one byte every `period`.
+    init(socketPath: String, idle: Int, slow: Int, period: Duration) throws {
+        var opened: [Connection] = []
+        for index in 0..<(idle + slow) {
+            // Before connect: the server cannot have accepted the connection earlier.
+            let connecting = ContinuousClock.now
+            switch ControlSocket.connect(to: socketPath, until: .now + .seconds(10)) {
+            case .success(let fd):
+                let isSlow = index >= idle
+                if isSlow { _ = ControlSocket.writeAvailable(fd, Self.slowStart, from: 0) }
+                opened.append(Connection(fd: fd, slow: isSlow, connectedAt: connecting))
+            case .failure(let failure):
+                opened.forEach { close($0.fd) }
+                throw SFHAError(.io, "could not connect to \(socketPath): \(ControlSocket.describe(errno: failure.errno))")
+            }
+        }
+        state.withLock { $0.connections = opened }
+        Thread.detachNewThread { [self] in drive(period: period) }
+    }
+
+    private func drive(period: Duration) {
+        let (seconds, attoseconds) = period.components
+        var pause = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+        while state.withLock({ $0.running }) {
+            state.withLock { state in
+                for index in state.connections.indices where state.connections[index].closedAt == nil {
+                    if state.connections[index].slow {
+                        _ = ControlSocket.writeAvailable(state.connections[index].fd, [UInt8(ascii: "x")], from: 0)
+                    }
+                    Self.collect(&state.connections[index])
+                }
+            }
+            nanosleep(&pause, nil)
+        }
+        state.withLock { state in state.connections.forEach { close($0.fd) } }
+        stopped.withLock { $0 = true }
+    }
+
+    private static func collect(_ connection: inout Connection) {
+        while true {
+            switch ControlSocket.readAvailable(connection.fd, into: &connection.received, limit: 4096) {
+            case .transferred: continue
+            case .wouldBlock: return
+            case .endOfFile, .failed: connection.closedAt = .now; return
+            }
+        }
+    }
+
+    /// Reads what arrived on every connection right now and returns them all.
+    var connections: [Connection] {
+        state.withLock { state in
+            for index in state.connections.indices where state.connections[index].closedAt == nil {
+                Self.collect(&state.connections[index])
+            }
+            return state.connections
+        }
+    }
+
+    /// Stops the driving thread and closes every connection.
+    func stop() async throws {
+        state.withLock { $0.running = false }
+        try await waitUntil("the misbehaving clients' thread to stop", within: .seconds(10)) { stopped.withLock { $0 } }
+    }
 }

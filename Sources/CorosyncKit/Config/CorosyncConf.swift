@@ -84,7 +84,7 @@ public struct CorosyncConfSection: Sendable, Hashable {
 }
 
 public enum CorosyncConfItem: Sendable, Hashable {
-    /// An empty or whitespace-only line.
+    /// An empty or whitespace-only line (or one starting with a NUL byte, which corosync reads as empty).
     case blank(CorosyncConfLine)
     /// A line whose first non-blank character is `#` (corosync has no inline comments).
     case comment(CorosyncConfLine)
@@ -108,11 +108,15 @@ public struct CorosyncConfError: Error, Sendable, Equatable, CustomStringConvert
     public var kind: Kind
     /// 1-based line number of a syntax error; 0 for errors that are not about a line of the file.
     public var line: Int
+    /// 1-based column (counted in characters) of what is wrong within `line`; 0 when the error is about the line as
+    /// a whole or not about a line.
+    public var column: Int
     public var reason: String
 
-    public init(kind: Kind = .syntax, line: Int, reason: String) {
+    public init(kind: Kind = .syntax, line: Int, column: Int = 0, reason: String) {
         self.kind = kind
         self.line = line
+        self.column = column
         self.reason = reason
     }
 
@@ -121,7 +125,11 @@ public struct CorosyncConfError: Error, Sendable, Equatable, CustomStringConvert
     }
 
     public var description: String {
-        line > 0 ? "corosync.conf line \(line): \(reason)" : "corosync.conf: \(reason)"
+        switch (line, column) {
+        case (0, _): "corosync.conf: \(reason)"
+        case (_, 0): "corosync.conf:\(line): \(reason)"
+        default: "corosync.conf:\(line):\(column): \(reason)"
+        }
     }
 }
 

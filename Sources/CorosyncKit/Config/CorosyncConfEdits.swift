@@ -81,6 +81,7 @@ extension CorosyncConf {
         document.items[nodelistIndex] = .section(nodelist)
 
         try document.keepTwoNodeConsistent()
+        try document.checkStillAccepted(after: "adding node '\(name)'")
         self = document
         return nodeID
     }
@@ -106,6 +107,7 @@ extension CorosyncConf {
         }
         document.items[target.nodelistIndex] = .section(nodelist)
         try document.keepTwoNodeConsistent()
+        try document.checkStillAccepted(after: "removing node '\(name)'")
         self = document
     }
 
@@ -157,6 +159,7 @@ extension CorosyncConf {
         if replaced == 0 {
             try Self.insert(key: key, value: value, sections: sections[...], into: &document.items, parentIndent: nil, style: style)
         }
+        try document.checkStillAccepted(after: "setting '\(path)'")
         self = document
     }
 
@@ -165,11 +168,25 @@ extension CorosyncConf {
     public mutating func remove(_ path: String) throws(CorosyncConfError) -> Bool {
         let (sections, key) = try CorosyncConfValidation.splitPath(path)
         var removed = 0
-        Self.rewritePairs(in: &items, parentPath: "", sectionPath: sections.joined(separator: "."), key: key) { _ in
+        var document = self
+        Self.rewritePairs(in: &document.items, parentPath: "", sectionPath: sections.joined(separator: "."), key: key) { _ in
             removed += 1
             return nil
         }
+        try document.checkStillAccepted(after: "removing '\(path)'")
+        self = document
         return removed > 0
+    }
+
+    /// Edits must leave a file corosync reads, and some of its rules depend on context (uidgid only takes uid and gid,
+    /// logger_subsys needs subsys, a last line cut short by a NUL byte must stay the last line…): the parser knows
+    /// them all.
+    private func checkStillAccepted(after edit: String) throws(CorosyncConfError) {
+        do {
+            _ = try CorosyncConf(parsing: render())
+        } catch {
+            throw .invalid("\(edit) would leave a file corosync refuses (\(error.description)); edit the file by hand")
+        }
     }
 
     /// Replaces (or, when `rewrite` returns nil, deletes) each pair named `key` directly inside a section whose dotted
@@ -428,8 +445,8 @@ struct CorosyncConfStyle {
         for item in items {
             guard case .pair(let pair) = item, !pair.value.isEmpty else { continue }
             let bytes = Array(pair.line.text.utf8)
-            guard case .pair(_, _, let keyEnd, let range) = CorosyncConfParser.classify(bytes[...]) else { continue }
-            let separator = bytes[keyEnd..<range.lowerBound]
+            guard case .pair(_, _, let keyRange, let valueRange) = CorosyncConfParser.classify(bytes[...]) else { continue }
+            let separator = bytes[keyRange.upperBound..<valueRange.lowerBound]
             let colons = separator.filter { $0 == CorosyncConfParser.colon }.count
             guard colons == 1, separator.allSatisfy({ $0 == CorosyncConfParser.colon || CorosyncConfParser.isBlank($0) })
             else { continue }

@@ -136,8 +136,11 @@ enum CorosyncConfValidation {
         if parts[0] == "nodelist" {
             throw .invalid("nodelist entries are changed with addNode/removeNode, not with set/remove")
         }
-        if path.utf8.count + 1 >= CorosyncConfParser.maxPathBytes {
-            throw .invalid("path '\(path)' is too long for corosync")
+        let sectionPath = parts.dropLast().joined(separator: ".")
+        if CorosyncConfParser.exceedsKeyNameLimit(parentPath: sectionPath, name: key) {
+            throw .invalid(
+                "path '\(path)' is \(path.utf8.count) bytes; corosync allows at most "
+                    + "\(CorosyncConfParser.keyNameMaxBytes - 1)")
         }
         return (Array(parts.dropLast()), key)
     }

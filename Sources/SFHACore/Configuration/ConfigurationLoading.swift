@@ -1,27 +1,30 @@
 import Foundation
-import SFHABase
 import Yams
 
 extension SFHAConfiguration {
     /// Where sfha reads its configuration.
     public static let defaultPath = "/etc/sfha/config.yml"
 
-    /// Reads, parses and validates a configuration file. Throws every problem at once.
+    /// Reads, parses and validates a configuration file. Throws every problem at once (the first
+    /// `maximumReportedDiagnostics` of them, and how many more there are).
+    ///
+    /// Only a regular file (symlinks followed) of at most `maximumFileSize` bytes is read; anything else (a FIFO, a
+    /// device, a directory, a socket) is refused at once, without blocking.
     public static func load(path: String = SFHAConfiguration.defaultPath) throws(ConfigurationError) -> SFHAConfiguration {
-        let text: String
-        do {
-            text = try AtomicFile.readText(path)
-        } catch {
-            throw ConfigurationError(ConfigurationDiagnostic(
-                file: path, line: 0, column: 0, keyPath: "", message: "cannot read the configuration: \(error.message)"))
-        }
-        return try parse(yaml: text, path: path)
+        try parse(yaml: try ConfigurationFile.readText(path), path: path)
     }
 
-    /// Parses and validates configuration text; `path` is only used in messages.
+    /// Parses and validates configuration text; `path` is only used in messages. Text over `maximumFileSize` bytes
+    /// is refused, as a file would be.
     public static func parse(yaml: String, path: String = SFHAConfiguration.defaultPath) throws(ConfigurationError)
         -> SFHAConfiguration
     {
+        guard yaml.utf8.count <= maximumFileSize else {
+            throw ConfigurationError(ConfigurationDiagnostic(
+                file: path, line: 0, column: 0, keyPath: "",
+                message: "the configuration is \(yaml.utf8.count) bytes, over the \(maximumFileSize)-byte limit for a "
+                    + "configuration file"))
+        }
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -30,13 +33,12 @@ extension SFHAConfiguration {
         }
         let parser = ConfigurationParser(file: path)
         let result = parser.parse(root: root)
-        let errors = parser.reader.errors.sortedByPosition()
-        guard errors.isEmpty, let result else {
-            throw ConfigurationError(items: errors)
+        guard parser.reader.errors.isEmpty, let result else {
+            throw ConfigurationError(items: parser.reader.errors.reported(file: path, kind: "error"))
         }
         return SFHAConfiguration(
             cluster: result.cluster, node: result.node,
-            warnings: parser.reader.warnings.sortedByPosition().map(ConfigurationWarning.init))
+            warnings: parser.reader.warnings.reported(file: path, kind: "warning").map(ConfigurationWarning.init))
     }
 
     private static func yamlDiagnostic(_ error: any Error, file: String, text: String) -> ConfigurationDiagnostic {
@@ -58,8 +60,12 @@ extension SFHAConfiguration {
             }
             return item(mark, message)
         case .duplicatedKeysInMapping(let duplicates, let context):
-            let keys = duplicates.sorted().map(quoted).joined(separator: ", ")
-            return item(context.mark, "invalid YAML: key \(keys) appears more than once in the same mapping")
+            let shown = duplicates.sorted().prefix(maximumReportedDiagnostics)
+            var keys = shown.map(quoted).joined(separator: ", ")
+            if duplicates.count > shown.count { keys += " and \(duplicates.count - shown.count) more" }
+            let noun = duplicates.count == 1 ? "key" : "keys"
+            let verb = duplicates.count == 1 ? "appears" : "appear"
+            return item(context.mark, "invalid YAML: \(noun) \(keys) \(verb) more than once in the same mapping")
         case .reader(let problem, let offset, _, _):
             return item(offset.map { positionOf(offset: $0, in: text) } ?? .none, "invalid YAML: \(problem)")
         default:
@@ -96,17 +102,6 @@ extension SFHAConfiguration {
             }
         }
         return Position(line: line, column: column)
-    }
-}
-
-extension Array where Element == ConfigurationDiagnostic {
-    /// File order; file-level findings first. Stable.
-    func sortedByPosition() -> [ConfigurationDiagnostic] {
-        enumerated().sorted { a, b in
-            let pa = (a.element.line, a.element.column)
-            let pb = (b.element.line, b.element.column)
-            return pa != pb ? pa < pb : a.offset < b.offset
-        }.map(\.element)
     }
 }
 
@@ -480,7 +475,7 @@ final class ConfigurationParser {
         ]
         if isNodeCheck { known += ["name", "critical", "restart_service"] }
         reader.checkKeys(map, known: known)
-        let errorsBefore = reader.errors.count
+        let errorsBefore = reader.errorCount
 
         let defaultInterval = isNodeCheck ? HealthCheck.defaultNodeInterval : HealthCheck.defaultServiceInterval
         let defaultTimeout = isNodeCheck ? HealthCheck.defaultNodeTimeout : HealthCheck.defaultServiceTimeout
@@ -513,7 +508,7 @@ final class ConfigurationParser {
         }
 
         let kind = parseKind(map, serviceUnit: serviceUnit)
-        guard reader.errors.count == errorsBefore, let kind else { return nil }
+        guard reader.errorCount == errorsBefore, let kind else { return nil }
         return HealthCheck(
             name: name, kind: kind, interval: interval, timeout: timeout, failuresBeforeUnhealthy: failures,
             successesBeforeHealthy: successes, critical: critical, restartUnit: restartUnit)

@@ -389,17 +389,22 @@ public enum Constraint: Sendable, Equatable, Codable, CustomStringConvertible {
 // MARK: - Durations as integer milliseconds
 
 extension Duration {
-    /// Whole milliseconds (truncated).
+    /// Whole milliseconds (truncated), saturating at the bounds of `Int64`: a duration built in code (or received)
+    /// can hold more seconds than fit in milliseconds, and encoding it must not trap.
     var sfhaMilliseconds: Int64 {
         let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        guard !overflow else { return seconds < 0 ? .min : .max }
+        let (sum, sumOverflow) = whole.addingReportingOverflow(attoseconds / 1_000_000_000_000_000)
+        guard !sumOverflow else { return seconds < 0 ? .min : .max }
+        return sum
     }
 
     /// Short human text: `500ms`, `5s`, `2m`, `1h`, `1m30s`.
     public var sfhaText: String {
         var ms = sfhaMilliseconds
         if ms == 0 { return "0s" }
-        if ms % 1000 != 0 { return "\(ms)ms" }
+        if ms < 0 || ms % 1000 != 0 { return "\(ms)ms" }
         var out = ""
         ms /= 1000
         if ms >= 3600 {

@@ -56,8 +56,14 @@ public actor ConfigurationStore {
                 message: "changed from \(quoted(current.node.name)) to \(quoted(loaded.node.name)): a running node "
                     + "cannot be renamed by a reload; restart sfha instead")))
         }
+        let revised: ClusterDocument
+        do {
+            revised = try document.revised(with: loaded.cluster)
+        } catch {
+            return .failure(error)
+        }
         current = loaded
-        document = document.updated(with: loaded.cluster)
+        document = revised
         return .success(loaded)
     }
 }

@@ -103,6 +103,7 @@ struct GroupResolver {
         }
         let perResource: [(name: Located<String>?, group: Located<String>?)] =
             vips.map { ($0.name, $0.group) } + services.map { ($0.name, $0.group) }
+        var knownGroups = Set(order)
         for (name, group) in perResource {
             guard let name, let group, resources[name.value]?.name.path == name.path else { continue }
             if let existing = membership[name.value] {
@@ -113,13 +114,13 @@ struct GroupResolver {
                 continue
             }
             membership[name.value] = (group.value, group)
-            if explicit[group.value] == nil && !order.contains(group.value) { order.append(group.value) }
+            if knownGroups.insert(group.value).inserted { order.append(group.value) }
         }
         let ungrouped = perResource.contains { entry in
             guard let name = entry.name, resources[name.value]?.name.path == name.path else { return false }
             return membership[name.value] == nil
         }
-        if ungrouped && !order.contains(ResourceGroup.defaultName) { order.append(ResourceGroup.defaultName) }
+        if ungrouped && knownGroups.insert(ResourceGroup.defaultName).inserted { order.append(ResourceGroup.defaultName) }
         func groupOf(_ resource: String) -> String {
             membership[resource]?.group ?? ResourceGroup.defaultName
         }
@@ -127,13 +128,13 @@ struct GroupResolver {
         // Group-level relations.
         var colocation: [Edge] = []
         var startOrder: [Edge] = []  // from starts before to
-        var requiredChecks: [String: [String]] = [:]
+        var requiredChecks: [String: UniqueList] = [:]
         for group in groups {
             guard let name = group.name?.value, explicit[name]?.path == group.path else { continue }
-            for reference in group.colocateWith where checkGroupReference(reference, from: name, known: order) {
+            for reference in group.colocateWith where checkGroupReference(reference, from: name, known: knownGroups) {
                 colocation.append(Edge(from: name, to: reference.value, origin: reference))
             }
-            for reference in group.startAfter where checkGroupReference(reference, from: name, known: order) {
+            for reference in group.startAfter where checkGroupReference(reference, from: name, known: knownGroups) {
                 startOrder.append(Edge(from: reference.value, to: name, origin: reference))
             }
         }
@@ -160,9 +161,9 @@ struct GroupResolver {
                     reader.error(constraint.left.path, constraint.left.position, "\(quoted(left.name.value)) and "
                         + "\(quoted(right.name.value)) are both health checks: colocation needs a VIP or a service")
                 case (.check, _):
-                    append(left.name.value, to: &requiredChecks[groupOf(right.name.value), default: []])
+                    requiredChecks[groupOf(right.name.value), default: UniqueList()].append(left.name.value)
                 case (_, .check):
-                    append(right.name.value, to: &requiredChecks[groupOf(left.name.value), default: []])
+                    requiredChecks[groupOf(left.name.value), default: UniqueList()].append(right.name.value)
                 default:
                     let from = groupOf(left.name.value)
                     let to = groupOf(right.name.value)
@@ -204,27 +205,44 @@ struct GroupResolver {
                 + cycle.map(quoted).joined(separator: " → ") + " (→: runs with): put these resources in one group instead")
         }
 
-        // Build.
+        // Build. Members, VIPs, services and edges are bucketed by group first: a configuration can have
+        // thousands of groups, and looking through every resource for every group would be quadratic.
+        var groupVIPs: [String: [VirtualIP]] = [:]
+        for vip in vips.compactMap(\.vip) { groupVIPs[groupOf(vip.name), default: []].append(vip) }
+        var groupServices: [String: [ManagedService]] = [:]
+        for service in services.compactMap(\.service) { groupServices[groupOf(service.name), default: []].append(service) }
+        let groupsWithMembers = Set(perResource.compactMap { $0.name.map { groupOf($0.value) } })
+        var colocatedWith: [String: UniqueList] = [:]
+        for edge in colocation { colocatedWith[edge.from, default: UniqueList()].append(edge.to) }
+        var startAfter: [String: UniqueList] = [:]
+        for edge in startOrder { startAfter[edge.to, default: UniqueList()].append(edge.from) }
         var result: [ResourceGroup] = []
         for name in order {
             let settings = explicit[name]
-            let groupVIPs = vips.compactMap { $0.vip }.filter { groupOf($0.name) == name }
-            let groupServices = services.compactMap { $0.service }.filter { groupOf($0.name) == name }
-            let hasMembers = perResource.contains { entry in entry.name.map { groupOf($0.value) == name } ?? false }
-            if let settings, !hasMembers {
+            if let settings, !groupsWithMembers.contains(name) {
                 reader.warning(settings.path, settings.position, "group \(quoted(name)) has no VIP and no service")
             }
-            let sortedVIPs = sorted(groupVIPs, by: vipOrder[name] ?? [], name: \.name, what: "VIP")
-            let sortedServices = sorted(groupServices, by: serviceOrder[name] ?? [], name: \.name, what: "service")
+            let sortedVIPs = sorted(groupVIPs[name] ?? [], by: vipOrder[name] ?? [], name: \.name, what: "VIP")
+            let sortedServices = sorted(groupServices[name] ?? [], by: serviceOrder[name] ?? [], name: \.name, what: "service")
             var group = ResourceGroup(
                 name: name, vips: sortedVIPs, services: sortedServices, priorities: settings?.priorities ?? [:],
                 failback: settings?.failback ?? false, failbackDelay: settings?.failbackDelay ?? .zero)
-            for edge in colocation where edge.from == name { append(edge.to, to: &group.colocatedWith) }
-            for edge in startOrder where edge.to == name { append(edge.from, to: &group.startAfter) }
-            group.requiredChecks = requiredChecks[name] ?? []
+            group.colocatedWith = colocatedWith[name]?.items ?? []
+            group.startAfter = startAfter[name]?.items ?? []
+            group.requiredChecks = requiredChecks[name]?.items ?? []
             result.append(group)
         }
         return result
+    }
+
+    /// A list without repeats, in first-appended order.
+    struct UniqueList {
+        private(set) var items: [String] = []
+        private var seen: Set<String> = []
+
+        mutating func append(_ item: String) {
+            if seen.insert(item).inserted { items.append(item) }
+        }
     }
 
     /// Registers every VIP, service and node check name; reports duplicates.
@@ -245,7 +263,7 @@ struct GroupResolver {
         return resources
     }
 
-    private func checkGroupReference(_ reference: Located<String>, from group: String, known: [String]) -> Bool {
+    private func checkGroupReference(_ reference: Located<String>, from group: String, known: Set<String>) -> Bool {
         if reference.value == group {
             reader.error(reference.path, reference.position, "a group cannot refer to itself")
             return false
@@ -257,12 +275,8 @@ struct GroupResolver {
         return true
     }
 
-    private func append(_ value: String, to list: inout [String]) {
-        if !list.contains(value) { list.append(value) }
-    }
-
-    /// Declaration order, then constraints applied (stable topological sort). A cycle is reported and the
-    /// declaration order kept.
+    /// Declaration order, then constraints applied (stable topological sort: of the items whose predecessors are
+    /// all placed, the first declared goes next). A cycle is reported and the declaration order kept.
     private func sorted<T>(_ items: [T], by edges: [Edge], name: KeyPath<T, String>, what: String) -> [T] {
         guard !edges.isEmpty else { return items }
         let names = items.map { $0[keyPath: name] }
@@ -272,50 +286,107 @@ struct GroupResolver {
                 + cycle.map(quoted).joined(separator: " → ") + " (→: starts before)")
         }
         guard found.isEmpty else { return items }
-        var incoming = [String: Int]()
-        for edge in edges where names.contains(edge.from) && names.contains(edge.to) {
-            incoming[edge.to, default: 0] += 1
+        var indexOf: [String: Int] = [:]
+        for (index, itemName) in names.enumerated() where indexOf[itemName] == nil { indexOf[itemName] = index }
+        var incoming = [Int](repeating: 0, count: items.count)
+        var successors: [Int: [Int]] = [:]
+        for edge in edges {
+            guard let from = indexOf[edge.from], let to = indexOf[edge.to] else { continue }
+            incoming[to] += 1
+            successors[from, default: []].append(to)
         }
-        var done = Set<String>()
+        var ready = MinHeap()
+        for index in items.indices where incoming[index] == 0 { ready.insert(index) }
         var result: [T] = []
-        while result.count < items.count {
-            guard let next = items.first(where: { !done.contains($0[keyPath: name]) && incoming[$0[keyPath: name], default: 0] == 0 })
-            else { return items }
-            let nextName = next[keyPath: name]
-            done.insert(nextName)
-            result.append(next)
-            for edge in edges where edge.from == nextName && names.contains(edge.to) {
-                incoming[edge.to, default: 0] -= 1
+        result.reserveCapacity(items.count)
+        while let next = ready.popMinimum() {
+            result.append(items[next])
+            for successor in successors[next] ?? [] {
+                incoming[successor] -= 1
+                if incoming[successor] == 0 { ready.insert(successor) }
             }
         }
-        return result
+        return result.count == items.count ? result : items
     }
 
     /// Every cycle found by a depth-first search (one per back edge), each as the list of nodes from the first
-    /// node back to itself, with the edge that closes it.
+    /// node back to itself, with the edge that closes it. Iterative: a chain of thousands of groups must not
+    /// exhaust the stack.
     static func cycles(nodes: [String], edges: [Edge]) -> [(cycle: [String], edge: Edge)] {
-        var state: [String: Int] = [:]  // 0 white, 1 on stack, 2 done
+        var outgoing: [String: [Edge]] = [:]
+        for edge in edges { outgoing[edge.from, default: []].append(edge) }
+        enum Mark { case onStack, done }
+        var marks: [String: Mark] = [:]
         var stack: [String] = []
+        var stackIndex: [String: Int] = [:]
+        // For each node on the stack, how many of its outgoing edges have been followed.
+        var followed: [Int] = []
         var found: [(cycle: [String], edge: Edge)] = []
-        func visit(_ node: String) {
-            state[node] = 1
-            stack.append(node)
-            for edge in edges where edge.from == node {
-                switch state[edge.to, default: 0] {
-                case 0: visit(edge.to)
-                case 1:
-                    let start = stack.lastIndex(of: edge.to)!
-                    found.append((Array(stack[start...]) + [edge.to], edge))
-                default: break
+        for root in nodes where marks[root] == nil {
+            marks[root] = .onStack
+            stackIndex[root] = 0
+            stack = [root]
+            followed = [0]
+            while let node = stack.last {
+                let nodeEdges = outgoing[node] ?? []
+                let next = followed[followed.count - 1]
+                guard next < nodeEdges.count else {
+                    marks[node] = .done
+                    stackIndex[node] = nil
+                    stack.removeLast()
+                    followed.removeLast()
+                    continue
+                }
+                followed[followed.count - 1] = next + 1
+                let edge = nodeEdges[next]
+                switch marks[edge.to] {
+                case nil:
+                    marks[edge.to] = .onStack
+                    stackIndex[edge.to] = stack.count
+                    stack.append(edge.to)
+                    followed.append(0)
+                case .onStack:
+                    found.append((Array(stack[stackIndex[edge.to]!...]) + [edge.to], edge))
+                case .done:
+                    break
                 }
             }
-            stack.removeLast()
-            state[node] = 2
-        }
-        for node in nodes where state[node, default: 0] == 0 {
-            visit(node)
         }
         return found
+    }
+}
+
+/// A binary min-heap of indices: the ready items of a topological sort, smallest (first declared) first.
+struct MinHeap {
+    private var storage: [Int] = []
+
+    mutating func insert(_ value: Int) {
+        storage.append(value)
+        var child = storage.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard storage[child] < storage[parent] else { break }
+            storage.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func popMinimum() -> Int? {
+        guard let minimum = storage.first else { return nil }
+        let last = storage.removeLast()
+        guard !storage.isEmpty else { return minimum }
+        storage[0] = last
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1
+            let right = left + 1
+            var smallest = parent
+            if left < storage.count && storage[left] < storage[smallest] { smallest = left }
+            if right < storage.count && storage[right] < storage[smallest] { smallest = right }
+            guard smallest != parent else { return minimum }
+            storage.swapAt(parent, smallest)
+            parent = smallest
+        }
     }
 }
 

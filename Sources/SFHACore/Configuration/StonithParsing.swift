@@ -146,14 +146,15 @@ extension ConfigurationParser {
         if let headers = reader.mapping(map, "headers") {
             for entry in headers.entries {
                 let headerPath = headers.path(entry.key)
-                let tokenCharacters = "!#$%&'*+-.^_`|~"
-                if entry.key.isEmpty || !entry.key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || tokenCharacters.contains($0)) }) {
+                if !Self.isHeaderName(entry.key) {
                     reader.error(headerPath, Position(entry.keyNode), "\(quoted(entry.key)) is not a valid HTTP header name")
                     continue
                 }
                 guard let value = reader.string(entry.value, path: headerPath) else { continue }
-                if value.value.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) {
-                    reader.error(headerPath, value.position, "a header value cannot contain line breaks")
+                if !Self.isHeaderValue(value.value) {
+                    // The value is not echoed: header values usually carry credentials.
+                    reader.error(headerPath, value.position, "a header value cannot contain line breaks, NUL or other "
+                        + "control characters (tabs excepted)")
                     continue
                 }
                 settings.headers[entry.key] = value.value
@@ -171,6 +172,22 @@ extension ConfigurationParser {
         settings.verifySSL = reader.bool(map, "verify_ssl") ?? true
         guard fence != nil else { return nil }
         return settings
+    }
+
+    /// An HTTP header name: an RFC 9110 token (letters, digits and ``!#$%&'*+-.^_`|~``).
+    static func isHeaderName(_ name: String) -> Bool {
+        let tokenSymbols = Set("!#$%&'*+-.^_`|~".unicodeScalars)
+        return !name.isEmpty && name.unicodeScalars.allSatisfy { scalar in
+            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || tokenSymbols.contains(scalar))
+        }
+    }
+
+    /// An HTTP header value without control characters other than tab. Checked per Unicode scalar: CR LF is a
+    /// single `Character`, which a check for "\r" or "\n" alone lets through (a header injection).
+    static func isHeaderValue(_ value: String) -> Bool {
+        value.unicodeScalars.allSatisfy { scalar in
+            scalar == "\t" || !(scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value))
+        }
     }
 
     /// URL templates: `{{node}}` and `{{action}}` only; with them substituted, an http(s) URL.

@@ -37,25 +37,50 @@ func joinPath(_ parent: String, _ key: String) -> String {
     parent.isEmpty ? key : "\(parent).\(key)"
 }
 
-/// A value quoted for a message: `"192.168.1.300"`.
+/// A value quoted for a message: `"192.168.1.300"`. Control characters are escaped (see `escapedForDisplay`).
 func quoted(_ text: String) -> String {
     var out = "\""
     for scalar in text.unicodeScalars {
         switch scalar {
         case "\"": out += "\\\""
         case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        case "\r": out += "\\r"
-        default:
-            if scalar.value < 0x20 || scalar.value == 0x7F {
-                out += "\\u{\(String(scalar.value, radix: 16))}"
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
+        default: appendEscaped(scalar, to: &out)
         }
     }
     return out + "\""
+}
+
+/// `text` with every character that could change how a message reads on a terminal or in a log replaced by an
+/// escape: C0 controls (`\n`, `\t`, `\r`, others as `\u{1B}`), DEL, C1 controls, the Unicode line and paragraph
+/// separators and the bidirectional embeddings, overrides and isolates (which reorder a line on display). Keys and
+/// values from a file end up in diagnostics: unescaped, a key could start a forged diagnostic line or carry terminal
+/// escape sequences. Backslashes are kept as they are, so escaping twice changes nothing.
+func escapedForDisplay(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: needsEscape) else { return text }
+    var out = ""
+    for scalar in text.unicodeScalars { appendEscaped(scalar, to: &out) }
+    return out
+}
+
+private func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+    switch scalar.value {
+    case 0..<0x20, 0x7F...0x9F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069: true
+    default: false
+    }
+}
+
+private func appendEscaped(_ scalar: Unicode.Scalar, to out: inout String) {
+    switch scalar {
+    case "\n": out += "\\n"
+    case "\t": out += "\\t"
+    case "\r": out += "\\r"
+    default:
+        if needsEscape(scalar) {
+            out += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+        } else {
+            out.unicodeScalars.append(scalar)
+        }
+    }
 }
 
 /// A YAML mapping being read.
@@ -117,21 +142,46 @@ extension Node {
 /// single load reports every problem.
 final class YAMLReader {
     let file: String
-    private(set) var errors: [ConfigurationDiagnostic] = []
-    private(set) var warnings: [ConfigurationDiagnostic] = []
+    private(set) var errors = BoundedDiagnostics()
+    private(set) var warnings = BoundedDiagnostics()
+    /// Mapping entries and list items read so far, merged and aliased ones included.
+    private var entriesRead = 0
+
+    /// More entries than any configuration needs, and more than a file of `SFHAConfiguration.maximumFileSize` can
+    /// hold without aliases: YAML aliases (and merge keys) can make a small file expand exponentially, so reading
+    /// stops there.
+    static let maximumEntries = 1_000_000
 
     init(file: String) {
         self.file = file
     }
 
-    func error(_ path: String, _ position: Position, _ message: String) {
+    var errorCount: Int { errors.count }
+
+    /// Records an error. The message is only composed when it can be among those reported.
+    func error(_ path: String, _ position: Position, _ message: @autoclosure () -> String) {
+        guard errors.isReportable(line: position.line, column: position.column) else { return errors.countUnreported() }
         errors.append(ConfigurationDiagnostic(
-            file: file, line: position.line, column: position.column, keyPath: path, message: message))
+            file: file, line: position.line, column: position.column, keyPath: path, message: message()))
     }
 
-    func warning(_ path: String, _ position: Position, _ message: String) {
+    /// Records a warning. The message is only composed when it can be among those reported.
+    func warning(_ path: String, _ position: Position, _ message: @autoclosure () -> String) {
+        guard warnings.isReportable(line: position.line, column: position.column) else {
+            return warnings.countUnreported()
+        }
         warnings.append(ConfigurationDiagnostic(
-            file: file, line: position.line, column: position.column, keyPath: path, message: message))
+            file: file, line: position.line, column: position.column, keyPath: path, message: message()))
+    }
+
+    /// Counts `count` more entries; false (after one error) once the file expands past `maximumEntries`.
+    private func consume(_ count: Int, path: String, position: Position) -> Bool {
+        guard entriesRead <= Self.maximumEntries else { return false }
+        entriesRead += count
+        guard entriesRead > Self.maximumEntries else { return true }
+        error(path, position, "the configuration expands to more than \(Self.maximumEntries) entries (through YAML "
+            + "aliases or merge keys?); reading stopped here: write the configuration without such repetition")
+        return false
     }
 
     // MARK: Structure
@@ -143,7 +193,9 @@ final class YAMLReader {
             error(path, Position(node), "expected a mapping (key: value lines), found \(node.kindName)")
             return nil
         }
+        guard consume(mapping.count, path: path, position: Position(node)) else { return nil }
         var entries: [YAMLMap.Entry] = []
+        entries.reserveCapacity(mapping.count)
         for (keyNode, value) in mapping {
             guard case .scalar(let scalar) = keyNode else {
                 error(path, Position(keyNode), "keys must be plain names, found \(keyNode.kindName)")
@@ -151,12 +203,13 @@ final class YAMLReader {
             }
             entries.append(YAMLMap.Entry(key: scalar.string, keyNode: keyNode, value: value))
         }
-        return YAMLMap(path: path, node: node, entries: merged(entries, path: path))
+        guard let merged = merged(entries, path: path) else { return nil }
+        return YAMLMap(path: path, node: node, entries: merged)
     }
 
     /// Applies YAML merge keys (`<<: *anchor` or `<<: [*a, *b]`): keys written in the mapping win, then earlier
-    /// merged mappings over later ones.
-    private func merged(_ entries: [YAMLMap.Entry], path: String) -> [YAMLMap.Entry] {
+    /// merged mappings over later ones. Nil when the merged entries exceed `maximumEntries`.
+    private func merged(_ entries: [YAMLMap.Entry], path: String) -> [YAMLMap.Entry]? {
         guard let mergeIndex = entries.firstIndex(where: { $0.key == "<<" && !$0.keyNode.isQuotedScalar }) else {
             return entries
         }
@@ -172,10 +225,12 @@ final class YAMLReader {
             error(joinPath(path, "<<"), Position(merge.value), "a merge key takes a mapping or a list of mappings")
             return result
         }
+        var keys = Set(result.map(\.key))
         for source in sources {
             guard case .mapping(let mapping) = source else { continue }
+            guard consume(mapping.count, path: joinPath(path, "<<"), position: Position(merge.value)) else { return nil }
             for (keyNode, value) in mapping {
-                guard case .scalar(let scalar) = keyNode, !result.contains(where: { $0.key == scalar.string }) else { continue }
+                guard case .scalar(let scalar) = keyNode, keys.insert(scalar.string).inserted else { continue }
                 result.append(YAMLMap.Entry(key: scalar.string, keyNode: keyNode, value: value))
             }
         }
@@ -197,6 +252,7 @@ final class YAMLReader {
             error(path, Position(node), "expected a list (lines starting with \"- \"), found \(node.kindName)")
             return []
         }
+        guard consume(sequence.count, path: path, position: Position(node)) else { return [] }
         return sequence.enumerated().map { ($0.element, "\(path)[\($0.offset)]") }
     }
 
@@ -209,13 +265,13 @@ final class YAMLReader {
                 warning(path, Position(entry.keyNode), why)
                 continue
             }
-            var message = "unknown key, ignored"
-            if let suggestion = closest(entry.key, in: known) {
-                message += " (did you mean \(quoted(suggestion))?)"
-            } else if !known.isEmpty {
-                message += " (known keys here: \(known.joined(separator: ", ")))"
+            func message() -> String {
+                if let suggestion = closest(entry.key, in: known) {
+                    return "unknown key, ignored (did you mean \(quoted(suggestion))?)"
+                }
+                return known.isEmpty ? "unknown key, ignored" : "unknown key, ignored (known keys here: \(known.joined(separator: ", ")))"
             }
-            warning(path, Position(entry.keyNode), message)
+            warning(path, Position(entry.keyNode), message())
         }
     }
 
@@ -331,9 +387,12 @@ func parseInteger(_ text: String) -> Int? {
 func closest(_ key: String, in known: [String]) -> String? {
     let lowered = key.lowercased()
     var best: (String, Int)?
+    let typed = Array(lowered.utf8)
     for candidate in known {
         let isAbbreviation = lowered.count >= 3 && candidate.hasPrefix(lowered)
-        let distance = isAbbreviation ? 1 : editDistance(Array(lowered.utf8), Array(candidate.utf8))
+        // The length difference bounds the distance from below: skip hopeless (possibly huge) keys cheaply.
+        guard isAbbreviation || abs(typed.count - candidate.utf8.count) <= 2 else { continue }
+        let distance = isAbbreviation ? 1 : editDistance(typed, Array(candidate.utf8))
         if distance <= 2, distance < (best?.1 ?? .max) { best = (candidate, distance) }
     }
     return best?.0

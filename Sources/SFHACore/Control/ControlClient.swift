@@ -31,10 +31,17 @@ public struct ControlHTTPResponse: Sendable, Equatable {
     }
 }
 
+extension SFHAError.Code {
+    /// Nothing listens on the control socket (no socket file, or a stale one): sfhad is not running. Only the
+    /// client reports it; a daemon that is there but cannot answer is `unavailable` or `timeout`.
+    public static let notRunning = SFHAError.Code(rawValue: "not_running")
+}
+
 /// Talks to sfhad's control socket: one HTTP/1.1 request per connection, JSON in and out, errors as `SFHAError`.
 ///
-/// When nothing listens on the socket the error is `unavailable` with a hint to start sfhad, so a CLI command can
-/// fall back to what it can do without the daemon.
+/// When nothing listens on the socket the error is `not_running` with a hint to start sfhad, so a CLI command can
+/// fall back to what it can do without the daemon. A daemon that is running but does not answer is a different
+/// error (`timeout`; `unavailable` when it is busy, shutting down, or closed the connection without an answer).
 public struct ControlClient: Sendable {
     public var socketPath: String
     /// Whole exchange: connect, write, read the answer. A bit longer than the server's handler timeout (30 s), so
@@ -166,20 +173,22 @@ public struct ControlClient: Sendable {
             switch failure.errno {
             case ENOENT, ENOTDIR:
                 return .failure(SFHAError(
-                    .unavailable, "sfhad is not running (no control socket at \(path)); start it with 'systemctl start sfhad'"))
+                    .notRunning, "sfhad is not running (no control socket at \(path)); start it with 'systemctl start sfhad'"))
             case ECONNREFUSED:
                 return .failure(SFHAError(
-                    .unavailable,
+                    .notRunning,
                     "sfhad is not running (no control socket at \(path) accepts connections); start it with 'systemctl start sfhad'"))
             case EACCES, EPERM:
                 return .failure(SFHAError(
                     .unauthorized, "permission denied on the control socket \(path): run sfha as root"))
             case ETIMEDOUT:
                 return .failure(SFHAError(
-                    .timeout, "sfhad did not accept a connection on \(path) within \(ControlServer.describe(timeout))"))
+                    .timeout,
+                    "sfhad did not accept a connection on \(path) within \(ControlServer.describe(timeout)) (its listen backlog stayed full)"))
             default:
+                // Neither "not running" nor "running but busy": whether sfhad runs is unknown.
                 return .failure(SFHAError(
-                    .unavailable, "cannot connect to sfhad at \(path): \(ControlSocket.describe(errno: failure.errno))"))
+                    .io, "cannot connect to sfhad at \(path): \(ControlSocket.describe(errno: failure.errno))"))
             }
         }
     }
@@ -235,7 +244,9 @@ public struct ControlClient: Sendable {
             case .failed(let error):
                 return incomplete(ControlSocket.describe(errno: error))
             case .timedOut:
-                return .failure(SFHAError(.timeout, "sfhad did not answer \(what) within \(ControlServer.describe(timeout))"))
+                return .failure(SFHAError(
+                    .timeout,
+                    "sfhad did not answer \(what) within \(ControlServer.describe(timeout)); it accepted the connection, so it is running but stuck or overloaded: see 'journalctl -u sfhad'"))
             }
         }
     }

@@ -102,7 +102,7 @@ public enum ControlStatus {
         case .exists, .invalidState, .notQuorate, .conflict: conflict
         case .unauthorized: forbidden
         case .timeout: gatewayTimeout
-        case .unavailable: serviceUnavailable
+        case .unavailable, .notRunning: serviceUnavailable
         default: internalServerError
         }
     }
@@ -172,8 +172,12 @@ public enum ControlJSON {
         }
     }
 
-    /// Decodes `bytes`; the message of the thrown `invalid_argument` error describes what is wrong and where.
+    /// Decodes `bytes`, which must be strict JSON (`ControlJSONSyntax`); the message of the thrown
+    /// `invalid_argument` error describes what is wrong and where.
     public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws(SFHAError) -> T {
+        if let problem = ControlJSONSyntax.problem(in: bytes) {
+            throw SFHAError(.invalidArgument, "invalid JSON body: \(problem)")
+        }
         do {
             return try decoder().decode(type, from: Data(bytes))
         } catch {
@@ -249,6 +253,17 @@ public struct ControlRequest: Sendable {
         return try ControlJSON.decode(type, from: isBlank ? Array("{}".utf8) : body)
     }
 
+    /// For commands without parameters: the body must be blank or a JSON object without members (`{}`). Anything
+    /// else is refused (`invalid_argument`, 400), so a malformed or mistyped body never runs the command anyway.
+    public func requireNoParameters() throws(SFHAError) {
+        let members = try decode(ControlJSONMembers.self).names
+        guard members.isEmpty else {
+            let listed = members.sorted().prefix(5).map { "'\($0)'" }.joined(separator: ", ")
+            throw SFHAError(
+                .invalidArgument, "\(method) \(path) takes no parameters, but the body has \(listed); send no body, or {}")
+        }
+    }
+
     /// A path parameter; a missing one is a programming error reported as `internal`.
     public func parameter(_ name: String) throws(SFHAError) -> String {
         guard let value = pathParameters[name] else {
@@ -261,6 +276,22 @@ public struct ControlRequest: Sendable {
     public func flag(_ name: String) -> Bool {
         guard let value = query[name] else { return false }
         return ["", "1", "true", "yes", "on"].contains(value.lowercased())
+    }
+}
+
+/// The member names of a JSON object (whatever their values); anything but an object fails to decode.
+private struct ControlJSONMembers: Decodable {
+    private struct Name: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    var names: [String]
+
+    init(from decoder: any Decoder) throws {
+        names = try decoder.container(keyedBy: Name.self).allKeys.map(\.stringValue)
     }
 }
 

@@ -7,6 +7,9 @@ import SFHABase
 /// Unknown path → 404 `not_found`; known path, other method → 405 with an `Allow` header; a handler's
 /// `SFHAError` → the status its code maps to (`ControlStatus.status(for:)`).
 ///
+/// Handlers registered without a body type (`post(_:_:)`, `delete(_:_:)`) refuse a body other than nothing or `{}`
+/// (400); with one (`post(_:body:_:)`), the body must decode as that type. Either way, bad JSON never reaches a handler.
+///
 /// `add(_:_:_:)` takes the raw `Handler` (typed throws: annotate the closure, `{ (request) throws(SFHAError) in … }`).
 /// The JSON conveniences (`get`, `post`, `put`, `delete`, `add(_:_:json:)`, `add(_:_:body:_:)`) take plain throwing
 /// closures, because Swift does not infer typed throws for closures: an `SFHAError` they throw keeps its code, any
@@ -44,13 +47,17 @@ public struct ControlRouter: Sendable {
         routes.append(Route(method: method, pattern: pattern, segments: segments, handler: handler))
     }
 
-    /// Registers a handler whose result is sent as JSON with status 200.
+    /// Registers a handler whose result is sent as JSON with status 200. The handler takes no body: except for GET
+    /// and HEAD (whose bodies mean nothing), a body other than nothing or `{}` is answered 400 before the handler
+    /// runs, so a command never acts on a request it did not understand.
     public mutating func add<Output: Encodable & Sendable>(
         _ method: String, _ pattern: String,
         json handler: @escaping @Sendable (ControlRequest) async throws -> Output
     ) {
+        let takesBody = !["GET", "HEAD"].contains(method.uppercased())
         add(method, pattern) { (request: ControlRequest) async throws(SFHAError) -> ControlResponse in
-            try .json(try await Self.mapErrors { try await handler(request) })
+            if takesBody { try request.requireNoParameters() }
+            return try .json(try await Self.mapErrors { try await handler(request) })
         }
     }
 

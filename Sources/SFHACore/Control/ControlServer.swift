@@ -1,5 +1,4 @@
 import CSFHAShim
-import Dispatch
 import Foundation
 import Logging
 import SFHABase
@@ -17,11 +16,24 @@ public struct ControlServerConfiguration: Sendable {
     public var socketGroup: gid_t?
     /// Which peers may send requests (checked on every connection with `SO_PEERCRED`).
     public var authorization: ControlAuthorization
-    /// Connections served at once; one more is answered 503 at once.
+    /// Handlers of ordinary requests running at once; one more is answered 503 ("busy") at once.
     public var maxConcurrentRequests: Int
-    /// Time for a client to send its whole request (head and body), from accept.
+    /// Handler slots beyond `maxConcurrentRequests` that only priority requests (`priorityPaths`) may use, so a
+    /// status is served even while ordinary requests take every other slot.
+    public var reservedPriorityRequests: Int
+    /// Paths whose GET (and HEAD) requests are priority requests: cheap, read-only, and what an operator or a
+    /// monitor needs most when something is wrong.
+    public var priorityPaths: Set<String>
+    /// Connections open at once (sending their request, waiting for their handler, or reading their answer). A
+    /// connection beyond it takes the place of the oldest one that is not waiting for its handler (that one is
+    /// answered 503 and closed), so no crowd of idle or slow clients can lock the others out.
+    public var maxConnections: Int
+    /// A connection that sends nothing for this long is answered 408 and closed. There is no keep-alive (one
+    /// request per connection), so a silent connection only holds a slot.
+    public var idleTimeout: Duration
+    /// Time for a client to send its whole request (head and body), from accept; beyond → 408.
     public var readTimeout: Duration
-    /// Time to write the whole response.
+    /// Time to write the whole response; beyond, the connection is closed.
     public var writeTimeout: Duration
     /// Time a handler may take before the request is answered 504 (the handler's task is cancelled).
     public var handlerTimeout: Duration
@@ -31,23 +43,33 @@ public struct ControlServerConfiguration: Sendable {
     public var maxBodyBytes: Int
     /// listen(2) backlog.
     public var backlog: Int32
+    /// At most one warning of each kind (busy, unauthorized, malformed, too slow, …) per interval; the ones in
+    /// between are counted, and their number is logged once the interval is over.
+    public var incidentLogInterval: Duration
 
     public init(
         socketMode: mode_t? = nil, socketGroup: gid_t? = nil, authorization: ControlAuthorization = .rootOnly,
-        maxConcurrentRequests: Int = 16, readTimeout: Duration = .seconds(5), writeTimeout: Duration = .seconds(5),
+        maxConcurrentRequests: Int = 16, reservedPriorityRequests: Int = 4,
+        priorityPaths: Set<String> = ["/v1/status", "/v1/logs", "/metrics"], maxConnections: Int = 128,
+        idleTimeout: Duration = .seconds(1), readTimeout: Duration = .seconds(2), writeTimeout: Duration = .seconds(5),
         handlerTimeout: Duration = .seconds(30), maxHeaderBytes: Int = 16 * 1024, maxBodyBytes: Int = 1024 * 1024,
-        backlog: Int32 = 64
+        backlog: Int32 = 128, incidentLogInterval: Duration = .seconds(10)
     ) {
         self.socketMode = socketMode
         self.socketGroup = socketGroup
         self.authorization = authorization
         self.maxConcurrentRequests = maxConcurrentRequests
+        self.reservedPriorityRequests = reservedPriorityRequests
+        self.priorityPaths = priorityPaths
+        self.maxConnections = maxConnections
+        self.idleTimeout = idleTimeout
         self.readTimeout = readTimeout
         self.writeTimeout = writeTimeout
         self.handlerTimeout = handlerTimeout
         self.maxHeaderBytes = maxHeaderBytes
         self.maxBodyBytes = maxBodyBytes
         self.backlog = backlog
+        self.incidentLogInterval = incidentLogInterval
     }
 
     /// The mode the socket file gets.
@@ -56,49 +78,50 @@ public struct ControlServerConfiguration: Sendable {
 
 /// The sfhad control API server: HTTP/1.1 + JSON on a Unix stream socket (see Docs/Control-API.md).
 ///
-/// One thread accepts; a fixed pool of `maxConcurrentRequests` threads does the blocking socket I/O of one
-/// connection each (one request per connection, `Connection: close`), and runs the route's async handler as a
-/// task. `start()` refuses to replace a socket another server answers on; `stop()` closes the listener, removes
-/// the socket file, and lets requests in progress finish within a grace period.
+/// One thread runs an event loop (`ControlEventLoop`): it accepts, reads requests and writes answers with
+/// non-blocking sockets and poll(2), and enforces every deadline. Handlers run as tasks. A client that is slow, idle
+/// or silent therefore holds nothing but a connection slot (and loses it at its deadline, or to a newer connection
+/// when the slots run out), never a thread; and priority requests (`GET /v1/status`, …) have handler slots of their
+/// own. Together: a status request is answered whatever other clients do.
+///
+/// `start()` refuses to replace a socket another server answers on; `stop()` closes the listener, removes the socket
+/// file, and lets requests in progress finish within a grace period.
 public final class ControlServer: Sendable {
     public static let defaultSocketPath = "/run/sfha/sfhad.sock"
 
     public let socketPath: String
     public let router: ControlRouter
     public let configuration: ControlServerConfiguration
-    private let logger: Logger
+    let logger: Logger
 
-    private enum Phase {
-        case created, running, stopping, stopped
+    enum Phase {
+        case created, starting, running, stopping, stopped
     }
 
-    private struct State {
+    struct SocketIdentity {
+        var device: UInt
+        var inode: UInt
+    }
+
+    /// What the event loop shares with the rest of the process.
+    struct State {
         var phase: Phase = .created
+        /// Write end of the event loop's wake-up pipe; -1 when there is no loop.
         var wakeWrite: Int32 = -1
+        /// A wake-up byte is in the pipe and not yet seen by the loop (one is enough).
+        var wakePending = false
         /// dev/ino of the socket file this server bound, so stop() never removes a successor's socket.
-        var socketIdentity: (dev: UInt, ino: UInt)?
-        /// Accepted connections waiting for a worker; -1 tells a worker to exit.
-        var queue: [Int32] = []
-        /// Connections queued or being served.
-        var connections: [Int32: Connection] = [:]
+        var socketIdentity: SocketIdentity?
+        /// When requests still in progress at stop() are aborted.
+        var stopDeadline: ContinuousClock.Instant?
+        var stopWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Answers of handlers that finished, by connection, for the loop to send.
+        var finished: [(connection: UInt64, response: ControlResponse)] = []
+        /// Connections the loop has open (for diagnostics and tests).
+        var openConnections = 0
     }
 
-    /// One connection's coordination between its worker thread, its handler task and stop().
-    private final class Connection: Sendable {
-        let finished = DispatchSemaphore(value: 0)
-        let response = Mutex<ControlResponse?>(nil)
-        let task = Mutex<Task<Void, Never>?>(nil)
-
-        func finish(_ value: ControlResponse) {
-            response.withLock { $0 = value }
-            finished.signal()
-        }
-    }
-
-    private let state = Mutex(State())
-    private let workAvailable = DispatchSemaphore(value: 0)
-    private let acceptExited = DispatchSemaphore(value: 0)
-    private let workerExited = DispatchSemaphore(value: 0)
+    let state = Mutex(State())
 
     public init(
         socketPath: String = ControlServer.defaultSocketPath, router: ControlRouter,
@@ -113,6 +136,9 @@ public final class ControlServer: Sendable {
 
     public var isRunning: Bool { state.withLock { $0.phase == .running } }
 
+    /// Connections open right now.
+    var openConnectionCount: Int { state.withLock { $0.openConnections } }
+
     // MARK: - Start
 
     /// Binds the socket and starts serving. Throws `exists` when another server answers on the path (or the path
@@ -122,7 +148,7 @@ public final class ControlServer: Sendable {
             guard state.phase == .created else {
                 throw SFHAError(.invalidState, "the control server on \(socketPath) was already started")
             }
-            state.phase = .stopping  // reserved while starting; set to .running below
+            state.phase = .starting
         }
         do throws(SFHAError) {
             let (listener, identity) = try bindListener()
@@ -133,6 +159,8 @@ public final class ControlServer: Sendable {
                 removeSocketFile(identity)
                 throw error
             }
+            // Both ends non-blocking: the loop drains the pipe without waiting, and a full pipe already means "wake up".
+            for fd in wake { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
             state.withLock {
                 $0.phase = .running
                 $0.wakeWrite = wake[1]
@@ -140,14 +168,8 @@ public final class ControlServer: Sendable {
             }
             let wakeRead = wake[0]
             Thread.detachNewThread { [self] in
-                Thread.current.name = "sfha-control-accept"
-                acceptLoop(listener: listener, wake: wakeRead)
-            }
-            for index in 0..<max(1, configuration.maxConcurrentRequests) {
-                Thread.detachNewThread { [self] in
-                    Thread.current.name = "sfha-control-\(index)"
-                    workerLoop()
-                }
+                Thread.current.name = "sfha-control"
+                ControlEventLoop(server: self, listener: listener, wake: wakeRead).run()
             }
             logger.info("control API listening", metadata: ["socket": "\(socketPath)"])
         } catch {
@@ -156,7 +178,7 @@ public final class ControlServer: Sendable {
         }
     }
 
-    private func bindListener() throws(SFHAError) -> (Int32, (dev: UInt, ino: UInt)) {
+    private func bindListener() throws(SFHAError) -> (Int32, SocketIdentity) {
         try ControlSocket.validate(path: socketPath)
         let directory = Self.parentDirectory(of: socketPath)
         try ensureDirectory(directory)
@@ -196,7 +218,7 @@ public final class ControlServer: Sendable {
             throw error
         }
         keep = true
-        return (listener, (UInt(info.st_dev), UInt(info.st_ino)))
+        return (listener, SocketIdentity(device: UInt(info.st_dev), inode: UInt(info.st_ino)))
     }
 
     /// Creates the socket's directory (mode 0750, group `socketGroup`) when missing.
@@ -246,293 +268,67 @@ public final class ControlServer: Sendable {
     // MARK: - Stop
 
     /// Stops accepting (the socket file is removed at once), lets requests in progress finish within
-    /// `gracePeriod`, then aborts the rest (their connections are shut down, their handler tasks cancelled).
-    /// Returns when every worker has finished or gave up. Calling it again, or before `start()`, does nothing.
+    /// `gracePeriod`, then aborts the rest (their handler tasks are cancelled, their clients answered 503).
+    /// Returns when every connection is closed. Calling it again waits for the same stop; before `start()` it does
+    /// nothing.
     public func stop(gracePeriod: Duration = .seconds(5)) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            Thread.detachNewThread { [self] in
-                stopBlocking(gracePeriod: gracePeriod)
-                continuation.resume()
-            }
-        }
-    }
-
-    private func stopBlocking(gracePeriod: Duration) {
-        let started: (wake: Int32, identity: (dev: UInt, ino: UInt)?)? = state.withLock { state in
-            guard state.phase == .running else { return nil }
-            state.phase = .stopping
-            return (state.wakeWrite, state.socketIdentity)
-        }
-        guard let started else { return }
-        var byte: UInt8 = 1
-        _ = Glibc.write(started.wake, &byte, 1)
-        acceptExited.wait()
-        close(started.wake)
-        removeSocketFile(started.identity)
-
-        let workers = max(1, configuration.maxConcurrentRequests)
-        state.withLock { $0.queue.append(contentsOf: repeatElement(-1, count: workers)) }
-        for _ in 0..<workers { workAvailable.signal() }
-
-        var exited = 0
-        let graceDeadline = DispatchTime.now() + Self.dispatchInterval(gracePeriod)
-        while exited < workers, workerExited.wait(timeout: graceDeadline) == .success { exited += 1 }
-        if exited < workers {
-            let aborted = state.withLock { state in
-                for (fd, connection) in state.connections {
-                    shutdown(fd, Int32(SHUT_RDWR))
-                    connection.task.withLock { $0?.cancel() }
-                    connection.finished.signal()
+            let resumeNow = state.withLock { state -> Bool in
+                switch state.phase {
+                case .running:
+                    state.phase = .stopping
+                    state.stopDeadline = .now + gracePeriod
+                    state.stopWaiters.append(continuation)
+                    return false
+                case .stopping:
+                    state.stopWaiters.append(continuation)
+                    return false
+                case .created, .starting, .stopped:
+                    return true
                 }
-                return state.connections.count
             }
-            logger.warning(
-                "control API stop: aborted requests still running after the grace period",
-                metadata: ["count": "\(aborted)"])
-            let abortDeadline = DispatchTime.now() + .seconds(2)
-            while exited < workers, workerExited.wait(timeout: abortDeadline) == .success { exited += 1 }
+            if resumeNow {
+                continuation.resume()
+            } else {
+                wakeLoop()
+            }
         }
-        state.withLock { $0.phase = .stopped }
-        logger.info("control API stopped", metadata: ["socket": "\(socketPath)"])
     }
 
-    private func removeSocketFile(_ identity: (dev: UInt, ino: UInt)?) {
+    func removeSocketFile(_ identity: SocketIdentity?) {
         guard let identity else { return }
         var info = stat()
-        if lstat(socketPath, &info) == 0, UInt(info.st_dev) == identity.dev, UInt(info.st_ino) == identity.ino {
+        if lstat(socketPath, &info) == 0, UInt(info.st_dev) == identity.device, UInt(info.st_ino) == identity.inode {
             unlink(socketPath)
         }
     }
 
-    // MARK: - Accepting
+    // MARK: - Event loop hand-offs
 
-    private func acceptLoop(listener: Int32, wake: Int32) {
-        defer {
-            close(listener)
-            close(wake)
-            acceptExited.signal()
-        }
-        var lastResourceWarning: ContinuousClock.Instant?
-        while true {
-            var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0), pollfd(fd: wake, events: Int16(POLLIN), revents: 0)]
-            let ready = poll(&fds, 2, -1)
-            if ready < 0 {
-                if errno == EINTR { continue }
-                logger.error("control API: poll failed", metadata: ["error": "\(ControlSocket.describe(errno: errno))"])
-                return
-            }
-            if fds[1].revents != 0 { return }
-            guard fds[0].revents != 0 else { continue }
-            while true {
-                let fd = sfha_unix_accept(listener)
-                if fd >= 0 {
-                    admit(fd)
-                    continue
-                }
-                let error = errno
-                if error == EINTR || error == ECONNABORTED { continue }
-                if error == EAGAIN || error == EWOULDBLOCK { break }
-                // Out of descriptors or memory: say so (at most every 10 s), pause, and keep going.
-                let now = ContinuousClock.now
-                if lastResourceWarning.map({ now - $0 > .seconds(10) }) ?? true {
-                    logger.error("control API: accept failed", metadata: ["error": "\(ControlSocket.describe(errno: error))"])
-                    lastResourceWarning = now
-                }
-                var pause = timespec(tv_sec: 0, tv_nsec: 50_000_000)
-                nanosleep(&pause, nil)
-                break
-            }
+    /// Wakes the event loop (from a handler task or stop()). The write happens under the lock, so it never hits a
+    /// descriptor the loop closed and the kernel reused.
+    func wakeLoop() {
+        state.withLock { state in
+            guard state.wakeWrite >= 0, !state.wakePending else { return }
+            state.wakePending = true
+            var byte: UInt8 = 1
+            _ = Glibc.write(state.wakeWrite, &byte, 1)
         }
     }
 
-    /// Queues the connection for a worker, or answers 503 when every worker is busy.
-    private func admit(_ fd: Int32) {
-        let limit = max(1, configuration.maxConcurrentRequests)
-        let (admitted, running) = state.withLock { state -> (Bool, Bool) in
-            guard state.phase == .running else { return (false, false) }
-            guard state.connections.count < limit else { return (false, true) }
-            state.connections[fd] = Connection()
-            state.queue.append(fd)
-            return (true, true)
+    /// A handler's answer, for the event loop to send on `connection`.
+    func deliver(_ response: ControlResponse, to connection: UInt64) {
+        let accepted = state.withLock { state -> Bool in
+            guard state.phase == .running || state.phase == .stopping else { return false }
+            state.finished.append((connection, response))
+            return true
         }
-        if admitted {
-            workAvailable.signal()
-            return
-        }
-        let busy: ControlResponse
-        if running {
-            logger.warning("control API busy: refused a connection", metadata: ["limit": "\(limit)"])
-            busy = .error(.unavailable, "sfhad is busy (\(limit) control requests in progress); try again shortly")
-        } else {
-            busy = .error(.unavailable, "sfhad is shutting down")
-        }
-        // The socket buffer is empty, so this small answer does not block the accept thread.
-        _ = ControlSocket.write(fd, ControlHTTP.serialize(busy), until: .now)
-        shutdown(fd, Int32(SHUT_WR))
-        ControlSocket.discardPending(fd)
-        close(fd)
-    }
-
-    // MARK: - Serving
-
-    private func workerLoop() {
-        defer { workerExited.signal() }
-        while true {
-            workAvailable.wait()
-            let next: (fd: Int32, connection: Connection?)? = state.withLock { state in
-                guard !state.queue.isEmpty else { return nil }
-                let fd = state.queue.removeFirst()
-                return (fd, state.connections[fd])
-            }
-            guard let next else { continue }
-            guard next.fd >= 0 else { return }
-            if let connection = next.connection { serve(next.fd, connection) }
-            // Unregister before closing, so stop() never shuts down a reused descriptor number.
-            state.withLock { _ = $0.connections.removeValue(forKey: next.fd) }
-            close(next.fd)
-        }
-    }
-
-    private func serve(_ fd: Int32, _ connection: Connection) {
-        let clock = ContinuousClock()
-        let start = clock.now
-        let readDeadline = start + configuration.readTimeout
-        let peer = ControlSocket.peerCredentials(fd)
-        let authorized = peer.map(configuration.authorization.allows) ?? false
-        let (outcome, described) = readRequest(fd, peer: peer, authorized: authorized, until: readDeadline)
-        let response: ControlResponse
-        var includeBody = true
-        switch outcome {
-        case .closed:
-            return
-        case .failed(let failure) where !authorized:
-            // A stranger learns nothing but "unauthorized", whatever it sent.
-            logger.warning(
-                "control API: refused an unauthorized peer",
-                metadata: ["peer": "\(peer.map(\.description) ?? "unknown (no SO_PEERCRED)")", "request": "\(described)"])
-            response = failure.status == ControlStatus.forbidden ? failure.response : Self.forbidden.response
-        case .failed(let failure):
-            response = failure.response
-        case .request(let request, let headOnly):
-            response = runHandler(request, connection)
-            includeBody = !headOnly
-        }
-        let written = ControlSocket.write(
-            fd, ControlHTTP.serialize(response, includeBody: includeBody), until: clock.now + configuration.writeTimeout)
-        shutdown(fd, Int32(SHUT_WR))
-        ControlSocket.discardPending(fd)
-        let elapsed = clock.now - start
-        var metadata: Logger.Metadata = [
-            "request": "\(described)", "status": "\(response.status)",
-            "ms": "\(Self.milliseconds(elapsed))",
-        ]
-        if let peer { metadata["peer"] = "\(peer)" }
-        if written != .written { metadata["write"] = "\(written)" }
-        if response.status >= 500 {
-            logger.warning("control request failed", metadata: metadata)
-        } else {
-            logger.debug("control request", metadata: metadata)
-        }
-    }
-
-    private enum ReadOutcome {
-        case closed
-        case failed(ControlHTTPFailure)
-        /// `headOnly`: a HEAD request, routed as GET and answered without the body.
-        case request(ControlRequest, headOnly: Bool)
-    }
-
-    /// Reads and checks one request. The second value names it for the log (`GET /v1/status`, or `-`).
-    private func readRequest(
-        _ fd: Int32, peer: PeerCredentials?, authorized: Bool, until deadline: ContinuousClock.Instant
-    ) -> (ReadOutcome, String) {
-        let limits = configuration
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(4096)
-        var headEnd: Int?
-        while headEnd == nil {
-            let before = buffer.count
-            switch ControlSocket.read(fd, into: &buffer, limit: 16 * 1024, until: deadline) {
-            case .data:
-                headEnd = ControlHTTP.headEnd(in: buffer, from: before - 3)
-                if (headEnd ?? buffer.count) > limits.maxHeaderBytes {
-                    return (.failed(ControlHTTPFailure(
-                        ControlStatus.headerFieldsTooLarge, .invalidArgument,
-                        "request header larger than \(limits.maxHeaderBytes) bytes")), "-")
-                }
-            case .endOfFile:
-                if buffer.isEmpty { return (.closed, "-") }  // a probe (another server checking), or a client that gave up
-                return (.failed(ControlHTTPFailure(
-                    ControlStatus.badRequest, .invalidArgument, "connection closed before the request was complete")), "-")
-            case .timedOut:
-                return (.failed(ControlHTTPFailure(
-                    ControlStatus.requestTimeout, .timeout,
-                    "no complete request within \(Self.describe(limits.readTimeout))")), "-")
-            case .failed:
-                return (.closed, "-")
-            }
-        }
-        let bodyStart = headEnd!
-        let parsedHead = Result { () throws(ControlHTTPFailure) in try ControlHTTP.parseRequestHead(buffer[0..<bodyStart]) }
-        let described = (try? parsedHead.get()).map { "\($0.method) \($0.target.prefix(200))" } ?? "-"
-
-        // Authorization comes before anything else is looked at.
-        guard let peer, authorized else { return (.failed(Self.forbidden), described) }
-        let head: ControlHTTP.RequestHead
-        let target: ControlHTTP.Target
-        let length: Int
-        do throws(ControlHTTPFailure) {
-            head = try parsedHead.get()
-            target = try ControlHTTP.parseTarget(head.target)
-            length = try ControlHTTP.requestBodyLength(head.headers, limit: limits.maxBodyBytes)
-        } catch {
-            return (.failed(error), described)
-        }
-        if length > 0, buffer.count - bodyStart < length, head.headers["expect"]?.lowercased() == "100-continue" {
-            _ = ControlSocket.write(fd, ControlHTTP.continueResponse, until: ContinuousClock.now + limits.writeTimeout)
-        }
-        while buffer.count - bodyStart < length {
-            let missing = length - (buffer.count - bodyStart)
-            switch ControlSocket.read(fd, into: &buffer, limit: min(missing, 64 * 1024), until: deadline) {
-            case .data:
-                continue
-            case .endOfFile, .failed:
-                return (.failed(ControlHTTPFailure(
-                    ControlStatus.badRequest, .invalidArgument,
-                    "connection closed after \(buffer.count - bodyStart) of \(length) body bytes")), described)
-            case .timedOut:
-                return (.failed(ControlHTTPFailure(
-                    ControlStatus.requestTimeout, .timeout,
-                    "request body not received within \(Self.describe(limits.readTimeout))")), described)
-            }
-        }
-        let headOnly = head.method == "HEAD"
-        let request = ControlRequest(
-            method: headOnly ? "GET" : head.method, path: target.path, query: target.query, headers: head.headers,
-            body: Array(buffer[bodyStart..<(bodyStart + length)]), peer: peer)
-        return (.request(request, headOnly: headOnly), described)
-    }
-
-    /// Runs the route as a task and waits (on this worker thread) for its answer, at most `handlerTimeout`.
-    private func runHandler(_ request: ControlRequest, _ connection: Connection) -> ControlResponse {
-        let router = self.router
-        let task = Task {
-            connection.finish(await router.respond(to: request))
-        }
-        connection.task.withLock { $0 = task }
-        let deadline = DispatchTime.now() + Self.dispatchInterval(configuration.handlerTimeout)
-        if connection.finished.wait(timeout: deadline) == .timedOut {
-            task.cancel()
-            return .error(
-                .timeout, "sfhad did not finish \(request.method) \(request.path) within \(Self.describe(configuration.handlerTimeout))")
-        }
-        return connection.response.withLock { $0 }
-            ?? .error(.unavailable, "sfhad is shutting down; \(request.method) \(request.path) was interrupted")
+        if accepted { wakeLoop() }
     }
 
     // MARK: - Helpers
 
-    private static let forbidden = ControlHTTPFailure(
+    static let forbidden = ControlHTTPFailure(
         ControlStatus.forbidden, .unauthorized,
         "permission denied: the sfhad control socket only accepts authorized users (root)")
 
@@ -545,13 +341,6 @@ public final class ControlServer: Sendable {
     static func posixError(_ action: String) -> SFHAError {
         let code = errno
         return SFHAError(code == EACCES || code == EPERM ? .unauthorized : .io, "could not \(action): \(ControlSocket.describe(errno: code))")
-    }
-
-    static func dispatchInterval(_ duration: Duration) -> DispatchTimeInterval {
-        let (seconds, attoseconds) = duration.components
-        let milliseconds = seconds.multipliedReportingOverflow(by: 1000)
-        guard !milliseconds.overflow, milliseconds.partialValue < Int64(Int32.max) else { return .seconds(Int(Int32.max)) }
-        return .milliseconds(Int(max(0, milliseconds.partialValue + attoseconds / 1_000_000_000_000_000)))
     }
 
     static func milliseconds(_ duration: Duration) -> String {

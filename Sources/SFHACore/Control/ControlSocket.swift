@@ -102,6 +102,54 @@ enum ControlSocket {
         return .written
     }
 
+    /// What one non-blocking read or write did.
+    enum ImmediateOutcome: Equatable {
+        /// Bytes moved (at least one).
+        case transferred(Int)
+        /// Nothing to read, or no room to write, right now.
+        case wouldBlock
+        case endOfFile
+        case failed(Int32)
+    }
+
+    /// Reads at most `limit` bytes that have already arrived (appended to `buffer`), without waiting.
+    static func readAvailable(_ fd: Int32, into buffer: inout [UInt8], limit: Int) -> ImmediateOutcome {
+        precondition(limit > 0)
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: limit) { scratch in
+            while true {
+                let count = Glibc.read(fd, scratch.baseAddress, limit)
+                if count > 0 {
+                    buffer.append(contentsOf: scratch[0..<count])
+                    return .transferred(count)
+                }
+                if count == 0 { return .endOfFile }
+                let error = errno
+                if error == EINTR { continue }
+                if error == EAGAIN || error == EWOULDBLOCK { return .wouldBlock }
+                return .failed(error)
+            }
+        }
+    }
+
+    /// Writes as much of `bytes[offset...]` as the socket takes now, without waiting.
+    static func writeAvailable(_ fd: Int32, _ bytes: [UInt8], from offset: Int) -> ImmediateOutcome {
+        var position = offset
+        while position < bytes.count {
+            let count = bytes.withUnsafeBytes { raw in
+                sfha_send_nosignal(fd, raw.baseAddress! + position, raw.count - position)
+            }
+            if count > 0 {
+                position += count
+                continue
+            }
+            let error = errno
+            if count < 0 && error == EINTR { continue }
+            if count < 0 && (error == EAGAIN || error == EWOULDBLOCK) { break }
+            return .failed(count == 0 ? EPIPE : error)
+        }
+        return position > offset ? .transferred(position - offset) : .wouldBlock
+    }
+
     /// Reads and discards whatever has already arrived (without waiting), so closing does not reset the peer.
     static func discardPending(_ fd: Int32) {
         var scratch = [UInt8](repeating: 0, count: 4096)
