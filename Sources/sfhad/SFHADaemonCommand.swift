@@ -62,10 +62,16 @@ struct SFHADaemonCommand: AsyncParsableCommand {
         let document = Self.loadDocument(path: documentPath, configuration: loaded.cluster, logger: logger)
         try? FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
         let liveness = DaemonLiveness(notifier: notifier, watchdogInterval: notifier.watchdogInterval)
+        // When this node can no longer prove it is in the quorate ring, its VIPs go at once, from the thread that
+        // reads corosync's counters — whatever the core loop is doing (the leases would end them a moment later).
+        let proof = MembershipProof(onLapse: {
+            let removed = StallWatchdog.removeWithNetlink(liveness.vips)
+            if !removed.isEmpty { logger.warning("ring evidence ran out: removed \(removed.joined(separator: ", "))") }
+        })
         let runtime = DaemonRuntime(
             node: loaded.node, nodeID: snapshot.localNodeID, document: document,
             effects: .system(vipLease: DaemonTimings.vipLease), documentPath: documentPath, seededFrom: loaded.cluster,
-            liveness: liveness, logger: logger)
+            liveness: liveness, proof: proof, logger: logger)
         await runtime.start()
         StallWatchdog(
             liveness: liveness, release: { StallWatchdog.removeWithNetlink($0) },
@@ -90,10 +96,14 @@ struct SFHADaemonCommand: AsyncParsableCommand {
                 return buffer
             },
             logs: logBuffer)
+        // A graceful stop ends the services in reverse order, each awaited: the handover (in ProcessGroupService)
+        // runs while the lease refresh (the core loop's beat), the message sender, corosync's counters and the
+        // corosync watch still run.
         let group = ServiceGroup(
             services: [
+                LeaseService(runtime: runtime), SenderService(runtime: runtime), TotemService(runtime: runtime),
                 CorosyncWatchService(runtime: runtime), ProcessGroupService(runtime: runtime, logger: logger),
-                HeartbeatService(runtime: runtime, interval: DaemonTimings.heartbeat), LeaseService(runtime: runtime),
+                ReconcileService(runtime: runtime), HeartbeatService(runtime: runtime),
                 HealthService(runtime: runtime, probe: SystemHealthProbe()),
                 ControlService(router: router, socketPath: socket, logger: logger),
                 SignalService(runtime: runtime, reload: reload, logger: logger),

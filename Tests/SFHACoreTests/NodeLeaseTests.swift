@@ -6,7 +6,7 @@ import Testing
     @Test func refreshingKeepsEverythingWhileTheLeasesLive() async {
         let (reconciler, _, fakes) = NodeFixtures.make()
         _ = await reconciler.apply(["web"])
-        #expect(await reconciler.refreshLeases().isEmpty)
+        #expect(await reconciler.refreshLeases(allowed: true).isEmpty)
         #expect(await reconciler.heldGroups == ["web"])
         #expect(fakes.services.active == ["db.service", "nginx.service"])
     }
@@ -16,10 +16,11 @@ import Testing
         _ = await reconciler.apply(["web", "mail"])
         // sfhad stalled past the lease: the kernel dropped web's IPv4 VIP.
         fakes.addresses.expire(NodeFixtures.web.vips[0].address)
-        let actions = await reconciler.refreshLeases()
+        let lapsed = await reconciler.refreshLeases(allowed: true)
         #expect(await reconciler.heldGroups == ["mail"])
-        #expect(!actions.isEmpty)
-        // Its services stop (never services without their VIPs) and its VIP is not put back by the refresh.
+        #expect(lapsed == ["web"])
+        // Its services stop at the next apply (never services without their VIPs) and its VIP is not put back.
+        _ = await reconciler.apply(["mail"])
         #expect(fakes.services.active == ["postfix.service"])
         #expect(!fakes.addresses.all.contains { $0.address == NodeFixtures.web.vips[0].address })
         #expect(!fakes.addresses.all.contains { $0.address == NodeFixtures.web.vips[1].address })
@@ -29,18 +30,38 @@ import Testing
 }
 
 extension NodeLeaseTests {
-    /// Maintenance freezes what is on the machine — including the VIPs, whose leases must keep being refreshed.
-    @Test func maintenanceKeepsRefreshingAndReleasesNothing() async {
+    /// Maintenance freezes what is on the machine — including the VIPs, whose leases keep being refreshed while
+    /// the daemon is allowed to (proven, alive).
+    @Test func maintenanceKeepsRefreshing() async {
         let (reconciler, _, fakes) = NodeFixtures.make()
         _ = await reconciler.apply(["web"])
         await reconciler.setMaintenance(true)
         let before = fakes.addresses.leaseRefreshes
-        #expect(await reconciler.refreshLeases().isEmpty)
+        #expect(await reconciler.refreshLeases(allowed: true).isEmpty)
         #expect(fakes.addresses.leaseRefreshes == before + NodeFixtures.web.vips.count)
-        fakes.addresses.expire(NodeFixtures.web.vips[0].address)
-        #expect(await reconciler.refreshLeases().isEmpty)
         #expect(await reconciler.heldGroups == ["web"])
         #expect(fakes.services.active == ["db.service", "nginx.service"])
+    }
+
+    /// Not allowed (not proven, core loop stalled, own messages not coming back): nothing is refreshed, so the
+    /// kernel ends the leases.
+    @Test func noRefreshWhenNotAllowed() async {
+        let (reconciler, _, fakes) = NodeFixtures.make()
+        _ = await reconciler.apply(["web"])
+        let before = fakes.addresses.leaseRefreshes
+        #expect(await reconciler.refreshLeases(allowed: false).isEmpty)
+        #expect(fakes.addresses.leaseRefreshes == before)
+    }
+
+    /// An acquisition re-checks, right before each VIP and unit, that it is still wanted (the decision may be
+    /// stale by then): refused midway, what was added goes again and nothing starts.
+    @Test func anAcquisitionStopsWhenTheGateCloses() async {
+        let (reconciler, _, fakes) = NodeFixtures.make()
+        await reconciler.setAcquireGate { _ in false }
+        _ = await reconciler.apply(["web"])
+        #expect(await reconciler.heldGroups.isEmpty)
+        #expect(fakes.addresses.all == NodeFixtures.unrelated)
+        #expect(fakes.services.active.isEmpty)
     }
 }
 

@@ -7,6 +7,23 @@ public struct ChangeResult: Sendable, Equatable, Codable {
     public var changed: Bool
     public var revision: UInt64
     public var message: String
+    /// False when the change is committed but this node could not write it to disk (it lives in memory only).
+    public var persisted: Bool
+
+    public init(changed: Bool, revision: UInt64, message: String, persisted: Bool = true) {
+        self.changed = changed
+        self.revision = revision
+        self.message = message
+        self.persisted = persisted
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        changed = try container.decode(Bool.self, forKey: .changed)
+        revision = try container.decode(UInt64.self, forKey: .revision)
+        message = try container.decode(String.self, forKey: .message)
+        persisted = try container.decodeIfPresent(Bool.self, forKey: .persisted) ?? true
+    }
 }
 
 /// Operator operations (the control API's handlers call these). None of them touches corosync: configuration
@@ -44,6 +61,12 @@ extension DaemonRuntime {
             switch verdict {
             case .committed(let revision)?:
                 let note = merged.isEmpty ? "" : " (re-applied on top of revision \(merged.map(String.init).joined(separator: ", ")) committed concurrently)"
+                if let problem = await documents.ensureWritten(state.document) {
+                    return ChangeResult(
+                        changed: true, revision: revision,
+                        message: "\(what): committed as revision \(revision)\(note) cluster-wide, but NOT saved on this node: \(problem)",
+                        persisted: false)
+                }
                 return ChangeResult(changed: true, revision: revision, message: "\(what): committed as revision \(revision)\(note)")
             case .unchanged(let revision)?:
                 return ChangeResult(changed: false, revision: revision, message: "\(what): nothing to change (revision \(revision))")
@@ -52,6 +75,13 @@ extension DaemonRuntime {
                 continue
             case .noQuorum?:
                 throw SFHAError(.notQuorate, "the partition lost quorum before \(what) was committed; nothing was changed")
+            case .twoNodeIncomplete?:
+                throw SFHAError(
+                    .notQuorate,
+                    "\(what) refused: this two-node cluster has one node present, and a change made on each side of a partition "
+                        + "would be lost when it heals; nothing was changed — try again when both nodes are up")
+            case .invalid(let why)?:
+                throw SFHAError(.invalidArgument, "\(what) refused by the cluster: \(why); nothing was changed")
             case nil:
                 throw SFHAError(
                     .timeout,
@@ -188,21 +218,46 @@ extension DaemonRuntime {
     // MARK: - Reload
 
     /// Re-reads config.yml: node settings (priority, log level) apply here at once; when the file's cluster part
-    /// changed since it was last read, it is committed as the next revision. An invalid file changes nothing.
-    public func reload(path: String, applyLogLevel: @Sendable (LogLevel) -> Void) async throws(SFHAError) -> ChangeResult {
+    /// changed since it was last read, it is committed as the next revision. An invalid file changes nothing. The
+    /// file is read and parsed beside the core loop (a huge or hostile file never stalls it).
+    public nonisolated func reload(path: String, applyLogLevel: @Sendable (LogLevel) -> Void) async throws(SFHAError) -> ChangeResult {
         let loaded: SFHAConfiguration
         do {
-            loaded = try SFHAConfiguration.load(path: path)
+            loaded = try await Self.loadConfiguration(path: path)
         } catch {
-            throw SFHAError(.invalidArgument, "\(path) is invalid, the running configuration is kept: \(error)")
+            let failure = SFHAError(.invalidArgument, "\(path) is invalid, the running configuration is kept: \(error)")
+            await logReloadRefusal(failure)
+            throw failure
         }
+        return try await apply(reloaded: loaded, path: path, applyLogLevel: applyLogLevel)
+    }
+
+    /// Reads and parses config.yml on a thread of its own.
+    static func loadConfiguration(path: String) async throws(ConfigurationError) -> SFHAConfiguration {
+        let result: Result<SFHAConfiguration, ConfigurationError> = await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                do throws(ConfigurationError) {
+                    continuation.resume(returning: .success(try SFHAConfiguration.load(path: path)))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
+    }
+
+    private func logReloadRefusal(_ error: SFHAError) { logger.error("reload refused: \(error.message)") }
+
+    private func apply(reloaded loaded: SFHAConfiguration, path: String, applyLogLevel: @Sendable (LogLevel) -> Void) async throws(SFHAError)
+        -> ChangeResult
+    {
         guard loaded.node.name == nodeConfiguration.name else {
             throw SFHAError(
                 .invalidArgument, "node.name changed from \(nodeConfiguration.name) to \(loaded.node.name) in \(path): restart sfhad for that")
         }
         var notes: [String] = []
         if loaded.node.priority != nodeConfiguration.priority {
-            await handle(.setPriority(loaded.node.priority))
+            handle(.setPriority(loaded.node.priority))
             notes.append("priority \(nodeConfiguration.priority) → \(loaded.node.priority)")
         }
         if loaded.node.logLevel != nodeConfiguration.logLevel {
@@ -239,13 +294,14 @@ extension DaemonRuntime {
 
     // MARK: - Read-only views
 
-    /// This node's view of every resource: configured, and present/active here.
-    public func resources() async -> ResourcesReport {
-        let configuration = state.document.configuration
+    /// This node's view of every resource: configured, and present/active here (asked of the system beside the core
+    /// loop).
+    public nonisolated func resources() async -> ResourcesReport {
+        let (configuration, placement, node) = await resourcesContext()
         var vips: [ResourcesReport.VIP] = []
         var services: [ResourcesReport.Service] = []
         for group in configuration.groups {
-            let holder = state.lastPlacement?.holder(of: group.name)
+            let holder = placement?.holder(of: group.name)
             for vip in group.vips {
                 let present = (try? await effects.addresses.isPresent(vip)) ?? false
                 vips.append(.init(name: vip.name, address: vip.cidr, interface: vip.interface, group: group.name, holder: holder, presentHere: present))
@@ -255,7 +311,11 @@ extension DaemonRuntime {
                 services.append(.init(name: service.name, unit: service.systemdUnitName, group: group.name, holder: holder, activeHere: active))
             }
         }
-        return ResourcesReport(node: state.nodeName, vips: vips, services: services)
+        return ResourcesReport(node: node, vips: vips, services: services)
+    }
+
+    private func resourcesContext() -> (ClusterConfiguration, Placement?, String) {
+        (state.document.configuration, state.lastPlacement, state.nodeName)
     }
 
     /// Health checks running here, and the failures the reconciler counts.

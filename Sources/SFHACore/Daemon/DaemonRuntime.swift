@@ -18,8 +18,8 @@ public actor DaemonRuntime {
     static let anchorRetry: Duration = .milliseconds(150)
 
     var state: DaemonState
-    let reconciler: LocalReconciler
-    let effects: NodeEffects
+    nonisolated let reconciler: LocalReconciler
+    nonisolated let effects: NodeEffects
     public nonisolated let clock: DaemonClock
     public nonisolated let proof: MembershipProof
     public nonisolated let gate: EffectGate
@@ -228,7 +228,7 @@ public actor DaemonRuntime {
             let reconciler = self.reconciler
             Task {
                 let actions = await reconciler.handle(event)
-                await self.reconciled(actions)
+                self.reconciled(actions)
             }
         }
     }
@@ -283,7 +283,7 @@ public actor DaemonRuntime {
             let reconciler = self.reconciler
             Task {
                 await reconciler.clearFailures(group: group)
-                await self.reportLocalState()
+                self.reportLocalState()
             }
             logger.notice("failures cleared", metadata: ["group": "\(group ?? "all")"])
         case .anchorDelivered(let base, let ring):
@@ -313,7 +313,7 @@ public actor DaemonRuntime {
             let reconciler = self.reconciler
             Task {
                 let actions = await reconciler.releaseNow(keeping: groups)
-                await self.reconciled(actions)
+                self.reconciled(actions)
             }
         }
         // Claim before acting: groups about to be acquired are published as held first, and acquired only once that
@@ -328,14 +328,12 @@ public actor DaemonRuntime {
 
     func requestReconcile() { reconcileRequests.yield() }
 
-    /// The reconcile worker: brings the machine to the newest assignment, beside the core loop. Run by
-    /// `ReconcileService`.
-    public nonisolated func runReconciler() async {
-        for await _ in reconcileWakeups {
-            guard let target = await reconcileTarget() else { continue }
-            let actions = await reconciler.apply(target)
-            await reconciled(actions)
-        }
+    /// One pass of the reconcile worker (`ReconcileService`): brings the machine to the newest assignment, beside the
+    /// core loop.
+    public nonisolated func reconcileOnce() async {
+        guard let target = await reconcileTarget() else { return }
+        let actions = await reconciler.apply(target)
+        await reconciled(actions)
     }
 
     /// What the worker may hold now: the assignment, except groups whose claim has not come back yet.
@@ -364,7 +362,7 @@ public actor DaemonRuntime {
             let held = Set(await reconciler.heldGroups)
             let failed = await reconciler.failedGroups
             let failures = await reconciler.failureRecords.reduce(0) { $0 + $1.failures }
-            await self.localStateRead(held: held, failed: failed, failures: failures)
+            self.localStateRead(held: held, failed: failed, failures: failures)
         }
     }
 
@@ -385,7 +383,7 @@ public actor DaemonRuntime {
             await store.write(document)
             await reconciler.setGroups(document.configuration.groups)
             await reconciler.setMaintenance(document.configuration.maintenance)
-            await self.requestReconcile()
+            self.requestReconcile()
         }
         liveness.setVIPs(document.configuration.groups.flatMap(\.vips))
         publishCheckSetIfChanged()
@@ -513,6 +511,13 @@ actor DocumentStore {
     init(path: String, logger: Logger) {
         self.path = path
         self.logger = logger
+    }
+
+    /// Writes `document` unless it (or a later revision) is written already; the error when it could not be.
+    func ensureWritten(_ document: ClusterDocument) -> String? {
+        if let written = writtenRevision, written >= document.revision { return nil }
+        write(document)
+        return lastError
     }
 
     func write(_ document: ClusterDocument) {

@@ -1,3 +1,4 @@
+import AsyncAlgorithms
 import CorosyncKit
 import Logging
 import ServiceLifecycle
@@ -15,14 +16,36 @@ public struct CorosyncWatchService: Service {
     public func run() async throws {
         try await withThrowingDiscardingTaskGroup { tasks in
             tasks.addTask { await monitor.run() }
-            for await event in monitor.events.cancelOnGracefulShutdown() { await runtime.corosync(event) }
+            for await event in monitor.events.cancelOnGracefulShutdown() {
+                switch event {
+                case .connected, .nodeListChanged:
+                    // The token settings size the proof window and the fence; read them beside the event loop.
+                    tasks.addTask { await Self.readTotemSettings(into: runtime) }
+                default:
+                    break
+                }
+                await runtime.corosync(event)
+            }
             tasks.cancelAll()
         }
+    }
+
+    static func readTotemSettings(into runtime: DaemonRuntime) async {
+        guard let cmap = try? CMap() else { return }
+        defer { cmap.close() }
+        func milliseconds(_ key: String) async -> Duration? {
+            (try? await cmap.get(key))??.unsignedValue.map { .milliseconds(Int64(clamping: $0)) }
+        }
+        guard let token = await milliseconds("runtime.config.totem.token") else { return }
+        let retransmit = await milliseconds("runtime.config.totem.token_retransmit") ?? token / 4
+        let hold = await milliseconds("runtime.config.totem.hold") ?? retransmit
+        await runtime.setTotemSettings(token: token, hold: hold, retransmit: retransmit)
     }
 }
 
 /// Keeps this daemon in the `sfha` process group (rejoining after corosync comes back) and feeds what it delivers
-/// to the runtime. On graceful shutdown it hands the node's groups over before leaving.
+/// to the runtime. On graceful shutdown it hands the node's groups over before leaving: the services listed before
+/// it in the group (lease refresh, message sender, corosync's counters) are still running meanwhile.
 public struct ProcessGroupService: Service {
     let runtime: DaemonRuntime
     let logger: Logger
@@ -40,41 +63,92 @@ public struct ProcessGroupService: Service {
                     let group = try ProcessGroup(joining: DaemonRuntime.processGroupName)
                     await runtime.attach(group)
                     pause = .milliseconds(100)
-                    for try await event in group.events { await runtime.groupEvent(event) }
+                    for try await event in group.events.cancelOnGracefulShutdown() { await runtime.groupEvent(event) }
                 } catch {
                     logger.debug("process group unavailable, retrying", metadata: ["error": "\(error)"])
                 }
+                guard !Task.isShuttingDownGracefully else { break }
                 await runtime.attach(nil)
                 try? await Task.sleep(for: pause)
                 pause = min(pause * 2, .seconds(2))
             }
         } onGracefulShutdown: {
-            Task { await runtime.shutdown() }
+            logger.notice("stopping: handing this node's groups over")
+        }
+        // The handover runs here, awaited, while the services started before this one still run.
+        await runtime.shutdown()
+    }
+}
+
+/// Reads corosync's totem counters on a real-time thread (`TotemActivityMonitor`) into the membership proof, and
+/// feeds the proof's events to the runtime.
+public struct TotemService: Service {
+    let runtime: DaemonRuntime
+    let endpoint: CorosyncEndpoint
+
+    public init(runtime: DaemonRuntime, endpoint: CorosyncEndpoint = .local) {
+        self.runtime = runtime
+        self.endpoint = endpoint
+    }
+
+    public func run() async throws {
+        let proof = runtime.proof
+        let monitor = TotemActivityMonitor(endpoint: endpoint, interval: DaemonTimings.totemPollInterval) { proof.observe($0) }
+        monitor.start()
+        defer { monitor.stop() }
+        for await event in proof.events.cancelOnGracefulShutdown() { await runtime.proofEvent(event) }
+    }
+}
+
+/// Hands this daemon's messages to corosync, beside the core loop (`GroupSender`).
+public struct SenderService: Service {
+    let runtime: DaemonRuntime
+
+    public init(runtime: DaemonRuntime) { self.runtime = runtime }
+
+    public func run() async throws {
+        let sender = runtime.sender
+        await withGracefulShutdownHandler {
+            await sender.run()
+        } onGracefulShutdown: {
+            // The handover's last report still goes out: the runtime finishes the sender when it is done.
         }
     }
 }
 
+/// Brings the machine to the newest assignment, beside the core loop (`DaemonRuntime.runReconciler`).
+public struct ReconcileService: Service {
+    let runtime: DaemonRuntime
+
+    public init(runtime: DaemonRuntime) { self.runtime = runtime }
+
+    public func run() async throws {
+        for await _ in runtime.reconcileWakeups.cancelOnGracefulShutdown() { await runtime.reconcileOnce() }
+    }
+}
+
 /// The low-rate heartbeat: re-publishes this node's report (a hung daemon stops doing so) and re-evaluates timed
-/// rules (takeover delay, failback delay, failure timeouts).
+/// rules (failback delay, failure timeouts).
 public struct HeartbeatService: Service {
     let runtime: DaemonRuntime
     let interval: Duration
 
-    public init(runtime: DaemonRuntime, interval: Duration = .seconds(1)) {
+    public init(runtime: DaemonRuntime, interval: Duration = DaemonTimings.heartbeat) {
         self.runtime = runtime
         self.interval = interval
     }
 
     public func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: interval)
+        for await _ in AsyncTimerSequence(interval: interval, clock: .continuous).cancelOnGracefulShutdown() {
             await runtime.tick()
         }
     }
 }
 
-/// Refreshes the held VIPs' leases. VIPs are added with a short lifetime (`DaemonTimings.vipLease`) so that they
-/// disappear by themselves when sfhad is killed or hangs; this service keeps them alive while sfhad runs.
+/// The core loop's beat and the VIP leases. VIPs are added with a short lifetime (`DaemonTimings.vipLease`) so
+/// that they disappear by themselves when sfhad is killed, hangs, or cannot prove it is in the quorate ring; this
+/// service extends them while all is well. It runs until the very end of a graceful stop (it is the first service of
+/// the group), so the stall watchdog keeps being fed through the handover.
 public struct LeaseService: Service {
     let runtime: DaemonRuntime
     let interval: Duration
@@ -85,9 +159,13 @@ public struct LeaseService: Service {
     }
 
     public func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            await runtime.refreshLeases()
-            try? await Task.sleep(for: interval)
+        let gate = runtime.gate
+        let reconciler = runtime.reconciler
+        await runtime.beat()
+        for await _ in AsyncTimerSequence(interval: interval, clock: .continuous).cancelOnGracefulShutdown() {
+            await runtime.beat()
+            let lapsed = await reconciler.refreshLeases(allowed: gate.mayRefresh())
+            if !lapsed.isEmpty { await runtime.leasesLapsed(lapsed) }
         }
     }
 }

@@ -354,7 +354,9 @@ public struct DaemonState: Sendable {
                 if !departure.nodeLeft { view.daemonLeft(name, at: now) }
             }
         }
-        for member in joined where member != localProcess && daemonProcesses[member.nodeID] != member {
+        // Every process not known to be a node's sfhad may be one about to report (a joiner, or — for a daemon that
+        // just joined — every daemon already there): placement waits for it, at most `reportGrace` from now.
+        for member in members where member != localProcess && daemonProcesses[member.nodeID] != member && joinedAt[member] == nil {
             joinedAt[member] = now
         }
         if !joined.isEmpty { outputs.append(.send(.document(document))) }
@@ -423,7 +425,11 @@ public struct DaemonState: Sendable {
             }
             return outputs
         case .document(let offered):
-            guard isDaemon(from) else { return [.rejected(from: from, reason: "a document from \(from), which is not a node's sfhad")] }
+            // Documents are offered when daemons join, before anyone has their report: one from a process of a node
+            // whose sfhad is not known yet is considered too (it is validated like everything else).
+            guard isDaemon(from) || (groupMembers.contains(from) && daemonProcesses[from.nodeID] == nil && from.nodeID != nodeID) else {
+                return [.rejected(from: from, reason: "a document from \(from), which is not a node's sfhad")]
+            }
             // Catch up to a higher committed revision (a node that was away); never go back. Two nodes that started
             // from different config.yml files both hold revision 1 with different content: every member adopts the
             // one with the smaller hash, so they converge on one document (deterministically, as all see the same

@@ -156,10 +156,8 @@ private struct Context {
             return all(nil, .waitingForReports(from: input.awaitedReports.sorted()))
         }
         let targetHolds = holding.contains { $0.name == target.name }
-        // Never two holders: another live node still holding part of the component releases first. When the
-        // target already holds it (two claim it: a stale or resumed daemon), the target keeps it and the other one
-        // releases — making both release would only add an outage.
-        if !targetHolds, let other = holding.first(where: { $0.name != target.name }) {
+        // Never two holders: another live node still holding part of the component releases first.
+        if let other = holding.first(where: { $0.name != target.name }) {
             return all(nil, .waitingForRelease(by: other.name, next: target.name))
         }
         // A node outside this ring may still hold a group no live daemon here has reported: not before the fence.
