@@ -338,7 +338,7 @@ public struct DaemonState: Sendable {
         var outputs: [Output] = []
         groupMembers = Set(members)
         inProcessGroup = localProcess.map(groupMembers.contains) ?? false
-        position = StreamPosition(membership: Self.membershipKey(ring: ring?.id, members: members), index: 0)
+        position = StreamPosition(membership: Self.membershipKey(members: members), index: 0)
         for departure in left {
             joinedAt[departure.member] = nil
             lastSequence[departure.member] = nil
@@ -377,8 +377,9 @@ public struct DaemonState: Sendable {
         view.daemonsChanged(nodes)
     }
 
-    /// A stable identity for one group membership (ring and processes), the same on every member.
-    static func membershipKey(ring: RingID?, members: [ProcessGroupMember]) -> UInt64 {
+    /// A stable identity for one group membership (its processes), the same on every member. (Not the ring: a
+    /// daemon that just joined may learn of its ring after its own join, while the others saw no ring change.)
+    static func membershipKey(members: [ProcessGroupMember]) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         func mix(_ value: UInt64) {
             for shift in stride(from: 0, to: 64, by: 8) {
@@ -386,8 +387,6 @@ public struct DaemonState: Sendable {
                 hash = hash &* 0x100_0000_01b3
             }
         }
-        mix(UInt64(ring?.nodeID ?? 0))
-        mix(ring?.sequence ?? 0)
         for member in members.sorted(by: { ($0.nodeID, $0.pid) < ($1.nodeID, $1.pid) }) {
             mix(UInt64(member.nodeID) << 32 | UInt64(member.pid))
         }

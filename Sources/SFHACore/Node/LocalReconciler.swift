@@ -47,7 +47,7 @@ public struct ReconcileAction: Sendable, Equatable, CustomStringConvertible {
         self.duration = duration
     }
 
-    public var description: String { "\(kind.rawValue) \(resource) [\(group)]: \(outcome) in \(duration)" }
+    public var description: String { "\(kind.rawValue) \(resource) [\(group)]: \(outcome) in \(DurationFormatting.human(duration))" }
 }
 
 /// A service's failures on this node, as the daemon publishes them.
