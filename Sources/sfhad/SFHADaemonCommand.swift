@@ -62,12 +62,9 @@ struct SFHADaemonCommand: AsyncParsableCommand {
         let document = Self.loadDocument(path: documentPath, configuration: loaded.cluster, logger: logger)
         try? FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
         let liveness = DaemonLiveness(notifier: notifier, watchdogInterval: notifier.watchdogInterval)
-        // When this node can no longer prove it is in the quorate ring, its VIPs go at once, from the thread that
-        // reads corosync's counters — whatever the core loop is doing (the leases would end them a moment later).
-        let proof = MembershipProof(onLapse: {
-            let removed = StallWatchdog.removeWithNetlink(liveness.vips)
-            if !removed.isEmpty { logger.warning("ring evidence ran out: removed \(removed.joined(separator: ", "))") }
-        })
+        // When this node can no longer prove it is in the quorate ring, its VIP leases are no longer extended: the
+        // kernel removes the VIPs by itself (a proof that comes back in time keeps them, without a gap).
+        let proof = MembershipProof()
         let runtime = DaemonRuntime(
             node: loaded.node, nodeID: snapshot.localNodeID, document: document,
             effects: .system(vipLease: DaemonTimings.vipLease), documentPath: documentPath, seededFrom: loaded.cluster,

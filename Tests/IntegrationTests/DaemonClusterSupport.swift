@@ -39,9 +39,19 @@ struct DaemonLab {
                 throw error
             }
             await prober.stop()
+            if ProcessInfo.processInfo.environment["SFHA_LAB_LOGS"] != nil { daemonLab.printLogs() }
             let whole = watcher.report()
             print("[\(name)] whole run: \(whole)")
             #expect(whole.dualHolderSamples.isEmpty && whole.heldWithoutQuorum.isEmpty, "\(whole)")
+        }
+    }
+
+    /// Every node's sfhad log (debugging aid: `SFHA_LAB_LOGS=1 swift test …`).
+    func printLogs() {
+        for node in lab.nodes {
+            guard let directory = node.stateDirectory else { continue }
+            let text = (try? String(contentsOfFile: "\(directory)/var-log-corosync/sfhad.log", encoding: .utf8)) ?? "(no log)"
+            print("==== sfhad on \(node.name)\n\(text)")
         }
     }
 

@@ -51,6 +51,10 @@ extension NodeLeaseTests {
         let before = fakes.addresses.leaseRefreshes
         #expect(await reconciler.refreshLeases(allowed: false).isEmpty)
         #expect(fakes.addresses.leaseRefreshes == before)
+        // Once the kernel has dropped it, the group is no longer held.
+        fakes.addresses.expire(NodeFixtures.web.vips[0].address)
+        #expect(await reconciler.refreshLeases(allowed: false) == ["web"])
+        #expect(fakes.addresses.leaseRefreshes == before)
     }
 
     /// An acquisition re-checks, right before each VIP and unit, that it is still wanted (the decision may be

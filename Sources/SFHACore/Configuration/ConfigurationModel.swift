@@ -236,7 +236,7 @@ public struct ResourceGroup: Sendable, Equatable, Codable, CustomStringConvertib
 }
 
 /// A floating IP address.
-public struct VirtualIP: Sendable, Equatable, Codable, CustomStringConvertible {
+public struct VirtualIP: Sendable, Hashable, Codable, CustomStringConvertible {
     public var name: String
     public var address: IPAddress
     public var prefixLength: Int

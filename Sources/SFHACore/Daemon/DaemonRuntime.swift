@@ -73,7 +73,7 @@ public actor DaemonRuntime {
         self.liveness = liveness
         self.nodeConfiguration = node
         self.seededClusterHash = ClusterDocument.contentHash(of: fileCluster ?? document.configuration)
-        let proof = proof ?? MembershipProof(onLapse: {})
+        let proof = proof ?? MembershipProof()
         self.proof = proof
         self.gate = EffectGate(proof: proof, requireProof: requireProof)
         self.sender = GroupSender(proof: proof, clock: clock, logger: logger)
@@ -184,7 +184,7 @@ public actor DaemonRuntime {
             if value {
                 logger.info("proven to be in the quorate ring")
             } else if !state.holdings.isEmpty {
-                logger.warning("no longer proven to be in the quorate ring: the VIPs held here were removed")
+                logger.warning("no longer proven to be in the quorate ring: the VIP leases here are no longer extended")
             } else {
                 logger.info("no longer proven to be in the quorate ring")
             }

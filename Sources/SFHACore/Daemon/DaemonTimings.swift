@@ -4,9 +4,9 @@ public enum DaemonTimings {
     /// expired address by itself, so a VIP outlives a dead, hung or frozen daemon by at most the lease and the
     /// kernel's expiry slack.
     public static let vipLease: Duration = .seconds(1)
-    /// How late after its lifetime the kernel may remove an expired address: its expiry work runs on whole
-    /// seconds (up to a quarter of a second late), plus room for a busy machine.
-    public static let leaseExpirySlack: Duration = .milliseconds(500)
+    /// How late after its lifetime the kernel may remove an expired address: its expiry work is rounded up to
+    /// whole seconds, accepted up to a quarter of a second late, plus room for a busy machine.
+    public static let leaseExpirySlack: Duration = .milliseconds(300)
     /// Four refreshes per lease: a stall shorter than three of them never lets a VIP expire.
     public static let leaseRefresh: Duration = .milliseconds(250)
     /// corosync's totem counters are read this often (`TotemActivityMonitor`).

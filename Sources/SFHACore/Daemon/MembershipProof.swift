@@ -17,8 +17,8 @@ public struct DaemonClock: Sendable {
 }
 
 /// `RingEvidence` shared between the thread that reads corosync's counters, the daemon's core loop, the lease
-/// refresher and the message sender. It tells the core loop when the proof starts or ends, and removes the VIPs
-/// itself (from the reading thread) the moment the proof runs out, whatever the core loop is doing.
+/// refresher and the message sender. It tells the core loop when the proof starts or ends; the lease refresher
+/// stops extending the VIPs the moment it runs out, whatever the core loop is doing.
 public final class MembershipProof: Sendable {
     public enum Event: Sendable, Equatable {
         case proven(Bool)
@@ -39,13 +39,9 @@ public final class MembershipProof: Sendable {
     private let state: Mutex<State>
     private let continuation: AsyncStream<Event>.Continuation
     public let events: AsyncStream<Event>
-    /// Runs on the reading thread when a proof runs out (removes every configured VIP).
-    private let onLapse: @Sendable () -> Void
-
-    public init(window: Duration = DaemonTimings.defaultProofWindow, onLapse: @escaping @Sendable () -> Void) {
+    public init(window: Duration = DaemonTimings.defaultProofWindow) {
         state = Mutex(State(window: window))
         (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .unbounded)
-        self.onLapse = onLapse
     }
 
     /// The proof window, from corosync's token settings.
@@ -55,7 +51,7 @@ public final class MembershipProof: Sendable {
     /// A reading from `TotemActivityMonitor` (its thread).
     public func observe(_ activity: TotemActivity, now: ContinuousClock.Instant = .now) {
         var events: [Event] = []
-        let lapsed = state.withLock { state -> Bool in
+        state.withLock { state in
             switch activity {
             case .sample(let sample):
                 state.evidence.observe(sample)
@@ -71,29 +67,23 @@ public final class MembershipProof: Sendable {
                 if state.lastUnavailable != text { events.append(.unavailable(text)) }
                 state.lastUnavailable = text
             }
-            return Self.updateProven(&state, now: now, events: &events)
+            Self.updateProven(&state, now: now, events: &events)
         }
-        if lapsed { onLapse() }
         for event in events { continuation.yield(event) }
     }
 
     /// Re-evaluates the proof at `now` (the reading thread does this with every reading; tests call it directly).
-    /// Returns whether it ran out now.
-    @discardableResult
-    public func check(now: ContinuousClock.Instant = .now) -> Bool {
+    public func check(now: ContinuousClock.Instant = .now) {
         var events: [Event] = []
-        let lapsed = state.withLock { Self.updateProven(&$0, now: now, events: &events) }
-        if lapsed { onLapse() }
+        state.withLock { Self.updateProven(&$0, now: now, events: &events) }
         for event in events { continuation.yield(event) }
-        return lapsed
     }
 
-    private static func updateProven(_ state: inout State, now: ContinuousClock.Instant, events: inout [Event]) -> Bool {
+    private static func updateProven(_ state: inout State, now: ContinuousClock.Instant, events: inout [Event]) {
         let proven = state.evidence.isProven(at: now, window: state.window)
-        guard proven != state.proven else { return false }
+        guard proven != state.proven else { return }
         state.proven = proven
         events.append(.proven(proven))
-        return !proven
     }
 
     /// Until when this node is proven to be in its quorate ring (nil: not proven now).
@@ -118,11 +108,10 @@ public final class MembershipProof: Sendable {
     /// The anchored ring lost its quorum (or corosync went away): nothing is proven until a new anchor.
     public func dropAnchor() {
         var events: [Event] = []
-        let lapsed = state.withLock { state -> Bool in
+        state.withLock { state in
             state.evidence.dropAnchor()
-            return Self.updateProven(&state, now: .now, events: &events)
+            Self.updateProven(&state, now: .now, events: &events)
         }
-        if lapsed { onLapse() }
         for event in events { continuation.yield(event) }
     }
 

@@ -128,6 +128,9 @@ public actor LocalReconciler {
     /// Groups whose VIP lease ran out behind the daemon's back: no longer held, their services stop at the next
     /// apply, and they are only ever acquired anew (duplicate check included).
     private var lapsed: [HeldGroup] = []
+    /// VIPs this reconciler put on the machine (or found there when it acquired their group) and has not removed:
+    /// the only ones whose lease is refreshed — a VIP a repair is about to add is not "expired".
+    private var leased: Set<VirtualIP> = []
 
     /// While true nothing changes on the machine.
     public private(set) var maintenance = false
@@ -276,10 +279,14 @@ public actor LocalReconciler {
     /// and it is never re-added here on its own — another node may have taken it meanwhile. Placement decides
     /// again, and a new acquire goes through the duplicate check.
     public func refreshLeases(allowed: Bool) async -> [String] {
-        guard allowed else { return [] }
         var expired: [HeldGroup] = []
         for group in held {
-            for vip in group.definition.vips where (try? await effects.addresses.refreshLease(vip)) == .alreadyAbsent {
+            for vip in group.definition.vips where leased.contains(vip) {
+                // Not allowed: nothing is extended, but a VIP the kernel has removed meanwhile still ends the holding.
+                let gone = allowed
+                    ? (try? await effects.addresses.refreshLease(vip)) == .alreadyAbsent
+                    : (try? await effects.addresses.isPresent(vip)) == false
+                guard gone else { continue }
                 expired.append(group)
                 break
             }
@@ -292,6 +299,7 @@ public actor LocalReconciler {
             for vip in group.definition.vips {
                 await effects.announcer.cancel(vip)
                 duplicateChecked.remove(vip.address)
+                leased.remove(vip)
                 // Whatever VIP of the group is still there goes too: the group is no longer held here.
                 _ = try? await effects.addresses.remove(vip)
             }
@@ -535,6 +543,7 @@ public actor LocalReconciler {
                 }
             }
             // Announce added and adopted VIPs alike (a restarted daemon re-asserts the address).
+            if !dryRun { leased.insert(vip) }
             actions.append(await announce(vip, group: group.name, dryRun: dryRun))
         }
         actions += await startServices(group, already: [], token: token, dryRun: dryRun)
@@ -655,9 +664,11 @@ public actor LocalReconciler {
     }
 
     private func addVIP(_ vip: VirtualIP, group: String, dryRun: Bool) async -> ReconcileAction {
-        await perform(.addVIP, group, Self.describe(vip), dryRun: dryRun) { () throws(SFHAError) in
+        let action = await perform(.addVIP, group, Self.describe(vip), dryRun: dryRun) { () throws(SFHAError) in
             try await self.effects.addresses.add(vip).changed
         }
+        if !dryRun && (action.outcome == .done || action.outcome == .unchanged) { leased.insert(vip) }
+        return action
     }
 
     private func removeVIP(_ vip: VirtualIP, group: String, dryRun: Bool) async -> ReconcileAction {
@@ -666,7 +677,10 @@ public actor LocalReconciler {
         }
         if case .failed = action.outcome, !pendingRemoval.contains(vip) { pendingRemoval.append(vip) }
         // Whoever removes it, someone else may hold it next: the next acquire here probes again.
-        if !dryRun { duplicateChecked.remove(vip.address) }
+        if !dryRun {
+            duplicateChecked.remove(vip.address)
+            leased.remove(vip)
+        }
         return action
     }
 

@@ -87,7 +87,9 @@ private struct Context {
     func ineligibility(_ node: NodeReport, _ component: [GroupPolicy]) -> Ineligibility? {
         if node.standby { return .standby }
         if !node.healthy { return .unhealthy }
-        if !node.proven { return .notProven }
+        // A holder whose proof lapses (a membership change under way) keeps its place: its VIP leases, no longer
+        // extended, end its holding if the proof does not come back. A node without proof takes nothing new.
+        if !node.proven && node.holdings.isDisjoint(with: component.map(\.name)) { return .notProven }
         if component.contains(where: { node.blockedGroups.contains($0.name) }) { return .blocked }
         for group in component {
             if case .awayFrom(let away)? = input.moveRequests[group.name], away == node.name { return .movedAway }
