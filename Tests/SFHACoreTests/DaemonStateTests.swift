@@ -410,7 +410,7 @@ struct DaemonStateTests {
             .report(NodeStateReport(
                 report: NodeReport(name: "n", nodeID: 1, holdings: ["g"]), configurationRevision: 3, configurationHash: "abc",
                 sequence: 9, basedOn: StreamPosition(membership: 7, index: 3), anchorBase: 5,
-                previousRing: PreviousRingSummary(members: [1, 2], formedAgeMilliseconds: 10, lastTokenAgeMilliseconds: 2))),
+                previousRing: PreviousRingSummary(ring: RingID(nodeID: 1, sequence: 8), members: [1, 2], formedAgeMilliseconds: 10, lastTokenAgeMilliseconds: 2))),
             .proposal(ConfigurationProposal(id: "i", proposer: "n", baseRevision: 2, configuration: Self.configuration)),
             .document(ClusterDocument(revision: 4, configuration: Self.configuration)),
             .command(.move(group: "g", request: .to("n2"))), .command(.cleanup(group: nil, node: "n")),

@@ -119,7 +119,7 @@ struct RingEvidenceTests {
     /// learn of their new ring at 13.7 s: the fence is the last token + one token timeout + the holder's overhang.
     @Test func fenceAfterACleanLoss() {
         let received = Self.ms(13_800)
-        let summary = PreviousRingSummary(members: [1, 2, 3], formedAgeMilliseconds: 100_000, lastTokenAgeMilliseconds: 3_800)
+        let summary = PreviousRingSummary(ring: RingID(nodeID: 1, sequence: 8), members: [1, 2, 3], formedAgeMilliseconds: 100_000, lastTokenAgeMilliseconds: 3_800)
         let fence = AcquisitionFence.fence(
             members: [2, 3], learntAt: Self.ms(13_700), live: [2, 3],
             summaries: [2: .init(summary, at: received), 3: .init(summary, at: received)], parameters: Self.parameters)
@@ -128,7 +128,7 @@ struct RingEvidenceTests {
 
     /// Everyone is here with a daemon: no fence, each report says what its node holds.
     @Test func noFenceWhenEveryNodeIsHere() {
-        let summary = PreviousRingSummary(members: [1, 2], formedAgeMilliseconds: 10, lastTokenAgeMilliseconds: 5)
+        let summary = PreviousRingSummary(ring: RingID(nodeID: 1, sequence: 8), members: [1, 2], formedAgeMilliseconds: 10, lastTokenAgeMilliseconds: 5)
         let fence = AcquisitionFence.fence(
             members: [1, 2, 3], learntAt: Self.ms(1000), live: [1, 2, 3],
             summaries: [1: .init(summary, at: Self.ms(1000))], parameters: Self.parameters)
@@ -140,8 +140,8 @@ struct RingEvidenceTests {
     /// node 1's singleton ring says nothing about node 2, only when it formed.
     @Test func fenceAfterAMergeWithAJoiner() {
         let learnt = Self.ms(7_380)
-        let fromNode3 = PreviousRingSummary(members: [2, 3], formedAgeMilliseconds: 3_000, lastTokenAgeMilliseconds: 2_900)
-        let fromNode1 = PreviousRingSummary(members: [1], formedAgeMilliseconds: 3_900, lastTokenAgeMilliseconds: 100)
+        let fromNode3 = PreviousRingSummary(ring: RingID(nodeID: 1, sequence: 8), members: [2, 3], formedAgeMilliseconds: 3_000, lastTokenAgeMilliseconds: 2_900)
+        let fromNode1 = PreviousRingSummary(ring: RingID(nodeID: 1, sequence: 8), members: [1], formedAgeMilliseconds: 3_900, lastTokenAgeMilliseconds: 100)
         let fence = AcquisitionFence.fence(
             members: [1, 3], learntAt: learnt, live: [1, 3],
             summaries: [3: .init(fromNode3, at: Self.ms(7_400)), 1: .init(fromNode1, at: Self.ms(7_400))],
@@ -161,7 +161,7 @@ struct RingEvidenceTests {
 
     /// Hostile ages cannot make the arithmetic trap.
     @Test func extremeAgesSaturate() {
-        let summary = PreviousRingSummary(members: [1], formedAgeMilliseconds: .max, lastTokenAgeMilliseconds: .max)
+        let summary = PreviousRingSummary(ring: RingID(nodeID: 1, sequence: 8), members: [1], formedAgeMilliseconds: .max, lastTokenAgeMilliseconds: .max)
         let fence = AcquisitionFence.fence(
             members: [2], learntAt: Timestamp(nanoseconds: .max - 5), live: [2],
             summaries: [2: .init(summary, at: Timestamp(nanoseconds: .min + 5))], parameters: Self.parameters)

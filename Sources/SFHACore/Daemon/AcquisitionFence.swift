@@ -6,6 +6,8 @@ import CorosyncKit
 /// Ages are measured when the message is handed to corosync, so a receiver gets an instant no earlier than the real
 /// one by subtracting the age from the moment it receives the message (the message took time to arrive).
 public struct PreviousRingSummary: Sendable, Equatable, Codable {
+    /// The ring the sender is in (the summary speaks about the ring before it; it counts only in this ring).
+    public var ring: RingID
     /// Node ids of the previous ring.
     public var members: [UInt32]
     /// Since the sender learnt of its previous ring (an instant after that ring formed).
@@ -13,7 +15,8 @@ public struct PreviousRingSummary: Sendable, Equatable, Codable {
     /// Since the sender's last token in its previous ring (nil: not known).
     public var lastTokenAgeMilliseconds: UInt64?
 
-    public init(members: [UInt32], formedAgeMilliseconds: UInt64, lastTokenAgeMilliseconds: UInt64?) {
+    public init(ring: RingID, members: [UInt32], formedAgeMilliseconds: UInt64, lastTokenAgeMilliseconds: UInt64?) {
+        self.ring = ring
         self.members = members
         self.formedAgeMilliseconds = formedAgeMilliseconds
         self.lastTokenAgeMilliseconds = lastTokenAgeMilliseconds
@@ -25,11 +28,14 @@ public struct PreviousRingSummary: Sendable, Equatable, Codable {
 
 /// The same summary on the sender's side, as instants of its clock (turned into ages when sent).
 public struct PreviousRing: Sendable, Equatable {
+    /// The ring the sender is in now.
+    public var currentRing: RingID
     public var members: [UInt32]
     public var learntAt: Timestamp
     public var lastTokenAtMost: Timestamp?
 
-    public init(members: [UInt32], learntAt: Timestamp, lastTokenAtMost: Timestamp?) {
+    public init(currentRing: RingID, members: [UInt32], learntAt: Timestamp, lastTokenAtMost: Timestamp?) {
+        self.currentRing = currentRing
         self.members = members
         self.learntAt = learntAt
         self.lastTokenAtMost = lastTokenAtMost
@@ -43,7 +49,8 @@ public struct PreviousRing: Sendable, Equatable {
             return min(UInt64(nanoseconds.partialValue / 1_000_000), PreviousRingSummary.maximumAge)
         }
         return PreviousRingSummary(
-            members: members, formedAgeMilliseconds: age(learntAt), lastTokenAgeMilliseconds: lastTokenAtMost.map(age))
+            ring: currentRing, members: members, formedAgeMilliseconds: age(learntAt),
+            lastTokenAgeMilliseconds: lastTokenAtMost.map(age))
     }
 }
 

@@ -254,7 +254,11 @@ public actor DaemonRuntime {
     // MARK: - The core loop
 
     func handle(_ input: DaemonState.Input) {
+        let fenceBefore = state.fence
         let outputs = state.handle(input, now: now)
+        if state.fence != fenceBefore, let fence = state.fence {
+            logger.info("acquisition fence at \(fence) (now \(now)): \(state.fenceInputs)")
+        }
         scheduleWakeUp()
         for output in outputs { perform(output) }
         gate.setDesired(shuttingDown ? [] : desired)

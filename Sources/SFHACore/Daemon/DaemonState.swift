@@ -236,6 +236,18 @@ public struct DaemonState: Sendable {
     /// The current ring's acquisition fence (nil: none).
     public var fence: Timestamp? { view.fence }
 
+    /// What the fence was computed from (for the log).
+    public var fenceInputs: String {
+        let summaries = ringSummaries.keys.sorted().map { node -> String in
+            let received = ringSummaries[node]!
+            let summary = received.summary
+            return "\(node): ring \(summary.members) formed \(summary.formedAgeMilliseconds) ms, last token "
+                + "\(summary.lastTokenAgeMilliseconds.map { "\($0) ms" } ?? "unknown") before \(received.at)"
+        }
+        return "ring \(ring.map { "\($0.id) \($0.nodes) learnt \($0.learntAt)" } ?? "unknown"), live \(ringLive.sorted()), "
+            + "summaries [\(summaries.joined(separator: "; "))]"
+    }
+
     public mutating func handle(_ input: Input, now: Timestamp) -> [Output] {
         var outputs: [Output] = []
         var forcePublish = false
@@ -495,7 +507,8 @@ public struct DaemonState: Sendable {
         }
         lastSequence[from] = state.sequence
         let name = state.report.name
-        if let summary = state.previousRing { ringSummaries[from.nodeID] = .init(summary, at: now) }
+        // A summary written for another ring (before the sender learnt of this one) says nothing about this one.
+        if let summary = state.previousRing, summary.ring == ring?.id { ringSummaries[from.nodeID] = .init(summary, at: now) }
         if from == localProcess {
             lastOwnDelivery = now
             refreshFence()
@@ -613,8 +626,10 @@ public struct DaemonState: Sendable {
             view.received(current)
             view.accountedGroups.formUnion(current.holdings)
         }
-        let summary = awaitingRingSummary ? nil : previousRing.map {
-            PreviousRing(members: $0.nodes, learntAt: $0.learntAt, lastTokenAtMost: previousRingLastToken)
+        var summary: PreviousRing?
+        if !awaitingRingSummary, let ring, let previousRing {
+            summary = PreviousRing(
+                currentRing: ring.id, members: previousRing.nodes, learntAt: previousRing.learntAt, lastTokenAtMost: previousRingLastToken)
         }
         return [.publish(state, previousRing: summary)]
     }

@@ -49,7 +49,8 @@ public struct RingEvidence: Sendable, Equatable {
     public private(set) var latest: TotemSample?
     /// The epoch of the latest reading.
     public private(set) var current: Epoch?
-    /// The most recent earlier epoch in which tokens arrived: the ring this node was in before the current one.
+    /// The most recent earlier epoch in which this node was in a ring (tokens attributed to it for certain): the ring
+    /// it was in before the current one.
     public private(set) var previous: Epoch?
     public private(set) var anchor: Anchor?
     private var pending: PendingAnchor?
@@ -86,7 +87,7 @@ public struct RingEvidence: Sendable, Equatable {
         }
         if epoch.gather == sample.gatherAfter {
             // The counter moved while `last` was read, not since: the tokens may be the old epoch's last ones or
-            // the current epoch's first ones. Both upper bounds move; nothing is proven by them.
+            // the current epoch's first ones. Upper bounds move; nothing is proven by them.
             if tokensArrived {
                 previous?.lastTokenNotAfter = sample.endedAt
                 epoch.lastTokenNotAfter = sample.endedAt
@@ -94,10 +95,13 @@ public struct RingEvidence: Sendable, Equatable {
             current = epoch
             return
         }
-        // The counter moved since `last`: this node left the current epoch's ring.
-        if tokensArrived { epoch.lastTokenNotAfter = sample.endedAt }
-        if epoch.lastTokenNotAfter != nil { previous = epoch }
-        current = Epoch(gather: sample.gatherAfter, lastTokenNotAfter: tokensArrived ? sample.endedAt : nil)
+        // The counter moved since `last`: this node left the current epoch's ring. Tokens counted now may still be
+        // that ring's last ones — if it was a ring: an epoch in which no token was ever attributed for certain was
+        // only a gather attempt, and what arrives then says nothing about the ring before it.
+        let wasRing = epoch.lastTokenNotBefore != nil
+        if tokensArrived && wasRing { epoch.lastTokenNotAfter = sample.endedAt }
+        if wasRing { previous = epoch }
+        current = Epoch(gather: sample.gatherAfter)
         if let anchor, anchor.gather != sample.gatherAfter { self.anchor = nil }
     }
 
