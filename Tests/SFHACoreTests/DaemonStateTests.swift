@@ -83,7 +83,7 @@ struct DaemonBus {
         for index in members { input(index, .groupMembership(members: members.map(member), joined: members.map(member), left: [])) }
         for index in members {
             input(index, .proven(quorate))
-            input(index, .previousRingKnown(lastTokenAtMost: now))
+            input(index, .previousRingKnown(leftAtMost: now))
         }
         deliver(to: members)
     }
@@ -221,16 +221,17 @@ struct DaemonStateTests {
     }
 
     /// The flapping link found by outside testing: node1 (holding) is cut off, nodes 2 and 3 form a ring without it
-    /// and must wait until node1 has lost its VIP for certain — bounded by their own last token with node1, not by
-    /// how fast node1 notices (its corosync kept saying quorate for seconds).
+    /// and must wait until node1 has lost its VIP for certain — bounded by when they left their ring with node1, not
+    /// by how fast node1 notices (its corosync kept saying quorate for seconds).
     @Test func survivorsTakeOverOnlyAtTheFence() {
         var bus = DaemonBus(configuration: Self.configuration)
         bus.tokenTimeout = .milliseconds(1650)
         bus.form([0, 1, 2])
         bus.reconcile([0, 1, 2])
         #expect(bus.assigned["node1"] == ["default"])
-        let lastToken = bus.now
-        bus.now = bus.now + .milliseconds(3600)
+        let cut = bus.now
+        let left = cut + .milliseconds(1650)
+        bus.now = cut + .milliseconds(3600)
         let learnt = bus.now
         bus.ringSequence += 4
         let ring = RingID(nodeID: 2, sequence: bus.ringSequence)
@@ -242,17 +243,36 @@ struct DaemonStateTests {
         }
         // Until each survivor's summary of its previous ring has arrived, the whole ring's formation bounds it.
         #expect(bus.assigned["node2"] ?? [] == [])
-        for index in [1, 2] { bus.input(index, .previousRingKnown(lastTokenAtMost: lastToken)) }
+        for index in [1, 2] { bus.input(index, .previousRingKnown(leftAtMost: left)) }
         bus.deliver(to: [1, 2])
-        let fence = lastToken + .milliseconds(1650) + bus.daemons[1].holderOverhang
-        #expect(bus.daemons[1].fence == fence, "last token with node1 + one token timeout + the holder's overhang")
+        let fence = left + DaemonTimings.joinPropagation + bus.daemons[1].holderOverhang
+        #expect(bus.daemons[1].fence == fence, "left the ring with node1 + join propagation + the holder's overhang")
         #expect(fence > learnt, "the fence lies beyond corosync's detection here: it is what decides")
-        #expect(bus.daemons[1].lastPlacement?.assignment(of: "default")?.reason == .waitingForFence(until: fence))
-        #expect(bus.daemons[1].nextDecisionTime == fence)
-        bus.now = fence
+        // The takeover delay (from when they saw node1 leave) is the other wait; whichever ends last decides.
+        let delayEnd = learnt + Self.configuration.takeoverDelay
+        let reason = bus.daemons[1].lastPlacement?.assignment(of: "default")?.reason
+        #expect(reason == .waitingForTakeover(previousHolder: "node1", until: delayEnd) || reason == .waitingForFence(until: fence))
+        bus.now = min(fence, delayEnd)
+        bus.input(1, .wakeUp)
+        #expect(bus.assigned["node2"] ?? [] == [])
+        bus.now = max(fence, delayEnd)
         bus.input(1, .wakeUp)
         bus.input(2, .wakeUp)
         #expect(bus.assigned["node2"] == ["default"])
+    }
+
+    /// A summary written for another ring (before its sender learnt of the current one) is not used: it would speak
+    /// of the wrong ring.
+    @Test func aSummaryForAnotherRingIsIgnored() {
+        var bus = DaemonBus(configuration: Self.configuration)
+        bus.form([0, 1])
+        let before = bus.daemons[0].fence
+        let stale = NodeStateReport(
+            report: bus.daemons[1].report, configurationRevision: 1, configurationHash: bus.daemons[1].document.contentHash,
+            sequence: 1000, basedOn: nil,
+            previousRing: PreviousRingSummary(ring: RingID(nodeID: 9, sequence: 1), members: [1, 2, 3], formedAgeMilliseconds: 0, leftAgeMilliseconds: 100_000))
+        bus.input(0, .message(from: bus.member(1), .report(stale)))
+        #expect(bus.daemons[0].fence == before)
     }
 
     /// A group a live daemon of this ring reported holding is accounted for: moving it needs no fence.
@@ -410,7 +430,7 @@ struct DaemonStateTests {
             .report(NodeStateReport(
                 report: NodeReport(name: "n", nodeID: 1, holdings: ["g"]), configurationRevision: 3, configurationHash: "abc",
                 sequence: 9, basedOn: StreamPosition(membership: 7, index: 3), anchorBase: 5,
-                previousRing: PreviousRingSummary(ring: RingID(nodeID: 1, sequence: 8), members: [1, 2], formedAgeMilliseconds: 10, lastTokenAgeMilliseconds: 2))),
+                previousRing: PreviousRingSummary(ring: RingID(nodeID: 1, sequence: 8), members: [1, 2], formedAgeMilliseconds: 10, leftAgeMilliseconds: 2))),
             .proposal(ConfigurationProposal(id: "i", proposer: "n", baseRevision: 2, configuration: Self.configuration)),
             .document(ClusterDocument(revision: 4, configuration: Self.configuration)),
             .command(.move(group: "g", request: .to("n2"))), .command(.cleanup(group: nil, node: "n")),

@@ -93,8 +93,8 @@ struct RingEvidenceTests {
         r.read(tokensArrived: true, gatherDuring: true)
         #expect(r.evidence.previous?.lastTokenNotAfter == r.at(r.time + .milliseconds(1)))
         #expect(r.evidence.current?.lastTokenNotBefore == nil)
-        #expect(r.evidence.previousRingLastToken(learntAt: r.at(r.time - .milliseconds(50))) == r.at(r.time + .milliseconds(1)))
-        #expect(r.evidence.previousRingLastToken(learntAt: r.at(r.time + .milliseconds(50))) == nil, "needs a reading after learning")
+        #expect(r.evidence.previousRingLeft(learntAt: r.at(r.time - .milliseconds(50))) == r.at(r.time + .milliseconds(1)))
+        #expect(r.evidence.previousRingLeft(learntAt: r.at(r.time + .milliseconds(50))) == nil, "needs a reading after learning")
     }
 
     @Test func counterGoingBackVoidsEverything() {
@@ -111,24 +111,27 @@ struct RingEvidenceTests {
 
     // MARK: - Fence
 
-    static let parameters = AcquisitionFence.Parameters(tokenTimeout: .milliseconds(1650), holderOverhang: .milliseconds(2300), nodeCount: 3)
+    static let parameters = AcquisitionFence.Parameters(
+        tokenTimeout: .milliseconds(1650), holderOverhang: .milliseconds(2100), nodeCount: 3, joinPropagation: .milliseconds(200))
 
     static func ms(_ value: Int64) -> Timestamp { Timestamp(nanoseconds: value * 1_000_000) }
 
-    /// The holder (node 1) is cut off at t=10 s; nodes 2 and 3 had their last token of the old ring at 10.0 s and
-    /// learn of their new ring at 13.7 s: the fence is the last token + one token timeout + the holder's overhang.
+    static let newRing = RingID(nodeID: 2, sequence: 0x14)
+
+    /// The holder (node 1) is cut off at t=10 s; nodes 2 and 3 left the old ring (token timeout) at 11.65 s and learn
+    /// of their new ring at 13.7 s: the fence is when they left + the join propagation + the holder's overhang.
     @Test func fenceAfterACleanLoss() {
         let received = Self.ms(13_800)
-        let summary = PreviousRingSummary(ring: RingID(nodeID: 1, sequence: 8), members: [1, 2, 3], formedAgeMilliseconds: 100_000, lastTokenAgeMilliseconds: 3_800)
+        let summary = PreviousRingSummary(ring: Self.newRing, members: [1, 2, 3], formedAgeMilliseconds: 100_000, leftAgeMilliseconds: 2_150)
         let fence = AcquisitionFence.fence(
             members: [2, 3], learntAt: Self.ms(13_700), live: [2, 3],
             summaries: [2: .init(summary, at: received), 3: .init(summary, at: received)], parameters: Self.parameters)
-        #expect(fence == Self.ms(10_000 + 1_650 + 2_300))
+        #expect(fence == Self.ms(11_650 + 200 + 2_100))
     }
 
     /// Everyone is here with a daemon: no fence, each report says what its node holds.
     @Test func noFenceWhenEveryNodeIsHere() {
-        let summary = PreviousRingSummary(ring: RingID(nodeID: 1, sequence: 8), members: [1, 2], formedAgeMilliseconds: 10, lastTokenAgeMilliseconds: 5)
+        let summary = PreviousRingSummary(ring: Self.newRing, members: [1, 2], formedAgeMilliseconds: 10, leftAgeMilliseconds: 5)
         let fence = AcquisitionFence.fence(
             members: [1, 2, 3], learntAt: Self.ms(1000), live: [1, 2, 3],
             summaries: [1: .init(summary, at: Self.ms(1000))], parameters: Self.parameters)
@@ -136,35 +139,51 @@ struct RingEvidenceTests {
     }
 
     /// The flapping case found by outside testing: node 1 comes back from a ring of its own and joins node 3, whose
-    /// previous ring held node 2 (the holder, now cut off). Node 3's last token with node 2 bounds node 2's proof;
+    /// previous ring held node 2 (the holder, now cut off). When node 3 left that ring bounds node 2's last token;
     /// node 1's singleton ring says nothing about node 2, only when it formed.
     @Test func fenceAfterAMergeWithAJoiner() {
-        let learnt = Self.ms(7_380)
-        let fromNode3 = PreviousRingSummary(ring: RingID(nodeID: 1, sequence: 8), members: [2, 3], formedAgeMilliseconds: 3_000, lastTokenAgeMilliseconds: 2_900)
-        let fromNode1 = PreviousRingSummary(ring: RingID(nodeID: 1, sequence: 8), members: [1], formedAgeMilliseconds: 3_900, lastTokenAgeMilliseconds: 100)
+        let fromNode3 = PreviousRingSummary(ring: Self.newRing, members: [2, 3], formedAgeMilliseconds: 3_000, leftAgeMilliseconds: 100)
+        let fromNode1 = PreviousRingSummary(ring: Self.newRing, members: [1], formedAgeMilliseconds: 3_900, leftAgeMilliseconds: 100)
         let fence = AcquisitionFence.fence(
-            members: [1, 3], learntAt: learnt, live: [1, 3],
+            members: [1, 3], learntAt: Self.ms(7_380), live: [1, 3],
             summaries: [3: .init(fromNode3, at: Self.ms(7_400)), 1: .init(fromNode1, at: Self.ms(7_400))],
             parameters: Self.parameters)
-        // node 3: last token with node 2 at 4.5 s + one token timeout; node 1: its ring formed at 3.5 s + one.
-        #expect(fence == Self.ms(4_500 + 1_650 + 2_300))
+        // node 3 left its ring with node 2 at 7.3 s; node 1's ring, without node 2, formed at 3.5 s.
+        #expect(fence == Self.ms(7_300 + 200 + 2_100))
     }
 
-    /// A member without a daemon (or without a summary) gives no bound of its own: the ring's formation counts, with
-    /// a token timeout per absent node.
+    /// A member without a daemon (or without a summary) gives no bound of its own: the ring's formation counts. With
+    /// two nodes absent, one may have relayed the token to the other until its token timeout.
     @Test func memberWithoutSummaryFencesFromTheRing() {
         let fence = AcquisitionFence.fence(
             members: [2, 3], learntAt: Self.ms(20_000), live: [2], summaries: [:],
-            parameters: AcquisitionFence.Parameters(tokenTimeout: .seconds(1), holderOverhang: .seconds(2), nodeCount: 3))
-        #expect(fence == Self.ms(20_000 + 2 * 1000 + 2000))
+            parameters: AcquisitionFence.Parameters(
+                tokenTimeout: .seconds(1), holderOverhang: .seconds(2), nodeCount: 3, joinPropagation: .milliseconds(200)))
+        #expect(fence == Self.ms(20_000 + 200 + 1000 + 2000))
     }
 
     /// Hostile ages cannot make the arithmetic trap.
     @Test func extremeAgesSaturate() {
-        let summary = PreviousRingSummary(ring: RingID(nodeID: 1, sequence: 8), members: [1], formedAgeMilliseconds: .max, lastTokenAgeMilliseconds: .max)
+        let summary = PreviousRingSummary(ring: Self.newRing, members: [1], formedAgeMilliseconds: .max, leftAgeMilliseconds: .max)
         let fence = AcquisitionFence.fence(
             members: [2], learntAt: Timestamp(nanoseconds: .max - 5), live: [2],
             summaries: [2: .init(summary, at: Timestamp(nanoseconds: .min + 5))], parameters: Self.parameters)
         #expect(fence != nil)
+    }
+
+    /// A gather attempt that never formed a ring does not hide the ring before it: tokens counted while the counter
+    /// moves again (retransmissions, the next ring's recovery) say nothing about it.
+    @Test func aGatherAttemptDoesNotDisplaceThePreviousRing() {
+        var r = Readings()
+        r.read()
+        r.read(tokensArrived: true)
+        r.leaveRing()
+        r.read()
+        let left = r.at(r.time + .milliseconds(1))
+        r.read()
+        r.leaveRing()
+        r.read(tokensArrived: true)
+        #expect(r.evidence.previous?.leftNotAfter == left, "the ring epoch, not the gather attempt")
+        #expect(r.evidence.previousRingLeft(learntAt: r.at(r.time - .milliseconds(50))) == left)
     }
 }

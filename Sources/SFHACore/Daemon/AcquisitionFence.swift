@@ -12,14 +12,14 @@ public struct PreviousRingSummary: Sendable, Equatable, Codable {
     public var members: [UInt32]
     /// Since the sender learnt of its previous ring (an instant after that ring formed).
     public var formedAgeMilliseconds: UInt64
-    /// Since the sender's last token in its previous ring (nil: not known).
-    public var lastTokenAgeMilliseconds: UInt64?
+    /// Since the sender left its previous ring — entered corosync's gather state — (nil: not known).
+    public var leftAgeMilliseconds: UInt64?
 
-    public init(ring: RingID, members: [UInt32], formedAgeMilliseconds: UInt64, lastTokenAgeMilliseconds: UInt64?) {
+    public init(ring: RingID, members: [UInt32], formedAgeMilliseconds: UInt64, leftAgeMilliseconds: UInt64?) {
         self.ring = ring
         self.members = members
         self.formedAgeMilliseconds = formedAgeMilliseconds
-        self.lastTokenAgeMilliseconds = lastTokenAgeMilliseconds
+        self.leftAgeMilliseconds = leftAgeMilliseconds
     }
 
     /// The longest age accepted (a week): anything longer is no longer evidence of anything.
@@ -32,13 +32,13 @@ public struct PreviousRing: Sendable, Equatable {
     public var currentRing: RingID
     public var members: [UInt32]
     public var learntAt: Timestamp
-    public var lastTokenAtMost: Timestamp?
+    public var leftAtMost: Timestamp?
 
-    public init(currentRing: RingID, members: [UInt32], learntAt: Timestamp, lastTokenAtMost: Timestamp?) {
+    public init(currentRing: RingID, members: [UInt32], learntAt: Timestamp, leftAtMost: Timestamp?) {
         self.currentRing = currentRing
         self.members = members
         self.learntAt = learntAt
-        self.lastTokenAtMost = lastTokenAtMost
+        self.leftAtMost = leftAtMost
     }
 
     /// The summary as sent at `now`. Ages are rounded down, so the receiver's instants only move later.
@@ -49,8 +49,7 @@ public struct PreviousRing: Sendable, Equatable {
             return min(UInt64(nanoseconds.partialValue / 1_000_000), PreviousRingSummary.maximumAge)
         }
         return PreviousRingSummary(
-            ring: currentRing, members: members, formedAgeMilliseconds: age(learntAt),
-            lastTokenAgeMilliseconds: lastTokenAtMost.map(age))
+            ring: currentRing, members: members, formedAgeMilliseconds: age(learntAt), leftAgeMilliseconds: leftAtMost.map(age))
     }
 }
 
@@ -58,25 +57,29 @@ public struct PreviousRing: Sendable, Equatable {
 /// that is not here now has lost its VIPs for certain.
 ///
 /// Why it holds (Docs/Daemon.md, "Never two holders"): a node keeps a VIP only while it is proven to be in a
-/// quorate ring (`RingEvidence`), and loses it at most `holderOverhang` after its last token there. Any two quorate
-/// rings share a node; that node was in the absent node's last quorate ring and is in ours, and its summary bounds
-/// when that ring's last token can have been: its own last token there plus one token timeout per absent node that
-/// may have relayed the token on (corosync retransmits a lost token only until its token timeout), or, when the
-/// absent node was not in its previous ring, the moment it learnt of that ring (the absent node's ring ended before).
+/// quorate ring (`RingEvidence`: a token of that ring within its proof window), and loses it at most
+/// `holderOverhang` after its last token there. Any two quorate rings share a node. An absent node's last token of
+/// a ring came from the node before it in that ring, which stops relaying the token when it enters corosync's gather
+/// state; it does so at the latest when the membership messages of any other member of the new ring reach it
+/// (`joinPropagation`) — every member of this ring reports when it left its previous ring. One absent node before
+/// another can still pass the token on until its own token timeout. A node that was not in a member's previous ring
+/// lost its ring before that ring formed (the member reports when it learnt of it).
 public enum AcquisitionFence {
     public struct Parameters: Sendable, Equatable {
         /// corosync's effective token timeout (`runtime.config.totem.token`).
         public var tokenTimeout: Duration
-        /// How long after its last token a node may still hold a VIP: the proof window, the VIP lease and the
-        /// kernel's expiry granularity (`DaemonTimings.holderOverhang`).
+        /// How long after its last token a node may still hold a VIP (`DaemonTimings.holderOverhang`).
         public var holderOverhang: Duration
         /// Nodes in corosync's nodelist.
         public var nodeCount: Int
+        /// `DaemonTimings.joinPropagation`.
+        public var joinPropagation: Duration
 
-        public init(tokenTimeout: Duration, holderOverhang: Duration, nodeCount: Int) {
+        public init(tokenTimeout: Duration, holderOverhang: Duration, nodeCount: Int, joinPropagation: Duration = DaemonTimings.joinPropagation) {
             self.tokenTimeout = tokenTimeout
             self.holderOverhang = holderOverhang
             self.nodeCount = nodeCount
+            self.joinPropagation = joinPropagation
         }
     }
 
@@ -101,21 +104,19 @@ public enum AcquisitionFence {
     ) -> Timestamp? {
         let accounted = live.intersection(members)
         guard accounted.count < parameters.nodeCount else { return nil }
-        let absentCount = max(1, parameters.nodeCount - accounted.count)
-        let token = parameters.tokenTimeout
+        // Absent nodes that may have passed the token on to another absent node, each until its token timeout.
+        let relays = parameters.tokenTimeout * max(0, parameters.nodeCount - accounted.count - 1)
+        let slack = parameters.joinPropagation + relays
         // A member that said nothing (no daemon, or no summary) left its previous ring before this one formed.
-        var bound: Timestamp? = members.contains(where: { summaries[$0] == nil }) ? learntAt + token * absentCount : nil
+        var bound: Timestamp? = members.contains(where: { summaries[$0] == nil }) ? learntAt + slack : nil
         for member in members {
             guard let received = summaries[member] else { continue }
             let summary = received.summary
-            let formed = received.at - .milliseconds(Int64(clamping: summary.formedAgeMilliseconds))
-            var memberBound = formed + token * absentCount
-            let absentThere = summary.members.filter { !accounted.contains($0) }.count
-            if absentThere > 0 {
-                let lastToken = summary.lastTokenAgeMilliseconds.map { received.at - .milliseconds(Int64(clamping: $0)) } ?? learntAt
-                memberBound = max(memberBound, lastToken + token * absentThere)
+            var left = received.at - .milliseconds(Int64(clamping: summary.formedAgeMilliseconds))
+            if summary.members.contains(where: { !accounted.contains($0) }) {
+                left = max(left, summary.leftAgeMilliseconds.map { received.at - .milliseconds(Int64(clamping: $0)) } ?? learntAt)
             }
-            bound = max(bound ?? memberBound, memberBound)
+            bound = max(bound ?? left + slack, left + slack)
         }
         return bound.map { $0 + parameters.holderOverhang }
     }

@@ -137,10 +137,10 @@ public actor DaemonRuntime {
         metrics.observe(view: state.view, configurationRevision: state.document.revision)
     }
 
-    /// corosync's token settings (effective token timeout, hold, retransmit), read from cmap after each connection.
-    public func setTotemSettings(token: Duration, hold: Duration, retransmit: Duration) {
+    /// corosync's token settings (effective token timeout, hold), read from cmap after each connection.
+    public func setTotemSettings(token: Duration, hold: Duration) {
         tokenTimeout = token
-        let window = DaemonTimings.proofWindow(tokenHold: hold, tokenRetransmit: retransmit)
+        let window = DaemonTimings.proofWindow(tokenHold: hold)
         proof.setWindow(window)
         state.holderOverhang = DaemonTimings.holderOverhang(proofWindow: window)
         if var facts = state.facts {
@@ -189,8 +189,8 @@ public actor DaemonRuntime {
                 logger.info("no longer proven to be in the quorate ring")
             }
             handle(.proven(value))
-        case .previousRingKnown(_, let lastToken):
-            handle(.previousRingKnown(lastTokenAtMost: lastToken.map(clock.timestamp)))
+        case .previousRingKnown(_, let left):
+            handle(.previousRingKnown(leftAtMost: left.map(clock.timestamp)))
         case .unavailable(let reason):
             logger.warning("corosync's totem counters cannot be read: nothing is proven until they can", metadata: ["error": "\(reason)"])
         }

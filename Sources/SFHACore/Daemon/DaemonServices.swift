@@ -37,9 +37,8 @@ public struct CorosyncWatchService: Service {
             (try? await cmap.get(key))??.unsignedValue.map { .milliseconds(Int64(clamping: $0)) }
         }
         guard let token = await milliseconds("runtime.config.totem.token") else { return }
-        let retransmit = await milliseconds("runtime.config.totem.token_retransmit") ?? token / 4
-        let hold = await milliseconds("runtime.config.totem.hold") ?? retransmit
-        await runtime.setTotemSettings(token: token, hold: hold, retransmit: retransmit)
+        let hold = await milliseconds("runtime.config.totem.hold") ?? token / 4
+        await runtime.setTotemSettings(token: token, hold: hold)
     }
 }
 

@@ -69,9 +69,9 @@ public struct DaemonState: Sendable {
         case localState(holdings: Set<String>, blockedGroups: Set<String>, healthy: Bool, failures: Int = 0)
         /// Whether this node is proven to be in its quorate ring now (`RingEvidence`).
         case proven(Bool)
-        /// A reading of corosync's counters that started after this daemon learnt of its current ring: the last
-        /// token of the previous ring is known (an upper bound, nil when none was seen). The ring report goes out.
-        case previousRingKnown(lastTokenAtMost: Timestamp?)
+        /// A reading of corosync's counters that started after this daemon learnt of its current ring: when it left
+        /// its previous ring is known (an upper bound; nil when it was in none). The ring report goes out.
+        case previousRingKnown(leftAtMost: Timestamp?)
         case setStandby(Bool)
         /// This node's priority changed (configuration reload).
         case setPriority(Int)
@@ -188,7 +188,7 @@ public struct DaemonState: Sendable {
     // The totem ring, from the process group (in order with the messages).
     private var ring: (id: RingID, nodes: [UInt32], learntAt: Timestamp)?
     private var previousRing: (nodes: [UInt32], learntAt: Timestamp)?
-    private var previousRingLastToken: Timestamp?
+    private var previousRingLeft: Timestamp?
     /// The ring report waits for `previousRingKnown`.
     private var awaitingRingSummary = false
     /// Nodes whose daemon reported in the current ring, and their previous-ring summaries.
@@ -241,8 +241,8 @@ public struct DaemonState: Sendable {
         let summaries = ringSummaries.keys.sorted().map { node -> String in
             let received = ringSummaries[node]!
             let summary = received.summary
-            return "\(node): ring \(summary.members) formed \(summary.formedAgeMilliseconds) ms, last token "
-                + "\(summary.lastTokenAgeMilliseconds.map { "\($0) ms" } ?? "unknown") before \(received.at)"
+            return "\(node): ring \(summary.members) formed \(summary.formedAgeMilliseconds) ms, left "
+                + "\(summary.leftAgeMilliseconds.map { "\($0) ms" } ?? "unknown") before \(received.at)"
         }
         return "ring \(ring.map { "\($0.id) \($0.nodes) learnt \($0.learntAt)" } ?? "unknown"), live \(ringLive.sorted()), "
             + "summaries [\(summaries.joined(separator: "; "))]"
@@ -280,7 +280,7 @@ public struct DaemonState: Sendable {
             guard id != ring?.id else { break }
             if let ring { previousRing = (ring.nodes, ring.learntAt) }
             ring = (id, nodes, now)
-            previousRingLastToken = nil
+            previousRingLeft = nil
             awaitingRingSummary = true
             ringLive = []
             ringSummaries = [:]
@@ -299,8 +299,8 @@ public struct DaemonState: Sendable {
             failures = failureCount
         case .proven(let value):
             proven = value
-        case .previousRingKnown(let lastToken):
-            previousRingLastToken = lastToken
+        case .previousRingKnown(let left):
+            previousRingLeft = left
             if awaitingRingSummary {
                 awaitingRingSummary = false
                 forcePublish = true
@@ -571,7 +571,7 @@ public struct DaemonState: Sendable {
         }
         if let summary = state.previousRing {
             guard summary.members.count <= Self.maximumListedGroups, summary.formedAgeMilliseconds <= PreviousRingSummary.maximumAge,
-                (summary.lastTokenAgeMilliseconds ?? 0) <= PreviousRingSummary.maximumAge
+                (summary.leftAgeMilliseconds ?? 0) <= PreviousRingSummary.maximumAge
             else { return .failure(Rejection(reason: "a report from \(from) with an out-of-range ring summary")) }
         }
         let groups = Set(document.configuration.groups.map(\.name))
@@ -629,7 +629,7 @@ public struct DaemonState: Sendable {
         var summary: PreviousRing?
         if !awaitingRingSummary, let ring, let previousRing {
             summary = PreviousRing(
-                currentRing: ring.id, members: previousRing.nodes, learntAt: previousRing.learntAt, lastTokenAtMost: previousRingLastToken)
+                currentRing: ring.id, members: previousRing.nodes, learntAt: previousRing.learntAt, leftAtMost: previousRingLeft)
         }
         return [.publish(state, previousRing: summary)]
     }

@@ -25,19 +25,24 @@ public enum DaemonTimings {
     /// process a little later).
     public static let coreLoopLimit: Duration = .seconds(1)
 
+    /// How long after it entered corosync's gather state a node's membership messages may take to reach the node
+    /// that relays the token to an absent node (joins are repeated every 50 ms), and that node to stop relaying.
+    public static let joinPropagation: Duration = .milliseconds(200)
+
     /// How long this node stays proven after the earliest instant its latest token may have arrived: the longest
-    /// pause between tokens of a working ring (corosync holds the token up to `tokenHold` when idle, and
-    /// retransmits a lost one after `tokenRetransmit`) plus `proofMargin`.
-    public static func proofWindow(tokenHold: Duration, tokenRetransmit: Duration) -> Duration {
-        tokenHold + tokenRetransmit + totemPollInterval * 2 + proofMargin
+    /// pause between tokens of a working ring at rest (corosync holds the token up to `tokenHold` when idle; a
+    /// lost token is retransmitted sooner, and counted too) plus `proofMargin`. A longer pause does not remove a
+    /// VIP at once: its lease, no longer extended, still runs for `vipLease`.
+    public static func proofWindow(tokenHold: Duration) -> Duration {
+        tokenHold + totemPollInterval * 2 + proofMargin
     }
 
     /// How long after its last token a node may still hold a VIP: its proof window, then a lease refreshed at the
     /// last moment, then the kernel's slack.
     public static func holderOverhang(proofWindow: Duration) -> Duration { proofWindow + vipLease + leaseExpirySlack }
 
-    /// The window and overhang for corosync's defaults with a 1 s token on three nodes (hold 310 ms, retransmit
-    /// 392 ms), until the real values are read from corosync.
-    public static let defaultProofWindow = proofWindow(tokenHold: .milliseconds(310), tokenRetransmit: .milliseconds(392))
+    /// The window and overhang for corosync's defaults with a 1 s token on three nodes (hold 310 ms), until the real
+    /// values are read from corosync.
+    public static let defaultProofWindow = proofWindow(tokenHold: .milliseconds(310))
     public static let holderOverhang = holderOverhang(proofWindow: defaultProofWindow)
 }

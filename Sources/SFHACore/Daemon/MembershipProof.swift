@@ -22,8 +22,8 @@ public struct DaemonClock: Sendable {
 public final class MembershipProof: Sendable {
     public enum Event: Sendable, Equatable {
         case proven(Bool)
-        /// A reading started after `learntAt`: the previous ring's last token (an upper bound) is known.
-        case previousRingKnown(learntAt: ContinuousClock.Instant, lastTokenAtMost: ContinuousClock.Instant?)
+        /// A reading started after `learntAt`: when this node left its previous ring (an upper bound) is known.
+        case previousRingKnown(learntAt: ContinuousClock.Instant, leftAtMost: ContinuousClock.Instant?)
         /// corosync's counters could not be read (the proof, if any, has ended).
         case unavailable(String)
     }
@@ -59,7 +59,7 @@ public final class MembershipProof: Sendable {
                 let ready = state.previousRingRequests.filter { sample.startedAt > $0 }
                 state.previousRingRequests.removeAll { sample.startedAt > $0 }
                 for learntAt in ready {
-                    events.append(.previousRingKnown(learntAt: learntAt, lastTokenAtMost: state.evidence.previousRingLastToken(learntAt: learntAt)))
+                    events.append(.previousRingKnown(learntAt: learntAt, leftAtMost: state.evidence.previousRingLeft(learntAt: learntAt)))
                 }
             case .unavailable(let error):
                 state.evidence.corosyncUnavailable()

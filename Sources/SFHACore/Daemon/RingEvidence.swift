@@ -25,11 +25,14 @@ public struct RingEvidence: Sendable, Equatable {
         public var lastTokenNotBefore: Instant?
         /// Every token of this epoch arrived at or before this instant (nil: none seen).
         public var lastTokenNotAfter: Instant?
+        /// This node had left the epoch's ring (entered gather) by this instant (nil: still in it).
+        public var leftNotAfter: Instant?
 
-        public init(gather: UInt64, lastTokenNotBefore: Instant? = nil, lastTokenNotAfter: Instant? = nil) {
+        public init(gather: UInt64, lastTokenNotBefore: Instant? = nil, lastTokenNotAfter: Instant? = nil, leftNotAfter: Instant? = nil) {
             self.gather = gather
             self.lastTokenNotBefore = lastTokenNotBefore
             self.lastTokenNotAfter = lastTokenNotAfter
+            self.leftNotAfter = leftNotAfter
         }
     }
 
@@ -100,6 +103,7 @@ public struct RingEvidence: Sendable, Equatable {
         // only a gather attempt, and what arrives then says nothing about the ring before it.
         let wasRing = epoch.lastTokenNotBefore != nil
         if tokensArrived && wasRing { epoch.lastTokenNotAfter = sample.endedAt }
+        epoch.leftNotAfter = sample.endedAt
         if wasRing { previous = epoch }
         current = Epoch(gather: sample.gatherAfter)
         if let anchor, anchor.gather != sample.gatherAfter { self.anchor = nil }
@@ -156,10 +160,11 @@ public struct RingEvidence: Sendable, Equatable {
         provenUntil(window: window).map { now < $0 } ?? false
     }
 
-    /// An upper bound of the instant this node last received a token of the ring it was in before the current
-    /// epoch — valid only from a reading that started after this node learnt of its current ring.
-    public func previousRingLastToken(learntAt: Instant) -> Instant? {
+    /// An upper bound of the instant this node left the ring it was in before the current epoch (it entered
+    /// corosync's gather state: from then on it relays none of that ring's tokens) — valid only from a reading that
+    /// started after this node learnt of its current ring.
+    public func previousRingLeft(learntAt: Instant) -> Instant? {
         guard let latest, latest.startedAt > learntAt else { return nil }
-        return previous?.lastTokenNotAfter
+        return previous?.leftNotAfter
     }
 }
