@@ -40,6 +40,15 @@ public struct ProcessGroupMembershipChange: Sendable, Equatable {
     public var joined: [(member: ProcessGroupMember, reason: ProcessGroupChangeReason)]
     public var left: [(member: ProcessGroupMember, reason: ProcessGroupChangeReason)]
 
+    public init(
+        members: [ProcessGroupMember], joined: [(member: ProcessGroupMember, reason: ProcessGroupChangeReason)],
+        left: [(member: ProcessGroupMember, reason: ProcessGroupChangeReason)]
+    ) {
+        self.members = members
+        self.joined = joined
+        self.left = left
+    }
+
     public static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.members == rhs.members
             && lhs.joined.map(\.member) == rhs.joined.map(\.member) && lhs.joined.map(\.reason) == rhs.joined.map(\.reason)

@@ -34,6 +34,8 @@ struct ProcessGroupProbe: AsyncParsableCommand {
     @Option(help: "Payload prefix of sent messages.") var prefix = "probe-"
     @Option(help: "Exit after this many messages were delivered (0: stay until killed).") var receive = 0
     @Option(help: "Wait until the group has this many members before sending.") var waitForMembers = 1
+    @Option(help: "A message to send as is, after the numbered ones (repeatable; tests forge messages with it).")
+    var payload: [String] = []
 
     func run() async throws {
         let member = try ProcessGroup(joining: group)
@@ -44,7 +46,8 @@ struct ProcessGroupProbe: AsyncParsableCommand {
             guard !sent else { return }
             sent = true
             for index in 0..<send { try await member.send(Array("\(prefix)\(index)".utf8)) }
-            emit(["event": "sent", "count": send])
+            for text in payload { try await member.send(Array(text.utf8)) }
+            emit(["event": "sent", "count": send + payload.count])
         }
         for try await event in member.events {
             switch event {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CorosyncKit
 import Foundation
 import SFHACore
 
@@ -18,6 +19,9 @@ struct ConfigCheckCommand: AsyncParsableCommand {
     var config = SFHAConfiguration.defaultPath
 
     @Flag(name: .long, help: "Print JSON: {valid, errors, warnings, counts}.") var json = false
+
+    @Option(name: .long, help: "corosync.conf to read quorum settings from (a two-node cluster without fencing is warned about).")
+    var corosyncConf = "/etc/corosync/corosync.conf"
 
     struct Report: Encodable {
         var path: String
@@ -44,14 +48,24 @@ struct ConfigCheckCommand: AsyncParsableCommand {
         let cluster = loaded.cluster
         let vips = cluster.groups.reduce(0) { $0 + $1.vips.count }
         let services = cluster.groups.reduce(0) { $0 + $1.services.count }
+        var warnings = loaded.warnings.map { "\($0)" }
+        if cluster.stonith?.enabled != true, Self.isTwoNode(corosyncConf) { warnings.append("warning: \(TwoNodeWarning.text)") }
         if json {
             return try CLI.printJSON(Report(
-                path: config, valid: true, errors: [], warnings: loaded.warnings.map { "\($0)" }, cluster: cluster.name,
+                path: config, valid: true, errors: [], warnings: warnings, cluster: cluster.name,
                 node: loaded.node.name, groups: cluster.groups.count, vips: vips, services: services, nodeChecks: cluster.nodeChecks.count))
         }
-        for warning in loaded.warnings { FileHandle.standardError.write(Data("\(warning)\n".utf8)) }
+        for warning in warnings { FileHandle.standardError.write(Data("\(warning)\n".utf8)) }
         print("\(config): valid — cluster \(cluster.name), node \(loaded.node.name), \(cluster.groups.count) group(s), "
             + "\(vips) VIP(s), \(services) service(s), \(cluster.nodeChecks.count) node check(s)")
+    }
+}
+
+extension ConfigCheckCommand {
+    /// Whether corosync.conf (when there is one) makes votequorum keep both halves of a two-node cluster quorate.
+    static func isTwoNode(_ path: String) -> Bool {
+        guard FileManager.default.isReadableFile(atPath: path), let conf = try? CorosyncConf.load(from: path) else { return false }
+        return conf.value(at: "quorum.two_node") == "1"
     }
 }
 

@@ -237,6 +237,14 @@ enum DaemonStatusText {
                 [$0.name, $0.holder ?? "none", $0.reason, $0.vips.joined(separator: "; "), $0.services.joined(separator: ", ")]
             }
         lines += table(groupRows)
+        if !status.proven {
+            lines.append("")
+            lines.append("This node is not proven to be in the quorate ring: it takes no group, and its VIP leases are not extended.")
+        }
+        for warning in status.warnings {
+            lines.append("")
+            lines.append("WARNING: \(warning)")
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 

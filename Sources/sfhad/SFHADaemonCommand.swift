@@ -108,6 +108,7 @@ struct SFHADaemonCommand: AsyncParsableCommand {
             ],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
+        logger.notice("sfhad stopped", metadata: ["node": "\(loaded.node.name)"])
     }
 
     static func waitForCorosync(logger: Logger) async -> ClusterSnapshot {
@@ -131,9 +132,10 @@ struct SFHADaemonCommand: AsyncParsableCommand {
     static func loadDocument(path: String, configuration: ClusterConfiguration, logger: Logger) -> ClusterDocument {
         if let bytes = try? AtomicFile.read(path) {
             do {
-                return try JSONDecoder().decode(ClusterDocument.self, from: Data(bytes))
+                // The same rules as config.yml: a document damaged or forged on disk is not run.
+                return try JSONDecoder().decode(ClusterDocument.self, from: Data(bytes)).validated(origin: path)
             } catch {
-                logger.warning("ignoring unreadable \(path): \(error)")
+                logger.warning("ignoring \(path), which is not a valid cluster document (starting from config.yml's cluster part): \(error)")
             }
         }
         return ClusterDocument(revision: 1, configuration: configuration)

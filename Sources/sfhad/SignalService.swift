@@ -19,8 +19,8 @@ struct SignalService: Service {
                     let result = try await reload()
                     logger.notice("SIGHUP: \(result.message)")
                 } catch {
-                    // Invalid configuration: keep the old one, say why (never crash, unlike the original).
-                    logger.error("SIGHUP: \(error.message)")
+                    // Invalid configuration: the old one is kept and the runtime has said why (once, as for
+                    // `sfha reload`); never crash, unlike the original.
                 }
             case .sigusr1:
                 logger.notice("SIGUSR1: standby on")

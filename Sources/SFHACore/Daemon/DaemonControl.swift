@@ -35,6 +35,58 @@ public struct DaemonStatus: Sendable, Equatable, Codable {
     public var configurationHash: String
     public var nodes: [Node]
     public var groups: [Group]
+    /// Whether this node is proven to be in its quorate ring now (its VIP leases are extended only while it is).
+    public var proven: Bool
+    /// What the operator must know: a two-node cluster without fencing, a configuration saved in memory only, …
+    public var warnings: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case source, clusterName, node, nodeId, quorate, maintenance, configurationRevision, configurationHash, nodes, groups
+        case proven, warnings
+    }
+
+    public init(
+        source: String = "sfhad", clusterName: String, node: String, nodeId: UInt32, quorate: Bool, maintenance: Bool,
+        configurationRevision: UInt64, configurationHash: String, nodes: [Node], groups: [Group], proven: Bool = false,
+        warnings: [String] = []
+    ) {
+        self.source = source
+        self.clusterName = clusterName
+        self.node = node
+        self.nodeId = nodeId
+        self.quorate = quorate
+        self.maintenance = maintenance
+        self.configurationRevision = configurationRevision
+        self.configurationHash = configurationHash
+        self.nodes = nodes
+        self.groups = groups
+        self.proven = proven
+        self.warnings = warnings
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        source = try c.decodeIfPresent(String.self, forKey: .source) ?? "sfhad"
+        clusterName = try c.decode(String.self, forKey: .clusterName)
+        node = try c.decode(String.self, forKey: .node)
+        nodeId = try c.decode(UInt32.self, forKey: .nodeId)
+        quorate = try c.decode(Bool.self, forKey: .quorate)
+        maintenance = try c.decode(Bool.self, forKey: .maintenance)
+        configurationRevision = try c.decode(UInt64.self, forKey: .configurationRevision)
+        configurationHash = try c.decode(String.self, forKey: .configurationHash)
+        nodes = try c.decode([Node].self, forKey: .nodes)
+        groups = try c.decode([Group].self, forKey: .groups)
+        proven = try c.decodeIfPresent(Bool.self, forKey: .proven) ?? false
+        warnings = try c.decodeIfPresent([String].self, forKey: .warnings) ?? []
+    }
+}
+
+/// The warning for a two-node cluster that has no fencing (said at start, in `status` and by `config check`).
+public enum TwoNodeWarning {
+    public static let text =
+        "two-node cluster without fencing: corosync keeps both halves of a partition quorate, so a network split can put "
+        + "a VIP on both nodes — placement cannot be safe against that; configure STONITH, or add a third node (or a "
+        + "quorum device); configuration changes need both nodes present"
 }
 
 /// The answer to state-changing requests.
@@ -44,7 +96,20 @@ public struct DaemonAcknowledgement: Sendable, Equatable, Codable {
 }
 
 extension DaemonRuntime {
-    public func status() -> DaemonStatus {
+    public func status() async -> DaemonStatus {
+        var status = statusSnapshot()
+        if let problem = await documents.lastError { status.warnings.append(problem) }
+        return status
+    }
+
+    /// What this node should tell its operator, whatever they ask.
+    var warnings: [String] {
+        var warnings: [String] = []
+        if state.facts?.twoNode == true && state.document.configuration.stonith?.enabled != true { warnings.append(TwoNodeWarning.text) }
+        return warnings
+    }
+
+    private func statusSnapshot() -> DaemonStatus {
         let view = self.view
         let document = self.document
         let configuration = document.configuration
@@ -77,7 +142,7 @@ extension DaemonRuntime {
         return DaemonStatus(
             clusterName: configuration.name, node: local.name, nodeId: local.nodeID, quorate: view.quorate,
             maintenance: configuration.maintenance, configurationRevision: document.revision,
-            configurationHash: document.contentHash, nodes: nodes, groups: groups)
+            configurationHash: document.contentHash, nodes: nodes, groups: groups, proven: state.proven, warnings: warnings)
     }
 
     /// The routes sfhad serves on its control socket (see Docs/Control-API.md). `reload` re-reads the configuration
@@ -186,7 +251,6 @@ public struct ControlService: Service {
 
     public func run() async throws {
         try server.start()
-        logger.info("control API listening", metadata: ["socket": "\(server.socketPath)"])
         try? await gracefulShutdown()
         await server.stop()
     }

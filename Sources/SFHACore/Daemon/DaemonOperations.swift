@@ -45,7 +45,7 @@ extension DaemonRuntime {
     ) async throws(SFHAError) -> ChangeResult {
         var merged: [UInt64] = []
         for _ in 1...3 {
-            guard group != nil else {
+            guard state.inProcessGroup else {
                 throw SFHAError(.unavailable, "sfhad is not in the sfha process group yet (is corosync running?); \(what) was not applied")
             }
             guard state.view.quorate else {
@@ -96,8 +96,8 @@ extension DaemonRuntime {
     private func propose(_ message: ClusterMessage, id: String) async -> DaemonState.ProposalVerdict? {
         await withCheckedContinuation { (continuation: CheckedContinuation<DaemonState.ProposalVerdict?, Never>) in
             pendingProposals[id] = continuation
+            send(message)
             Task {
-                await self.send(message)
                 try? await Task.sleep(for: Self.proposalTimeout)
                 self.expireProposal(id)
             }
@@ -169,7 +169,7 @@ extension DaemonRuntime {
             }
         }
         guard !requests.isEmpty else { throw SFHAError(.invalidState, "no group is held by any node: there is nothing to move") }
-        for (name, request) in requests.sorted(by: { $0.key < $1.key }) { await send(.command(.move(group: name, request: request))) }
+        for (name, request) in requests.sorted(by: { $0.key < $1.key }) { send(.command(.move(group: name, request: request))) }
 
         let clock = ContinuousClock()
         let deadline = clock.now + Self.moveTimeout
@@ -184,7 +184,7 @@ extension DaemonRuntime {
                 moved.append("\(name) → \(state.view.reports.values.first { $0.holdings.contains(name) }?.name ?? "?")")
             } else {
                 stuck.append("\(name): \(state.lastPlacement?.assignment(of: name)?.reason.description ?? "not decided")")
-                await send(.command(.move(group: name, request: nil)))
+                send(.command(.move(group: name, request: nil)))
             }
         }
         guard stuck.isEmpty else {
@@ -208,8 +208,8 @@ extension DaemonRuntime {
         if let group, state.document.configuration.group(named: group) == nil {
             throw SFHAError(.notFound, "there is no group named '\(group)'")
         }
-        guard self.group != nil else { throw SFHAError(.unavailable, "sfhad is not in the sfha process group yet") }
-        await send(.command(.cleanup(group: group, node: node)))
+        guard state.inProcessGroup else { throw SFHAError(.unavailable, "sfhad is not in the sfha process group yet") }
+        send(.command(.cleanup(group: group, node: node)))
         return ChangeResult(
             changed: true, revision: state.document.revision,
             message: "failures of \(group.map { "group \($0)" } ?? "every group") cleared on \(node ?? "every node")")

@@ -30,6 +30,8 @@ public actor DaemonRuntime {
     private(set) var shuttingDown = false
     /// The groups placement assigned here last.
     private var desired: Set<String> = []
+    /// The last assignment of each group that was logged.
+    private var loggedAssignments: [String: GroupAssignment] = [:]
     /// Groups placement assigned here that this daemon has published as held before acquiring them.
     private var claims: Set<String> = []
     private let reconcileRequests: AsyncStream<Void>.Continuation
@@ -100,7 +102,7 @@ public actor DaemonRuntime {
     public var localReport: NodeReport { state.report }
     public var document: ClusterDocument { state.document }
     public var view: ClusterView { state.view }
-    public var isInProcessGroup: Bool { group != nil }
+    public var isInProcessGroup: Bool { state.inProcessGroup }
     public var persistenceError: String? { get async { await documents.lastError } }
 
     /// Before anything else: a daemon that starts (or restarts after a crash) removes every configured VIP it holds
@@ -125,6 +127,9 @@ public actor DaemonRuntime {
             guard let snapshot = event.snapshot else { return }
             let facts = CorosyncFacts(snapshot, tokenTimeout: tokenTimeout)
             if facts.quorumKnown && !facts.quorate { proof.dropAnchor() }
+            if facts.twoNode && state.facts?.twoNode != true && state.document.configuration.stonith?.enabled != true {
+                logger.warning("\(TwoNodeWarning.text)")
+            }
             handle(.corosync(facts))
             confirmAnchorIfQuorate()
             if case .membershipChanged(let change, _) = event {
@@ -155,8 +160,14 @@ public actor DaemonRuntime {
 
     public func attach(_ newGroup: ProcessGroup?) async {
         group = newGroup
-        await sender.attach(newGroup)
+        sender.attach(newGroup)
         handle(.groupConnected(newGroup?.localMember))
+    }
+
+    /// Attaches another transport as this daemon's process group (tests: an in-memory loopback).
+    func attach(transport: (any GroupTransport)?, as member: ProcessGroupMember?) async {
+        sender.attach(transport)
+        handle(.groupConnected(member))
     }
 
     public func groupEvent(_ event: ProcessGroupEvent) {
@@ -233,8 +244,21 @@ public actor DaemonRuntime {
         }
     }
 
-    /// Graceful stop: release everything (VIPs first), tell the others, then leave the group.
+    /// Graceful stop: release everything (VIPs first), tell the others, then leave the group. Runs once; a second
+    /// call waits for the first to finish.
     public func shutdown() async {
+        if let handover {
+            await handover.value
+            return
+        }
+        let task = Task { await self.handOver() }
+        handover = task
+        await task.value
+    }
+
+    private var handover: Task<Void, Never>?
+
+    private func handOver() async {
         shuttingDown = true
         gate.stop()
         wakeUp?.task.cancel()
@@ -244,8 +268,8 @@ public actor DaemonRuntime {
         await sender.drain(timeout: .seconds(1))
         group?.leave()
         group = nil
-        await sender.attach(nil)
-        await sender.finish()
+        sender.attach(nil)
+        sender.finish()
         reconcileRequests.finish()
         checkSets.finish()
         liveness.stop()
@@ -256,6 +280,11 @@ public actor DaemonRuntime {
     func handle(_ input: DaemonState.Input) {
         let fenceBefore = state.fence
         let outputs = state.handle(input, now: now)
+        // Every change of a group's holder or of why: the log says why nothing moves as well as why something did.
+        for assignment in state.lastPlacement?.assignments ?? [] where loggedAssignments[assignment.group] != assignment {
+            loggedAssignments[assignment.group] = assignment
+            logger.info("placement", metadata: ["group": "\(assignment.group)", "holder": "\(assignment.holder ?? "none")", "reason": "\(assignment.reason)"])
+        }
         if state.fence != fenceBefore, let fence = state.fence {
             logger.info("acquisition fence at \(fence) (now \(now)): \(state.fenceInputs)")
         }
@@ -273,9 +302,9 @@ public actor DaemonRuntime {
     private func perform(_ output: DaemonState.Output) {
         switch output {
         case .publish(let report, let previousRing):
-            Task { await sender.enqueueReport(report, previousRing: previousRing) }
+            sender.enqueueReport(report, previousRing: previousRing)
         case .send(let message):
-            Task { await sender.enqueue(message, timeout: Self.proposalTimeout) }
+            sender.enqueue(message, timeout: Self.proposalTimeout)
         case .assign(let groups, let placement):
             assign(groups, placement)
         case .commit(let document):
@@ -302,12 +331,7 @@ public actor DaemonRuntime {
 
     private func assign(_ groups: Set<String>, _ placement: Placement) {
         guard !shuttingDown else { return }
-        if groups != desired {
-            for assignment in placement.assignments {
-                logger.info("placement", metadata: ["group": "\(assignment.group)", "holder": "\(assignment.holder ?? "none")", "reason": "\(assignment.reason)"])
-            }
-            metrics.placementChanged()
-        }
+        if groups != desired { metrics.placementChanged() }
         let dropped = desired.subtracting(groups)
         desired = groups
         gate.setDesired(groups)
@@ -430,7 +454,7 @@ public actor DaemonRuntime {
 
     /// The anchor failed (the gather counter moved across the round trip) or never came: send the report again.
     private func retryAnchorIfNeeded() {
-        guard !shuttingDown, group != nil, let ring = state.currentRing, let facts = state.facts, facts.quorate,
+        guard !shuttingDown, state.inProcessGroup, let ring = state.currentRing, let facts = state.facts, facts.quorate,
             facts.ring == ring, !proof.isAnchoring(ring)
         else {
             if state.currentRing != nil && !shuttingDown && !(state.currentRing.map(proof.isAnchoring) ?? true) { scheduleAnchorCheck() }
@@ -466,8 +490,8 @@ public actor DaemonRuntime {
         handle(.wakeUp)
     }
 
-    func send(_ message: ClusterMessage) async {
-        await sender.enqueue(message, timeout: Self.proposalTimeout)
+    func send(_ message: ClusterMessage) {
+        sender.enqueue(message, timeout: Self.proposalTimeout)
         metrics.messageSent()
     }
 

@@ -62,19 +62,24 @@ public struct ProcessGroupService: Service {
                     let group = try ProcessGroup(joining: DaemonRuntime.processGroupName)
                     await runtime.attach(group)
                     pause = .milliseconds(100)
-                    for try await event in group.events.cancelOnGracefulShutdown() { await runtime.groupEvent(event) }
+                    // Not cancelled on graceful shutdown: that would close the connection before the handover's last
+                    // report; the handover leaves the group, which ends this stream.
+                    for try await event in group.events { await runtime.groupEvent(event) }
                 } catch {
                     logger.debug("process group unavailable, retrying", metadata: ["error": "\(error)"])
                 }
                 guard !Task.isShuttingDownGracefully else { break }
                 await runtime.attach(nil)
-                try? await Task.sleep(for: pause)
+                let wait = pause
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
                 pause = min(pause * 2, .seconds(2))
             }
         } onGracefulShutdown: {
             logger.notice("stopping: handing this node's groups over")
+            Task { await runtime.shutdown() }
         }
-        // The handover runs here, awaited, while the services started before this one still run.
+        // The handover has run (or runs now, if the group was never joined) while the services started before this
+        // one still run.
         await runtime.shutdown()
     }
 }
@@ -106,12 +111,10 @@ public struct SenderService: Service {
     public init(runtime: DaemonRuntime) { self.runtime = runtime }
 
     public func run() async throws {
-        let sender = runtime.sender
-        await withGracefulShutdownHandler {
-            await sender.run()
-        } onGracefulShutdown: {
-            // The handover's last report still goes out: the runtime finishes the sender when it is done.
-        }
+        // The handover's last report still goes out: the runtime finishes the sender when it is done, and the service
+        // then waits for its own turn to stop (a service that ends early fails the whole group).
+        await runtime.sender.run()
+        try? await gracefulShutdown()
     }
 }
 

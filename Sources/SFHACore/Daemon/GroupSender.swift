@@ -1,33 +1,46 @@
 import Foundation
 import CorosyncKit
 import Logging
+import Synchronization
 
-/// Sends this daemon's messages over the process group, beside the core loop: the core loop only queues them, so
-/// a corosync that refuses messages for seconds (flow control while it forms a membership) never holds up a
-/// decision, a release or the core loop's beat.
+/// Where the sender hands messages: the process group (`ProcessGroup`), or an in-memory loopback in tests.
+public protocol GroupTransport: AnyObject, Sendable {
+    /// Sends once: nil when taken, else the error (`isTransient` when corosync applies flow control).
+    func trySend(_ payload: [UInt8]) async -> CorosyncError?
+}
+
+extension ProcessGroup: GroupTransport {}
+
+/// Sends this daemon's messages over the process group, beside the core loop: the core loop only queues them (a
+/// lock, no waiting), so a corosync that refuses messages for seconds (flow control while it forms a membership)
+/// never holds up a decision, a release or the core loop's beat. Queued messages keep their order.
 ///
 /// Reports replace each other (only the latest one matters) and are stamped at the moment they are handed to
 /// corosync: the ring-evidence anchor (the gather counter now) and the ages of the previous ring's instants, so a
-/// receiver's bound is never earlier than the truth however long the report waited. Other messages keep their
-/// order and give up at their deadline.
-public actor GroupSender {
+/// receiver's bound is never earlier than the truth however long the report waited. Other messages give up at
+/// their deadline.
+public final class GroupSender: Sendable {
     private enum Entry {
         case report(NodeStateReport, PreviousRing?)
         case message(ClusterMessage, deadline: ContinuousClock.Instant)
+    }
+
+    private struct State {
+        var group: (any GroupTransport)?
+        var queue: [Entry] = []
+        var wake: CheckedContinuation<Void, Never>?
+        var finished = false
+        var refusedSince: ContinuousClock.Instant?
     }
 
     /// Pause between two attempts while corosync refuses messages (it says when it can take them again only by
     /// accepting them).
     static let retryPause: Duration = .milliseconds(20)
 
-    private var group: ProcessGroup?
-    private var queue: [Entry] = []
-    private var wake: CheckedContinuation<Void, Never>?
+    private let state = Mutex(State())
     private let proof: MembershipProof
     private let clock: DaemonClock
     private let logger: Logger
-    private var refusedSince: ContinuousClock.Instant?
-    private var finished = false
 
     public init(proof: MembershipProof, clock: DaemonClock, logger: Logger) {
         self.proof = proof
@@ -35,47 +48,60 @@ public actor GroupSender {
         self.logger = logger
     }
 
-    public func attach(_ group: ProcessGroup?) {
-        self.group = group
-        wakeUp()
+    public func attach(_ group: (any GroupTransport)?) {
+        update { $0.group = group }
     }
 
     /// Queues this node's report; a report still waiting is replaced.
     public func enqueueReport(_ report: NodeStateReport, previousRing: PreviousRing?) {
-        queue.removeAll { if case .report = $0 { true } else { false } }
-        queue.append(.report(report, previousRing))
-        wakeUp()
+        update { state in
+            state.queue.removeAll { if case .report = $0 { true } else { false } }
+            state.queue.append(.report(report, previousRing))
+        }
     }
 
     /// Queues a message; dropped if it could not be handed to corosync within `timeout`.
     public func enqueue(_ message: ClusterMessage, timeout: Duration) {
-        queue.append(.message(message, deadline: .now + timeout))
-        wakeUp()
+        update { $0.queue.append(.message(message, deadline: .now + timeout)) }
     }
 
-    /// Stops the sending loop (after graceful shutdown's last report went out, or not).
-    public func finish() {
-        finished = true
-        wakeUp()
-    }
+    /// Stops the sending loop.
+    public func finish() { update { $0.finished = true } }
 
-    /// Waits until the queue is empty (or `timeout` passes): the handover's last report.
+    /// Waits until every queued message was handed to corosync (or `timeout` passes, or there is no group): the
+    /// handover's last report goes out before the daemon leaves the group.
     public func drain(timeout: Duration) async {
         let deadline = ContinuousClock.now + timeout
-        while !queue.isEmpty && ContinuousClock.now < deadline && group != nil {
+        while ContinuousClock.now < deadline, state.withLock({ !$0.queue.isEmpty && $0.group != nil }) {
             try? await Task.sleep(for: Self.retryPause)
         }
     }
 
-    private func wakeUp() {
-        wake?.resume()
-        wake = nil
+    private func update(_ change: (inout State) -> Void) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            change(&state)
+            defer { state.wake = nil }
+            return state.wake
+        }
+        waiter?.resume()
     }
 
+    /// The sending loop (`SenderService`).
     public func run() async {
-        while !finished {
-            guard let group, let entry = queue.first else {
-                await withCheckedContinuation { wake = $0 }
+        while true {
+            let next = state.withLock { state -> (finished: Bool, group: (any GroupTransport)?, entry: Entry?) in
+                (state.finished, state.group, state.queue.first)
+            }
+            if next.finished { return }
+            guard let group = next.group, let entry = next.entry else {
+                await withCheckedContinuation { continuation in
+                    let ready = state.withLock { state -> Bool in
+                        if state.finished || (state.group != nil && !state.queue.isEmpty) { return true }
+                        state.wake = continuation
+                        return false
+                    }
+                    if ready { continuation.resume() }
+                }
                 continue
             }
             let payload: [UInt8]
@@ -83,7 +109,7 @@ public actor GroupSender {
                 payload = try stamp(entry).encoded()
             } catch {
                 logger.error("a message could not be encoded and is dropped", metadata: ["error": "\(error)"])
-                queue.removeFirst()
+                dropHead(matching: entry)
                 continue
             }
             if let error = await group.trySend(payload) {
@@ -93,16 +119,18 @@ public actor GroupSender {
                 }
                 if error.isConnectionLoss {
                     // The process group service rejoins and attaches a new connection.
-                    if self.group === group { self.group = nil }
+                    state.withLock { state in if state.group === group { state.group = nil } }
                     continue
                 }
                 noteRefusal(error)
                 try? await Task.sleep(for: Self.retryPause)
                 continue
             }
-            if let since = refusedSince {
+            if let since = state.withLock({ state -> ContinuousClock.Instant? in
+                defer { state.refusedSince = nil }
+                return state.refusedSince
+            }) {
                 logger.notice("corosync takes messages again after \(DurationFormatting.human(ContinuousClock.now - since))")
-                refusedSince = nil
             }
             dropHead(matching: entry)
         }
@@ -110,18 +138,25 @@ public actor GroupSender {
 
     /// Removes the entry just handled, unless the queue changed meanwhile (a newer report replaced it).
     private func dropHead(matching entry: Entry) {
-        guard let head = queue.first else { return }
-        switch (head, entry) {
-        case (.report(let a, _), .report(let b, _)) where a.sequence == b.sequence: queue.removeFirst()
-        case (.message(let a, _), .message(let b, _)) where a == b: queue.removeFirst()
-        default: break
+        state.withLock { state in
+            guard let head = state.queue.first else { return }
+            switch (head, entry) {
+            case (.report(let a, _), .report(let b, _)) where a.sequence == b.sequence: state.queue.removeFirst()
+            case (.message(let a, _), .message(let b, _)) where a == b: state.queue.removeFirst()
+            default: break
+            }
         }
     }
 
     private func noteRefusal(_ error: CorosyncError) {
-        guard refusedSince == nil else { return }
-        refusedSince = .now
-        logger.info("corosync refuses messages for now; the latest report will go out when it takes them again", metadata: ["error": "\(error)"])
+        let first = state.withLock { state -> Bool in
+            guard state.refusedSince == nil else { return false }
+            state.refusedSince = .now
+            return true
+        }
+        if first {
+            logger.info("corosync refuses messages for now; the latest report will go out when it takes them again", metadata: ["error": "\(error)"])
+        }
     }
 
     private func stamp(_ entry: Entry) -> ClusterMessage {
