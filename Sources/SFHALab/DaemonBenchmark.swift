@@ -59,9 +59,20 @@ public struct DaemonBenchmark: Sendable {
         public var announcementOverlaps: Int
     }
 
+    /// Isolations of a node that holds nothing: what the client sees of it (the holder's ring breaks too).
+    public struct BystanderRun: Sendable, Codable {
+        public var trials: Int
+        /// The longest time between two answers, from the isolation until the lab is whole again.
+        public var clientOutage: Figure
+        /// Trials in which the VIP left the holder.
+        public var moves: Int
+        public var dualHolderSamples: Int
+    }
+
     public struct Result: Sendable, Codable {
         public var nodes: Int
         public var runs: [FailoverRun]
+        public var bystander: BystanderRun?
         public var statusThroughExec: Figure
         public var statusProcess: Figure
         public var statusOnSocket: Figure
@@ -69,6 +80,8 @@ public struct DaemonBenchmark: Sendable {
         public var residentKilobytes: [String: Int]
         /// Node → sfhad's CPU use at rest, percent of one core.
         public var idleCPUPercent: [String: Double]
+        /// Node → corosync's CPU use over the same stretch (sfhad's messages and readings cost it too).
+        public var corosyncIdleCPUPercent: [String: Double]
         public var idleSeconds: Int
     }
 
@@ -108,14 +121,16 @@ public struct DaemonBenchmark: Sendable {
                 runs.append(try await failoverTrials(cluster, watcher, prober!, delay: delay))
             }
             try await settle(cluster, watcher)
+            let bystander = try await bystanderTrials(cluster, watcher, prober!)
+            try await settle(cluster, watcher)
             let (throughExec, process, onSocket) = try await statusLatency(cluster)
             await prober?.stop()
             prober = nil
-            let (resident, cpu) = try await restingUsage(cluster)
+            let (resident, cpu, corosyncCPU) = try await restingUsage(cluster)
             return Result(
-                nodes: lab.nodes.count, runs: runs, statusThroughExec: throughExec, statusProcess: process,
-                statusOnSocket: onSocket,
-                residentKilobytes: resident, idleCPUPercent: cpu, idleSeconds: idleSeconds)
+                nodes: lab.nodes.count, runs: runs, bystander: bystander, statusThroughExec: throughExec, statusProcess: process,
+                statusOnSocket: onSocket, residentKilobytes: resident, idleCPUPercent: cpu, corosyncIdleCPUPercent: corosyncCPU,
+                idleSeconds: idleSeconds)
         } catch {
             await prober?.stop()
             throw error
@@ -201,6 +216,40 @@ public struct DaemonBenchmark: Sendable {
             heldWithoutQuorumSamples: report.heldWithoutQuorum.count, announcementOverlaps: report.eventOverlaps.count)
     }
 
+    /// Isolates a node that holds nothing, `trials` times: the client's longest gap until the lab is whole again.
+    private func bystanderTrials(_ cluster: LabDaemonCluster, _ watcher: LabWatcher, _ prober: LabHTTPProber) async throws
+        -> BystanderRun
+    {
+        let lab = cluster.lab
+        let vip = cluster.vip.name
+        let runStart = LabClock.now()
+        var outages: [Double] = []
+        var moves = 0
+        for trial in 1...trials {
+            guard let holder = await watcher.waitForSingleHolder(of: vip, timeout: .seconds(10)),
+                let bystander = lab.nodes.map(\.name).first(where: { $0 != holder })
+            else { throw SFHAError(.invalidState, "no single holder before bystander trial \(trial)") }
+            let start = LabClock.now()
+            try await lab.isolate(bystander)
+            let bystanderID = UInt32(try lab.node(bystander).nodeID)
+            // Until the survivors have formed their ring without it and the client has been answered since.
+            _ = await watcher.waitForSample(timeout: .seconds(30)) { _ in
+                watcher.report(since: start).membershipLost(bystanderID, seenBy: holder, after: start) != nil
+            }
+            _ = await prober.waitForAnswer(from: holder, after: LabClock.now() + 3_000_000_000, timeout: .seconds(15))
+            let client = prober.report(since: start)
+            let outage = client.longestGap?.milliseconds ?? .nan
+            outages.append(outage)
+            if watcher.report(since: start).disappeared(vip, from: holder, after: start) != nil { moves += 1 }
+            progress(String(format: "bystander trial %d/%d: isolated %@ (not holding), client's longest gap %.0f ms", trial, trials, bystander, outage))
+            try await lab.rejoin(bystander)
+            try await settle(cluster, watcher)
+        }
+        return BystanderRun(
+            trials: trials, clientOutage: Figure(outages), moves: moves,
+            dualHolderSamples: watcher.report(since: runStart).dualHolderSamples.count)
+    }
+
     /// `sfha status` on node1 three ways: run through `lab.exec` (nsenter, env, the fd-closing script, the CLI),
     /// the CLI process alone (started from this process with `--socket` reaching node1's sfhad), and the bare
     /// request the CLI makes (GET /v1/status on sfhad's socket) from this process.
@@ -239,28 +288,36 @@ public struct DaemonBenchmark: Sendable {
         return (Figure(throughExec), Figure(process), Figure(onSocket))
     }
 
-    /// VmRSS of every node's sfhad, and its CPU time (utime + stime) over `idleSeconds` with nothing happening.
-    private func restingUsage(_ cluster: LabDaemonCluster) async throws -> ([String: Int], [String: Double]) {
+    /// VmRSS of every node's sfhad, and its and corosync's CPU time (utime + stime) over `idleSeconds` with nothing
+    /// happening.
+    private func restingUsage(_ cluster: LabDaemonCluster) async throws -> ([String: Int], [String: Double], [String: Double]) {
         var pids: [String: Int32] = [:]
+        var corosyncPIDs: [String: Int32] = [:]
         for node in cluster.lab.nodes {
             guard let pid = try cluster.sfhadPID(on: node.name) else {
                 throw SFHAError(.notFound, "sfhad is not running on \(node.name)")
             }
             pids[node.name] = pid
+            if let corosync = try cluster.lab.corosyncPID(on: node.name) { corosyncPIDs[node.name] = corosync }
         }
-        progress("measuring sfhad at rest for \(idleSeconds) s")
+        progress("measuring sfhad and corosync at rest for \(idleSeconds) s")
         let before = pids.mapValues(Self.cpuTicks)
+        let corosyncBefore = corosyncPIDs.mapValues(Self.cpuTicks)
         let start = LabClock.now()
         try await Task.sleep(for: .seconds(idleSeconds))
         let after = pids.mapValues(Self.cpuTicks)
+        let corosyncAfter = corosyncPIDs.mapValues(Self.cpuTicks)
         let seconds = LabClock.milliseconds(from: start, to: LabClock.now()) / 1000
         let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
-        var cpu: [String: Double] = [:]
-        for (node, ticks) in after {
-            guard let ticks, let earlier = before[node] ?? nil else { continue }
-            cpu[node] = Double(ticks - earlier) / ticksPerSecond / seconds * 100
+        func percent(_ before: [String: UInt64?], _ after: [String: UInt64?]) -> [String: Double] {
+            var cpu: [String: Double] = [:]
+            for (node, ticks) in after {
+                guard let ticks, let earlier = before[node] ?? nil else { continue }
+                cpu[node] = Double(ticks - earlier) / ticksPerSecond / seconds * 100
+            }
+            return cpu
         }
-        return (pids.compactMapValues(Self.residentKilobytes), cpu)
+        return (pids.compactMapValues(Self.residentKilobytes), percent(before, after), percent(corosyncBefore, corosyncAfter))
     }
 
     /// utime + stime (clock ticks) from /proc/PID/stat; the fields after the parenthesised command name.

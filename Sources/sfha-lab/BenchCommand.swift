@@ -204,15 +204,21 @@ struct DaemonBenchTable {
             lines.append(row("  holder's quorum loss − survivor's event", run.sidesSkew, target: "< failover_delay_ms"))
             lines.append(row("  VIP up on new − gone from old holder", run.handoverGap, target: "min > 0"))
         }
+        if let bystander = result.bystander {
+            lines.append("a node holding nothing isolated: \(bystander.trials) trials, the VIP left its holder in \(bystander.moves), "
+                + "\(bystander.dualHolderSamples) samples with two holders")
+            lines.append(row("  client's longest gap", bystander.clientOutage, target: "—"))
+        }
         lines.append(row("sfha status (lab exec, process start)", result.statusThroughExec, target: "p50 ≤ 10"))
         lines.append(row("sfha status (the CLI process alone)", result.statusProcess, target: "p50 ≤ 10"))
         lines.append(row("GET /v1/status on the socket", result.statusOnSocket, target: "—"))
         for node in result.residentKilobytes.keys.sorted() {
             let rss = Double(result.residentKilobytes[node] ?? 0) / 1024
             let cpu = result.idleCPUPercent[node] ?? .nan
+            let corosync = result.corosyncIdleCPUPercent[node] ?? .nan
             lines.append(String(
-                format: "sfhad on %@: RSS %.1f MB (target ≤ 12 MB), CPU at rest %.3f %% over %d s (target ≤ 0.2 %%)",
-                node, rss, cpu, result.idleSeconds))
+                format: "sfhad on %@: RSS %.1f MB (target ≤ 12 MB), CPU at rest %.3f %% over %d s (target ≤ 0.2 %%); corosync %.2f %%",
+                node, rss, cpu, result.idleSeconds, corosync))
         }
         return lines.joined(separator: "\n")
     }

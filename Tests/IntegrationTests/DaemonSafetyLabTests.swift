@@ -39,6 +39,50 @@ extension LabTests {
             }
         }
 
+        /// A two-node cluster (`two_node: 1`, both halves of a partition quorate): sfha says placement cannot be safe
+        /// against a partition without fencing (status, config check), refuses a change made on one half (before: a
+        /// `vip add` on each side was acknowledged by both and the heal dropped one), and after the heal the holder
+        /// announces its VIP again so that clients reach it (before: a client stayed cut off for 6 s and more).
+        @Test func twoNodeCluster() async throws {
+            try await LabTestSupport.withLab("lt-2node", nodes: 2) { lab in
+                let cluster = try LabDaemonCluster(lab: lab)
+                let watcher = try await LabWatcher.start(lab: lab, vips: [cluster.vip])
+                defer { watcher.stop() }
+                try await cluster.start()
+                let nodes = lab.nodes.map(\.name)
+                try #require(await watcher.waitForSingleHolder(of: cluster.vip.name, timeout: .seconds(30)) != nil)
+                let prober = try await LabHTTPProber.start(lab: lab, url: cluster.serviceURL)
+                let status = try #require(try await cluster.status(on: nodes[0]))
+                let statusText = try await cluster.sfha(nodes[0], ["status"]).standardOutput
+                #expect(statusText.contains("two-node cluster without fencing"), "sfha status says it: \(statusText)")
+                let check = try await cluster.sfha(nodes[0], ["config", "check"])
+                #expect(check.standardError.contains("two-node cluster without fencing"), "\(check.standardError)")
+
+                try await lab.partition([[nodes[0]], [nodes[1]]])
+                let split = await watcher.waitForQuorum(of: nodes, members: 1, timeout: .seconds(30))
+                try #require(split, "each node alone in its ring: \(watcher.members)")
+                for (index, node) in nodes.enumerated() {
+                    let address = try lab.spec.resolvedSubnet().address(host: UInt8(110 + index))
+                    let added = try await cluster.sfha(node, ["vip", "add", "vip-half-\(index)", "\(address)/24", "eth0"])
+                    #expect(!added.succeeded, "vip add on \(node) alone is refused")
+                    #expect((added.standardError + added.standardOutput).contains("two-node"), "and says why: \(added.standardError)")
+                }
+                try await lab.heal()
+                let healed = await watcher.waitForQuorum(of: nodes, members: 2, timeout: .seconds(30))
+                try #require(healed, "both nodes together again")
+                let holder = try #require(
+                    await watcher.waitForSingleHolder(of: cluster.vip.name, stable: .seconds(1), timeout: .seconds(30)),
+                    "one holder after the heal")
+                let settledAt = LabClock.now()
+                for node in nodes {
+                    #expect(try await cluster.status(on: node)?.configurationRevision == status.configurationRevision, "nothing committed on \(node)")
+                }
+                let answered = await prober.waitForAnswer(from: holder, after: settledAt, timeout: .seconds(4))
+                #expect(answered != nil, "the client reaches \(holder) after the heal: \(prober.report(since: settledAt))")
+                await prober.stop()
+            }
+        }
+
         /// SIGTERM the holder's sfhad 20 times: it exits cleanly every time, its service stops there, another node
         /// takes over at once, and the VIP is never on two nodes.
         @Test func gracefulStopOfTheHolderTwentyTimes() async throws {
