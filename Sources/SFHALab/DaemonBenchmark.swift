@@ -62,8 +62,10 @@ public struct DaemonBenchmark: Sendable {
     /// Isolations of a node that holds nothing: what the client sees of it (the holder's ring breaks too).
     public struct BystanderRun: Sendable, Codable {
         public var trials: Int
-        /// The longest time between two answers, from the isolation until the lab is whole again.
+        /// The longest time between two answers, from the isolation until the survivors answer again.
         public var clientOutage: Figure
+        /// The longest time between two answers, from the node's return until the lab is whole and answering.
+        public var rejoinOutage: Figure
         /// Trials in which the VIP left the holder.
         public var moves: Int
         public var dualHolderSamples: Int
@@ -151,6 +153,13 @@ public struct DaemonBenchmark: Sendable {
         }
     }
 
+    /// The client-measured figures count from the last answer before a fault: there must be one.
+    private func waitForClient(_ prober: LabHTTPProber, answeredBy holder: String, before trial: String) async throws {
+        guard await prober.waitForAnswer(from: holder, after: LabClock.now(), timeout: .seconds(10)) != nil else {
+            throw SFHAError(.timeout, "the client got no answer from \(holder) within 10 s before \(trial); is the demo service up there?")
+        }
+    }
+
     private func failoverTrials(
         _ cluster: LabDaemonCluster, _ watcher: LabWatcher, _ prober: LabHTTPProber, delay: Int?
     ) async throws -> FailoverRun {
@@ -171,6 +180,7 @@ public struct DaemonBenchmark: Sendable {
             }
             let holderID = UInt32(try lab.node(holder).nodeID)
             let survivors = Set(lab.nodes.map(\.name)).subtracting([holder])
+            try await waitForClient(prober, answeredBy: holder, before: "trial \(trial)")
             let start = LabClock.now()
             try await lab.isolate(holder)
             let newHolder = await watcher.waitForSingleHolder(of: vip, among: survivors, timeout: .seconds(30))
@@ -224,11 +234,13 @@ public struct DaemonBenchmark: Sendable {
         let vip = cluster.vip.name
         let runStart = LabClock.now()
         var outages: [Double] = []
+        var rejoinOutages: [Double] = []
         var moves = 0
         for trial in 1...trials {
             guard let holder = await watcher.waitForSingleHolder(of: vip, timeout: .seconds(10)),
                 let bystander = lab.nodes.map(\.name).first(where: { $0 != holder })
             else { throw SFHAError(.invalidState, "no single holder before bystander trial \(trial)") }
+            try await waitForClient(prober, answeredBy: holder, before: "bystander trial \(trial)")
             let start = LabClock.now()
             try await lab.isolate(bystander)
             let bystanderID = UInt32(try lab.node(bystander).nodeID)
@@ -241,12 +253,20 @@ public struct DaemonBenchmark: Sendable {
             let outage = client.longestGap?.milliseconds ?? .nan
             outages.append(outage)
             if watcher.report(since: start).disappeared(vip, from: holder, after: start) != nil { moves += 1 }
-            progress(String(format: "bystander trial %d/%d: isolated %@ (not holding), client's longest gap %.0f ms", trial, trials, bystander, outage))
+            let rejoined = LabClock.now()
             try await lab.rejoin(bystander)
             try await settle(cluster, watcher)
+            let settledHolder = watcher.latest?.holders(of: vip).first ?? holder
+            _ = await prober.waitForAnswer(from: settledHolder, after: LabClock.now() + 1_000_000_000, timeout: .seconds(15))
+            let rejoinOutage = prober.report(since: rejoined).longestGap?.milliseconds ?? .nan
+            rejoinOutages.append(rejoinOutage)
+            progress(
+                String(
+                    format: "bystander trial %d/%d: isolated %@ (not holding), client's longest gap %.0f ms; after its return %.0f ms",
+                    trial, trials, bystander, outage, rejoinOutage))
         }
         return BystanderRun(
-            trials: trials, clientOutage: Figure(outages), moves: moves,
+            trials: trials, clientOutage: Figure(outages), rejoinOutage: Figure(rejoinOutages), moves: moves,
             dualHolderSamples: watcher.report(since: runStart).dualHolderSamples.count)
     }
 

@@ -208,6 +208,7 @@ struct DaemonBenchTable {
             lines.append("a node holding nothing isolated: \(bystander.trials) trials, the VIP left its holder in \(bystander.moves), "
                 + "\(bystander.dualHolderSamples) samples with two holders")
             lines.append(row("  client's longest gap", bystander.clientOutage, target: "—"))
+            lines.append(row("  client's longest gap, its return", bystander.rejoinOutage, target: "—"))
         }
         lines.append(row("sfha status (lab exec, process start)", result.statusThroughExec, target: "p50 ≤ 10"))
         lines.append(row("sfha status (the CLI process alone)", result.statusProcess, target: "p50 ≤ 10"))

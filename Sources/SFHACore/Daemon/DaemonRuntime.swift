@@ -454,13 +454,13 @@ public actor DaemonRuntime {
 
     /// The anchor failed (the gather counter moved across the round trip) or never came: send the report again.
     private func retryAnchorIfNeeded() {
-        guard !shuttingDown, state.inProcessGroup, let ring = state.currentRing, let facts = state.facts, facts.quorate,
-            facts.ring == ring, !proof.isAnchoring(ring)
-        else {
-            if state.currentRing != nil && !shuttingDown && !(state.currentRing.map(proof.isAnchoring) ?? true) { scheduleAnchorCheck() }
-            return
-        }
-        handle(.tick)
+        guard !shuttingDown, let ringID = state.currentRing else { return }
+        // Plain locals: the optimiser (Swift 6.3 release builds) crashed on the combined optional-tuple conditions.
+        let anchoring = proof.isAnchoring(ringID)
+        let facts = state.facts
+        let quorateHere = facts.map { $0.quorate && $0.ring == ringID } ?? false
+        guard !anchoring else { return }
+        if state.inProcessGroup, quorateHere { handle(.tick) }
         scheduleAnchorCheck()
     }
 
