@@ -604,12 +604,15 @@ _sfha_config_check() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=(-c --config)
+    non_repeating_options=(-c --config --corosync-conf)
     __sfha_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
     '-c'|'--config')
+        return
+        ;;
+    '--corosync-conf')
         return
         ;;
     esac

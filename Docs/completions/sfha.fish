@@ -70,7 +70,7 @@ function __sfha_parse_tokens -S
             __sfha_parse_subcommand 0 'version' 'h/help'
             switch $unparsed_tokens[1]
             case 'check'
-                __sfha_parse_subcommand 0 'c/config=' 'json' 'version' 'h/help'
+                __sfha_parse_subcommand 0 'c/config=' 'json' 'corosync-conf=' 'version' 'h/help'
             case 'example'
                 __sfha_parse_subcommand 0 'version' 'h/help'
             end
@@ -260,6 +260,7 @@ complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha conf
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha config" -eq 1' -fa 'example' -d 'Print a commented example configuration using every key.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha config check" c config' -s 'c' -l 'config' -d 'Configuration file.' -rfka ''
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha config check" json' -l 'json' -d 'Print JSON: {valid, errors, warnings, counts}.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha config check" corosync-conf' -l 'corosync-conf' -d 'corosync.conf to read quorum settings from (a two-node cluster without fencing is warned about).' -rfka ''
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha config check" version' -l 'version' -d 'Show the version.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha config check" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha config example" version' -l 'version' -d 'Show the version.'

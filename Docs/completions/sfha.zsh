@@ -463,6 +463,7 @@ _sfha_config_check() {
     local -ar arg_specs=(
         '(-c --config)'{-c,--config}'[Configuration file.]:config:'
         '--json[Print JSON\: {valid, errors, warnings, counts}.]'
+        '--corosync-conf[corosync.conf to read quorum settings from (a two-node cluster without fencing is warned about).]:corosync-conf:'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )

@@ -51,7 +51,7 @@ public struct DaemonBenchmark: Sendable {
         /// VIP up on the new holder minus VIP gone from the isolated one: the safety margin (negative = overlap).
         public var handoverGap: Figure
         /// The isolated holder's own quorum loss minus the new holder's membership event: how far apart the two
-        /// sides notice the partition (what `failover_delay_ms` must cover).
+        /// sides notice the partition (shown because sfha's safety must not depend on it; Docs/Daemon.md).
         public var sidesSkew: Figure
         public var samples: Int
         public var dualHolderSamples: Int

@@ -90,7 +90,7 @@ struct DemoCommand: AsyncParsableCommand {
             + " and dropped the VIP after \(after(failover.disappeared(cluster.vip.name, from: holder, after: isolatedAt)))")
         print("  \(newHolder) saw \(holder) leave after \(after(failover.membershipLost(holderID, seenBy: newHolder, after: isolatedAt)))"
             + " (corosync's detection) and brought the VIP up after \(after(failover.appeared(cluster.vip.name, on: newHolder, after: isolatedAt)))"
-            + " (+ sfhad's takeover delay and duplicate-address probe)")
+            + " (+ the ring's fence and the duplicate-address probe)")
         if let last = client.lastAnswer(before: isolatedAt) {
             print(String(
                 format: "  client-measured failover: %.2f s without an answer (last from %@, next from %@)",

@@ -100,7 +100,7 @@ struct ConfigOriginalTests {
         let config = try ConfigTest.load("node:\n  name: n1\nvips:\nservices:\nconstraints:\n")
         #expect(config.cluster == ClusterConfiguration())
         #expect(config.cluster.name == "sfha-cluster" && config.cluster.quorumRequired)
-        #expect(config.cluster.takeoverDelay == .milliseconds(500))  // sfha's measured default (Docs/Daemon.md)
+        #expect(config.cluster.takeoverDelay == .zero)  // the fence is the wait (Docs/Daemon.md, Rule 2)
         #expect(config.cluster.groups.isEmpty)
         #expect(config.node.priority == 100 && config.node.logLevel == .info)
     }

@@ -154,7 +154,7 @@ struct ConfigRenderingTests {
             cluster:
               name: sfha-cluster
               quorum_required: true
-              failover_delay_ms: 500
+              failover_delay_ms: 0
               maintenance: false
 
             """)
@@ -202,7 +202,7 @@ struct ConfigRenderingTests {
             cluster:
               name: c1
               quorum_required: true
-              failover_delay_ms: 500
+              failover_delay_ms: 0
               maintenance: false
               node_priorities:
                 "10": 3

@@ -102,7 +102,9 @@ struct DaemonOperationStateTests {
     }
 
     @Test func theEndOfATakeoverDelayIsAnnouncedSoTheDaemonActsOnTime() {
-        var bus = DaemonBus(configuration: Self.configuration)
+        var configuration = Self.configuration
+        configuration.takeoverDelay = .seconds(1)  // longer than the fence here, so the delay decides
+        var bus = DaemonBus(configuration: configuration)
         bus.form([0, 1, 2])
         bus.reconcile([0, 1, 2])
         #expect(bus.daemons[1].nextDecisionTime == nil)
@@ -110,7 +112,7 @@ struct DaemonOperationStateTests {
         // says until when.
         let left = bus.now
         bus.input(1, .corosync(bus.facts([1, 2])))
-        let until = left + Self.configuration.takeoverDelay
+        let until = left + configuration.takeoverDelay
         #expect(bus.daemons[1].nextDecisionTime == until)
         #expect(bus.assigned["node2"] ?? [] == [])
         // At that moment a wake-up alone (no heartbeat) is enough to go on.

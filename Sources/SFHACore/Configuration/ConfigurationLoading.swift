@@ -217,12 +217,6 @@ final class ConfigurationParser {
         if let value = reader.bool(map, "quorum_required") { cluster.quorumRequired = value }
         if let delay = reader.duration(map, "failover_delay_ms", unit: .milliseconds, in: .zero ... .seconds(600)) {
             cluster.takeoverDelay = delay
-            if delay < .milliseconds(250) {
-                reader.warning(
-                    map.path("failover_delay_ms"), map.keyPosition("failover_delay_ms"),
-                    "below 250 ms leaves little room for the two sides of a partition noticing it at different times "
-                        + "(0 put a VIP on two nodes in the lab); the default is 500 (Docs/Daemon.md)")
-            }
         }
         if let value = reader.bool(map, "maintenance") { cluster.maintenance = value }
         cluster.nodePriorities = parsePriorities(reader.mapping(map, "node_priorities"))

@@ -67,7 +67,9 @@ public struct ClusterConfiguration: Sendable, Equatable, Codable, CustomStringCo
     public var nodePriorities: [String: Int]
 
     public static let defaultName = "sfha-cluster"
-    public static let defaultTakeoverDelay: Duration = .milliseconds(500)
+    /// No extra wait: a takeover already waits for the ring's fence, which is what keeps the old holder's VIP from
+    /// overlapping the new one (Docs/Daemon.md, Rule 2); the delay only postpones a move an operator wants slower.
+    public static let defaultTakeoverDelay: Duration = .zero
 
     public init(
         name: String = ClusterConfiguration.defaultName, quorumRequired: Bool = true,

@@ -9,7 +9,7 @@ extension SFHAConfiguration {
     cluster:
       name: production                # corosync cluster name (display); default sfha-cluster
       quorum_required: true           # run resources only in a quorate partition; default true
-      failover_delay_ms: 500          # wait after a holder leaves before taking its groups; default 500
+      failover_delay_ms: 0            # extra wait after a holder leaves before taking its groups; default 0
       maintenance: false              # true: watch only, never start/stop/move anything; default false
       node_priorities:                # cluster-wide node preference (higher wins); beats node.priority
         node1: 200
