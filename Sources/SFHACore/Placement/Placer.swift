@@ -168,7 +168,8 @@ private struct Context {
         {
             return all(nil, .waitingForFence(until: fence))
         }
-        // A holder that left the membership may still hold the group where it is: wait out the takeover delay.
+        // The fence above covers a departed holder's VIPs; what is left is the operator's extra delay and, for a daemon
+        // that died while its node stayed in the ring (no fence applies), its lease window.
         for group in component {
             guard let previous = input.lastKnownHolders[group.name], previous != target.name, live[previous] == nil,
                 !input.fencedNodes.contains(previous)
