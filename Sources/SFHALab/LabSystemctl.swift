@@ -258,6 +258,10 @@ enum LabSystemctl {
                         is-active) say inactive; rc=3; continue ;;
                         is-failed) say inactive; rc=1; continue ;;
                         is-enabled) say not-found; rc=1; continue ;;
+                        show) for property in ${PROPERTIES:-LoadState}; do
+                                  v=''; [ "$property" = LoadState ] && v=not-found
+                                  if [ "$VALUE" = 1 ]; then echo "$v"; else echo "$property=$v"; fi
+                              done; continue ;;
                         status) echo "Unit $unit.service could not be found." >&2; rc=4; continue ;;
                         stop|disable|unmask|mask) [ "$COMMAND" = mask ] && { : >"$STATE_DIR/$unit.masked"; }; continue ;;
                         *) echo "Failed to $COMMAND $unit.service: Unit $unit.service not found." >&2; rc=5; continue ;;

@@ -158,6 +158,11 @@ struct ServiceAddCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Group (default: 'default').") var group: String?
     @Flag(name: .long, help: "A failure that exhausts the restarts moves the group.") var critical = false
     @Flag(name: .long, help: "Restart the unit in place before declaring it failed.") var restart = false
+    @Option(name: .long, help: ArgumentHelp(
+        "A health check besides the unit's own state: http://…, https://…, tcp:HOST:PORT, systemd:UNIT or 'exec:PROGRAM ARG…'.",
+        valueName: "CHECK")) var check: String?
+    @Option(name: .long, help: "How often the check runs (default 5s).") var checkInterval: String?
+    @Option(name: .long, help: "How long one check may take (default 2s).") var checkTimeout: String?
     @Flag(name: .long, help: "Print JSON.") var json = false
     @OptionGroup var daemon: DaemonOptions
 
@@ -165,7 +170,9 @@ struct ServiceAddCommand: AsyncParsableCommand {
         let result: ChangeResult = try await daemon.call {
             try await $0.post(
                 "/v1/services",
-                body: ServiceAddRequest(name: name, unit: unit, group: group, critical: critical, restart: restart))
+                body: ServiceAddRequest(
+                    name: name, unit: unit, group: group, critical: critical, restart: restart, check: check,
+                    checkInterval: checkInterval, checkTimeout: checkTimeout))
         }
         try report(result, json: json)
     }

@@ -76,6 +76,68 @@ extension LabTests {
     }
 }
 
+extension LabTests.DaemonHealth {
+    /// Before: a service without a health check that was killed stayed down (`HEALTH ok`, `FAILURES 0`, the client
+    /// refused). Now the unit's own state is watched: killed once, it is restarted in place; killed again with the
+    /// restart spent, its group moves, the failure shows in `status`, never with the VIP on two nodes.
+    @Test func aKilledUnitWithoutAHealthCheckIsRestartedThenItsGroupMoves() async throws {
+        let policy = """
+            critical: true
+            restart_service: true
+            failure_policy:
+              max_restarts: 1
+              window: 60
+            """
+        try await LabTests.Daemon.withCluster("lt-sfunit", settings: .init(serviceOptions: policy)) { cluster in
+            let lab = cluster.lab
+            let started = try await cluster.watch(timeout: .seconds(20)) { $0.count == 1 }
+            let holder = try #require(started.last.first)
+            func mainPID() async throws -> Int32? {
+                let shown = try await lab.systemctl(holder, ["show", "-p", "MainPID", "--value", "sfha-demo-web"])
+                return Int32(LabTestSupport.trimmed(shown.standardOutput)).flatMap { $0 > 0 ? $0 : nil }
+            }
+            func failures() async throws -> [HealthReport.Failure] {
+                let result = try await cluster.sfha(holder, ["health", "--json"])
+                return (try? JSONDecoder().decode(HealthReport.self, from: Data(result.standardOutput.utf8)))?.failures ?? []
+            }
+            var first: Int32?
+            let running = try await LabTestSupport.eventually(timeout: .seconds(10)) {
+                first = try await mainPID()
+                return first != nil
+            }
+            try #require(running, "the demo service runs on the holder \(holder)")
+            #expect(kill(try #require(first), SIGKILL) == 0)
+            var second: Int32?
+            let restarted = try await LabTestSupport.eventually(timeout: .seconds(15)) {
+                second = try await mainPID()
+                return second != nil && second != first
+            }
+            #expect(restarted, "sfhad restarted the killed unit in place")
+            #expect(try await failures().contains { $0.service == "web" && $0.restartsInWindow == 1 && !$0.failed })
+            #expect(try await cluster.holders() == [holder])
+
+            // Killed again, the one restart spent: the group moves.
+            #expect(kill(try #require(second), SIGKILL) == 0)
+            let moved = try await cluster.watch(timeout: .seconds(30)) { $0.count == 1 && $0[0] != holder }
+            #expect(moved.dual == 0)
+            let newHolder = try #require(moved.last.first)
+            #expect(newHolder != holder)
+            let record = try await failures().first { $0.service == "web" }
+            #expect(record?.failed == true && record?.lastReason.contains("sfha-demo-web") == true, "\(String(describing: record))")
+            let shown = try await LabTestSupport.eventually(timeout: .seconds(5)) {
+                let status = try await cluster.sfha(newHolder, ["status", "--json"])
+                let decoded = try? JSONDecoder().decode(DaemonStatus.self, from: Data(status.standardOutput.utf8))
+                return (decoded?.nodes.first { $0.name == holder }?.failures ?? 0) >= 2
+            }
+            #expect(shown, "every node's status counts the failures on \(holder)")
+            let served = try await LabTestSupport.eventually(timeout: .seconds(10)) {
+                LabTestSupport.trimmed(try await LabTestSupport.fetchFromClient(lab, "http://\(cluster.vip.address):8080/").standardOutput) == newHolder
+            }
+            #expect(served)
+        }
+    }
+}
+
 extension LabTests.Daemon {
     /// `config.yml` edited on one node + SIGHUP: the cluster part is committed everywhere and the new VIP comes up on
     /// the holder; an invalid file is refused and changes nothing; the daemon and corosync keep running.

@@ -56,6 +56,8 @@ final class HangingServiceController: ServiceController {
     func stop(_ unit: String) async throws(SFHAError) { _ = state.withLock { $0.active.remove(unit) } }
     func restart(_ unit: String) async throws(SFHAError) { try await start(unit) }
     func isActive(_ unit: String) async throws(SFHAError) -> Bool { state.withLock { $0.active.contains(unit) } }
+
+    func exists(_ unit: String) async throws(SFHAError) -> Bool { true }
 }
 
 /// A single-node cluster run by a real `DaemonRuntime` on fake effects, with its reconcile worker and sender.

@@ -175,7 +175,7 @@ enum NodeFixtures {
         fakes.addresses.setFailing([IPAddress("fd00::1")!])
         let actions = await reconciler.apply(["web"])
         #expect(log.all.filter { !$0.hasPrefix("check") } == ["add 10.0.0.1/24 dev eth0", "announce 10.0.0.1", "remove 10.0.0.1 dev eth0"])
-        #expect(actions.last?.kind == .acquireRefused)
+        #expect(actions.suffix(2).map(\.kind) == [.acquireRefused, .groupFailed])
         #expect(actions.contains { $0.kind == .addVIP && $0.outcome == .failed("fake: adding fd00::1/64 fails") })
         #expect(await reconciler.heldGroups.isEmpty)
         #expect(fakes.services.active.isEmpty)
@@ -346,12 +346,19 @@ final class NodeGatedChecker: DuplicateAddressChecker {
     }
 
     @Test func healthEventsDriveRestartsAndRecoveryChangesNothing() async {
-        let (reconciler, log, _) = NodeFixtures.make(groups: [Self.group(maxRestarts: 3, window: .seconds(60), failureTimeout: nil)])
+        let clock = ManualClock()
+        let (reconciler, log, _) = NodeFixtures.make(
+            groups: [Self.group(maxRestarts: 3, window: .seconds(60), failureTimeout: nil)], clock: clock)
         _ = await reconciler.apply(["web"])
         log.clear()
         let unhealthy = HealthEvent(check: "nginx", kind: .becameUnhealthy, status: HealthStatus(healthy: false), result: .unhealthy("HTTP 500"))
         #expect(await reconciler.handle(unhealthy).map(\.kind) == [.restartService])
         let still = HealthEvent(check: "nginx", kind: .stillUnhealthy, status: HealthStatus(healthy: false), result: .unhealthy("HTTP 500"))
+        // The same failure seen again before the restart could show its effect (or by the unit's own check) is
+        // not counted twice.
+        let unitDown = HealthEvent(check: "nginx/unit", kind: .becameUnhealthy, status: HealthStatus(healthy: false), result: .unhealthy("failed"))
+        #expect(await reconciler.handle(unitDown).isEmpty)
+        clock.advance(by: LocalReconciler.restartSettleTime)
         #expect(await reconciler.handle(still).map(\.kind) == [.restartService])
         let healthy = HealthEvent(check: "nginx", kind: .becameHealthy, status: HealthStatus(), result: .healthy())
         #expect(await reconciler.handle(healthy).isEmpty)

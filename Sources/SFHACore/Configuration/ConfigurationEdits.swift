@@ -55,7 +55,8 @@ extension ClusterConfiguration {
 
     /// Adds a managed service (a systemd unit) to `group` (created when missing).
     public func addingService(
-        name: String, unit: String? = nil, group: String = ResourceGroup.defaultName, critical: Bool = false, restart: Bool = false
+        name: String, unit: String? = nil, group: String = ResourceGroup.defaultName, critical: Bool = false, restart: Bool = false,
+        healthCheck: HealthCheck? = nil
     ) throws(SFHAError) -> ClusterConfiguration {
         try Self.checkNewName(name, what: "service", in: self)
         try Self.checkGroupName(group)
@@ -64,7 +65,9 @@ extension ClusterConfiguration {
             throw SFHAError(.invalidArgument, "'\(unitName)' is not a valid unit name: \(problem)")
         }
         var edited = self
-        edited.withGroup(group) { $0.services.append(ManagedService(name: name, unit: unitName, critical: critical, restartService: restart)) }
+        edited.withGroup(group) {
+            $0.services.append(ManagedService(name: name, unit: unitName, critical: critical, restartService: restart, healthCheck: healthCheck))
+        }
         return edited
     }
 

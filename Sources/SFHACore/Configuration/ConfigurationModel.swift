@@ -290,6 +290,29 @@ public struct ManagedService: Sendable, Equatable, Codable, CustomStringConverti
     /// suffix (what `systemctl` itself does).
     public var systemdUnitName: String { SystemdUnitName.fullName(unit) }
 
+    /// How often the holder reads the unit's own state. A periodic read, not an event: sfha links no D-Bus
+    /// library, and one `systemctl is-active` per interval is cheap next to the failover it guards.
+    public static let unitWatchInterval: Duration = .seconds(2)
+    public static let unitWatchTimeout: Duration = .seconds(2)
+    /// Reads in a row that must say "not active" before the unit counts as failed: one read may catch systemd
+    /// between a stop and its own `Restart=`.
+    public static let unitWatchFailures = 2
+
+    /// The name of the check that watches the unit's own state: never a resource name (those have no '/').
+    public static func unitCheckName(_ service: String) -> String { "\(service)/unit" }
+
+    /// The unit's own state as a check, run on the holder whether or not the service has a `healthcheck:`: a unit
+    /// stopped or killed behind sfha's back counts as a failure of the service.
+    public var unitCheck: HealthCheck {
+        HealthCheck(
+            name: Self.unitCheckName(name), kind: .systemd(unit: unit), interval: Self.unitWatchInterval,
+            timeout: Self.unitWatchTimeout, failuresBeforeUnhealthy: Self.unitWatchFailures, successesBeforeHealthy: 1,
+            critical: critical)
+    }
+
+    /// Every check that judges this service on its holder: the unit's state, then its own health check if any.
+    public var checks: [HealthCheck] { [unitCheck] + (healthCheck.map { [$0] } ?? []) }
+
     public var description: String {
         var text = "service \(name) (\(unit)"
         if critical { text += ", critical" }

@@ -1,4 +1,5 @@
 import Foundation
+import SFHABase
 
 /// A periodic probe with hysteresis: `failuresBeforeUnhealthy` consecutive failures make it unhealthy,
 /// `successesBeforeHealthy` consecutive successes healthy again. It starts healthy.
@@ -152,5 +153,70 @@ public struct HealthCheck: Sendable, Equatable, Codable, CustomStringConvertible
         try c.encode(successesBeforeHealthy, forKey: .successesBeforeHealthy)
         try c.encode(critical, forKey: .critical)
         try c.encodeIfPresent(restartUnit, forKey: .restartUnit)
+    }
+}
+
+extension HealthCheck {
+    /// The short form `sfha service add --check` takes: `http://…`, `https://…`, `tcp:HOST:PORT`, `systemd:UNIT`
+    /// or `exec:PROGRAM [ARGUMENT…]` (split on spaces, no quoting: sfha never runs a shell; anything that needs more
+    /// goes in config.yml). `interval`/`timeout` are durations as config.yml writes them (`5s`, `500ms`); absent,
+    /// a service check's defaults. Every part is validated as the loader validates the same check.
+    public static func parseShortForm(
+        _ text: String, service: String, interval: String? = nil, timeout: String? = nil, critical: Bool = false
+    ) throws(SFHAError) -> HealthCheck {
+        func duration(_ text: String?, _ what: String, default fallback: Duration, range: ClosedRange<Duration>) throws(SFHAError) -> Duration {
+            guard let text else { return fallback }
+            switch DurationParser.parse(text, defaultUnit: .seconds) {
+            case .failure(let problem):
+                throw SFHAError(.invalidArgument, "the check \(what) '\(text)' is not a duration: \(problem.message) (write 5s or 500ms)")
+            case .success(let value):
+                guard range.contains(value) else {
+                    throw SFHAError(.invalidArgument, "the check \(what) \(value.sfhaText) is out of range (\(range.lowerBound.sfhaText) to \(range.upperBound.sfhaText))")
+                }
+                return value
+            }
+        }
+        let kind: Kind
+        if text.hasPrefix("http://") || text.hasPrefix("https://") {
+            switch Validators.httpURL(text) {
+            case .failure(let problem): throw SFHAError(.invalidArgument, "--check \(problem.message)")
+            case .success(let url): kind = url.scheme?.lowercased() == "https" ? .https(url, verifyCertificate: true) : .http(url)
+            }
+        } else if text.hasPrefix("tcp:") {
+            switch Validators.hostPort(String(text.dropFirst(4))) {
+            case .failure(let problem): throw SFHAError(.invalidArgument, "--check tcp: \(problem.message)")
+            case .success(let hostPort): kind = .tcp(host: hostPort.host, port: hostPort.port)
+            }
+        } else if text.hasPrefix("systemd:") {
+            let unit = String(text.dropFirst(8))
+            if let problem = Validators.unitName(unit) {
+                throw SFHAError(.invalidArgument, "--check systemd: '\(unit)' is not a valid unit name: \(problem)")
+            }
+            kind = .systemd(unit: unit)
+        } else if text.hasPrefix("exec:") {
+            let arguments = text.dropFirst(5).split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            guard let program = arguments.first else {
+                throw SFHAError(.invalidArgument, "--check exec: needs a program, e.g. exec:/usr/local/bin/check-web --quiet")
+            }
+            guard !program.hasPrefix("-"), !program.contains("/") || program.hasPrefix("/") else {
+                throw SFHAError(.invalidArgument, "--check exec: '\(program)' is not a program: expected an absolute path or a name looked up in PATH")
+            }
+            guard !arguments.contains(where: { $0.contains("\0") || $0.contains("\n") }) else {
+                throw SFHAError(.invalidArgument, "--check exec: arguments cannot contain NUL or newline characters")
+            }
+            kind = .exec(arguments: arguments)
+        } else {
+            throw SFHAError(
+                .invalidArgument,
+                "--check '\(text)' is not a check: expected http://…, https://…, tcp:HOST:PORT, systemd:UNIT or exec:PROGRAM [ARGUMENT…]")
+        }
+        let everyRange: ClosedRange<Duration> = .milliseconds(100) ... .seconds(3600)
+        let timeoutRange: ClosedRange<Duration> = .milliseconds(100) ... .seconds(600)
+        let every = try duration(interval, "interval", default: defaultServiceInterval, range: everyRange)
+        let limit = try duration(timeout, "timeout", default: min(defaultServiceTimeout, every), range: timeoutRange)
+        guard limit <= every else {
+            throw SFHAError(.invalidArgument, "the check timeout (\(limit.sfhaText)) is longer than its interval (\(every.sfhaText))")
+        }
+        return HealthCheck(name: service, kind: kind, interval: every, timeout: limit, critical: critical)
     }
 }

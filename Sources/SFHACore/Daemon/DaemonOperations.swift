@@ -109,7 +109,19 @@ extension DaemonRuntime {
     }
 
     public func addVIP(name: String, cidr: String, interface: String?, group: String?) async throws(SFHAError) -> ChangeResult {
-        try await change("adding VIP \(name)") { configuration throws(SFHAError) in
+        let device = interface ?? VirtualIP.defaultInterface
+        if Validators.interfaceName(device) == nil {
+            // Checked where it can be: this node. A VIP on a device it lacks would fail here at run time.
+            do throws(SFHAError) {
+                _ = try await effects.addresses.addresses(on: device)
+            } catch {
+                throw SFHAError(
+                    .invalidArgument,
+                    "VIP \(name) refused: interface \(device) cannot be used on \(state.nodeName) (\(error.message)); name an interface "
+                        + "that exists on every node that may hold the group (see 'ip link'); nothing was changed")
+            }
+        }
+        return try await change("adding VIP \(name)") { configuration throws(SFHAError) in
             try configuration.addingVIP(
                 name: name, cidr: cidr, interface: interface ?? VirtualIP.defaultInterface, group: group ?? ResourceGroup.defaultName)
         }
@@ -120,10 +132,26 @@ extension DaemonRuntime {
     }
 
     public func addService(_ request: ServiceAddRequest) async throws(SFHAError) -> ChangeResult {
-        try await change("adding service \(request.name)") { configuration throws(SFHAError) in
+        var check: HealthCheck?
+        if let text = request.check {
+            check = try HealthCheck.parseShortForm(
+                text, service: request.name, interval: request.checkInterval, timeout: request.checkTimeout,
+                critical: request.critical ?? false)
+        } else if request.checkInterval != nil || request.checkTimeout != nil {
+            throw SFHAError(.invalidArgument, "--check-interval and --check-timeout need --check; nothing was changed")
+        }
+        let unit = request.unit ?? request.name
+        // Checked where it can be: this node. An answer that cannot be had (systemd busy) refuses nothing.
+        if Validators.unitName(unit) == nil, (try? await effects.services.exists(unit)) == false {
+            throw SFHAError(
+                .invalidArgument,
+                "service \(request.name) refused: systemd on \(state.nodeName) has no unit \(unit) (install its unit file on every "
+                    + "node that may hold the group, then add it again); nothing was changed")
+        }
+        return try await change("adding service \(request.name)") { [check] configuration throws(SFHAError) in
             try configuration.addingService(
                 name: request.name, unit: request.unit, group: request.group ?? ResourceGroup.defaultName,
-                critical: request.critical ?? false, restart: request.restart ?? false)
+                critical: request.critical ?? false, restart: request.restart ?? false, healthCheck: check)
         }
     }
 
@@ -354,13 +382,23 @@ public struct ServiceAddRequest: Sendable, Equatable, Codable {
     public var group: String?
     public var critical: Bool?
     public var restart: Bool?
+    /// A health check in `HealthCheck.parseShortForm`'s form, with its interval and timeout as durations.
+    public var check: String?
+    public var checkInterval: String?
+    public var checkTimeout: String?
 
-    public init(name: String, unit: String? = nil, group: String? = nil, critical: Bool? = nil, restart: Bool? = nil) {
+    public init(
+        name: String, unit: String? = nil, group: String? = nil, critical: Bool? = nil, restart: Bool? = nil,
+        check: String? = nil, checkInterval: String? = nil, checkTimeout: String? = nil
+    ) {
         self.name = name
         self.unit = unit
         self.group = group
         self.critical = critical
         self.restart = restart
+        self.check = check
+        self.checkInterval = checkInterval
+        self.checkTimeout = checkTimeout
     }
 }
 

@@ -374,8 +374,9 @@ public actor DaemonRuntime {
 
     func reconciled(_ actions: [ReconcileAction]) {
         for action in actions where action.outcome != .unchanged {
-            switch action.outcome {
-            case .failed, .refused: logger.warning("\(action)")
+            switch (action.kind, action.outcome) {
+            case (.groupFailed, _): logger.error("\(action); the group is failed on this node and moves if another node is eligible ('sfha resource cleanup' retries here)")
+            case (_, .failed), (_, .refused): logger.warning("\(action)")
             default: logger.notice("\(action)")
             }
             metrics.reconcileAction(action)
@@ -497,13 +498,14 @@ public actor DaemonRuntime {
 
     // MARK: - Health checks
 
-    /// The checks that run here: node checks always, a service's check only while this node holds its group (a
-    /// check of a service that is not running here would only fail).
+    /// The checks that run here: node checks always, a service's checks (its unit's state, and its health check if
+    /// it has one) only while this node holds its group (a check of a service that is not running here would only
+    /// fail).
     private func wantedChecks() -> [HealthCheck] {
         let configuration = state.document.configuration
         let held = state.holdings
-        // A service's check is named after the service (the loader sees to it).
-        let serviceChecks = configuration.groups.filter { held.contains($0.name) }.flatMap { $0.services.compactMap(\.healthCheck) }
+        // A service's check is named after the service (the loader sees to it), its unit's check `<service>/unit`.
+        let serviceChecks = configuration.groups.filter { held.contains($0.name) }.flatMap { $0.services.flatMap(\.checks) }
         return configuration.nodeChecks + serviceChecks
     }
 

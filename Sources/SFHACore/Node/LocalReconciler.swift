@@ -107,6 +107,8 @@ public actor LocalReconciler {
         var lastReason = ""
         var failed = false
         var blockedUntil: Duration?
+        /// Set when the failing resource is a VIP that could not be applied here (the key's `service` is its name).
+        var vip: VirtualIP?
     }
 
     private let effects: NodeEffects
@@ -158,8 +160,9 @@ public actor LocalReconciler {
         return failures.map { key, state in
             let service = definitions.first { $0.name == key.group }?.services.first { $0.name == key.service }
             let window = service?.failurePolicy.window ?? FailurePolicy.defaultWindow
+            let resource = state.vip.map(Self.describe) ?? service?.unit ?? key.service
             return ServiceFailureRecord(
-                group: key.group, service: key.service, unit: service?.unit ?? key.service, critical: service?.critical ?? false,
+                group: key.group, service: key.service, unit: resource, critical: state.vip != nil || (service?.critical ?? false),
                 failures: state.failures, restartsInWindow: state.restarts.filter { now - $0 < window }.count,
                 lastReason: state.lastReason, failed: state.failed,
                 blockedFor: state.failed ? state.blockedUntil.map { max(.zero, $0 - now) } : nil,
@@ -167,7 +170,15 @@ public actor LocalReconciler {
         }.sorted { ($0.group, $0.service) < ($1.group, $1.service) }
     }
 
-    public func setMaintenance(_ on: Bool) { maintenance = on }
+    /// Maintenance on → off: units stopped by hand meanwhile are started again by the next `apply` (a unit is only
+    /// started when the group is not known to have it running).
+    public func setMaintenance(_ on: Bool) {
+        if maintenance && !on { verifyStartedServices = true }
+        maintenance = on
+    }
+
+    /// Set when maintenance ends: the next `apply` asks systemd which started units are still active.
+    private var verifyStartedServices = false
 
     /// Installs the check every acquisition step passes right before it acts (nil: none).
     public func setAcquireGate(_ gate: (@Sendable (String) -> Bool)?) { acquireGate = gate }
@@ -175,8 +186,15 @@ public actor LocalReconciler {
     private func mayAcquire(_ group: String) -> Bool { acquireGate?(group) ?? true }
 
     /// New definitions (after a configuration reload); the next `apply` converges to them without touching
-    /// resources that did not change.
-    public func setGroups(_ groups: [ResourceGroup]) { definitions = groups }
+    /// resources that did not change. A VIP failure is forgotten once that VIP is removed or changed: nothing keeps
+    /// failing on a resource that no longer exists.
+    public func setGroups(_ groups: [ResourceGroup]) {
+        definitions = groups
+        failures = failures.filter { key, state in
+            guard let vip = state.vip else { return true }
+            return groups.first { $0.name == key.group }?.vips.contains(vip) ?? false
+        }
+    }
 
     /// Forgets failures (of one group, or all), unblocking the groups.
     public func clearFailures(group: String? = nil) {
@@ -196,6 +214,10 @@ public actor LocalReconciler {
         guard token == generation else { return [] }  // superseded while waiting
         let dryRun = maintenance
         var actions: [ReconcileAction] = []
+        if verifyStartedServices && !dryRun {
+            verifyStartedServices = false
+            await forgetInactiveServices()
+        }
 
         actions += await retryPendingRemovals(dryRun: dryRun)
         if !lapsed.isEmpty && !dryRun {
@@ -354,17 +376,31 @@ public actor LocalReconciler {
 
     // MARK: - Failures
 
-    /// Routes a `HealthMonitor` event for a service check (the check's name is the service's name, or the
-    /// service's `healthCheck.name`). Unhealthy events count as failures; recovery changes nothing.
+    /// Routes a `HealthMonitor` event for a service check (the check's name is the service's name, the service's
+    /// `healthCheck.name`, or its unit check's name). Unhealthy events count as failures; recovery changes nothing.
+    /// A failure reported soon after the service was restarted is the same failure seen late (or by its other
+    /// check): the restart gets `restartSettleTime` to show whether it worked.
     public func handle(_ event: HealthEvent) async -> [ReconcileAction] {
         guard event.kind != .becameHealthy else { return [] }
         for group in held {
-            if let service = group.definition.services.first(where: { $0.name == event.check || $0.healthCheck?.name == event.check }) {
-                return await serviceFailed(group: group.name, service: service.name, reason: event.result.detail)
+            let match = group.definition.services.first { service in
+                service.checks.contains { $0.name == event.check } || service.name == event.check
             }
+            guard let service = match else { continue }
+            let isUnitCheck = event.check == ManagedService.unitCheckName(service.name)
+            let reason = isUnitCheck ? "unit \(service.unit) is \(event.result.detail)" : event.result.detail
+            if let lastRestart = failures[FailureKey(group: group.name, service: service.name)]?.restarts.last,
+               stopwatch.elapsed() - lastRestart < Self.restartSettleTime
+            {
+                return []
+            }
+            return await serviceFailed(group: group.name, service: service.name, reason: reason)
         }
         return []
     }
+
+    /// After a restart, failures reported within this time are not counted again: two unit-state reads.
+    static let restartSettleTime: Duration = ManagedService.unitWatchInterval * ManagedService.unitWatchFailures
 
     /// A held group's service failed (its health check says so): restart it within its policy, or mark it failed.
     public func serviceFailed(group name: String, service serviceName: String, reason: String) async -> [ReconcileAction] {
@@ -424,9 +460,10 @@ public actor LocalReconciler {
         for (key, state) in failures where key.group == group && state.failed {
             if let until = state.blockedUntil, now >= until { failures[key] = nil }
         }
-        guard let (key, _) = failures.first(where: { key, state in key.group == group && isBlocking(key, state, now: now) }) else {
+        guard let (key, state) = failures.first(where: { key, state in key.group == group && isBlocking(key, state, now: now) }) else {
             return nil
         }
+        if state.vip != nil { return state.lastReason }
         return "service \(key.service) failed on this node"
     }
 
@@ -536,9 +573,11 @@ public actor LocalReconciler {
                     actions.append(await removeVIP(vip, group: group.name, dryRun: false))
                     return actions
                 }
-                if case .failed = action.outcome {
-                    // No services without their VIPs: give back what was added and report.
+                if case .failed(let why) = action.outcome {
+                    // No services without their VIPs: give back what was added, and fail the group here (it moves;
+                    // nothing retries it every second).
                     actions += await abandon(group, dryRun: dryRun)
+                    actions += recordVIPFailure(group: group.name, vip: vip, reason: why)
                     return actions
                 }
             }
@@ -592,6 +631,11 @@ public actor LocalReconciler {
                 actions.append(await removeVIP(vip, group: group.name, dryRun: false))
                 return actions
             }
+            if case .failed(let why) = action.outcome, !dryRun {
+                // A VIP added to a held group that cannot be applied here: the group fails here and moves.
+                actions += recordVIPFailure(group: group.name, vip: vip, reason: why)
+                return actions
+            }
             if action.outcome == .done { actions.append(await announce(vip, group: group.name, dryRun: dryRun)) }
         }
         let started = dryRun ? old.started : (held.first { $0.name == group.name }?.started ?? [])
@@ -626,6 +670,33 @@ public actor LocalReconciler {
             }
         }
         return actions
+    }
+
+    /// A VIP of the group could not be added here: the group fails on this node until the failure is cleared or the
+    /// VIP is changed or removed (as Pacemaker's start failures: a retry would fail the same way, every second).
+    private func recordVIPFailure(group: String, vip: VirtualIP, reason: String) -> [ReconcileAction] {
+        let key = FailureKey(group: group, service: vip.name)
+        var state = failures[key] ?? FailureState()
+        state.failures += 1
+        state.lastReason = "VIP \(vip.name) (\(Self.describe(vip))) cannot be applied here: \(reason)"
+        state.failed = true
+        state.blockedUntil = nil
+        state.vip = vip
+        failures[key] = state
+        return [ReconcileAction(kind: .groupFailed, group: group, resource: Self.describe(vip), outcome: .failed(state.lastReason))]
+    }
+
+    /// Drops from each held group's started list the units systemd no longer reports active (stopped by hand during
+    /// maintenance), so the next repair starts them again.
+    private func forgetInactiveServices() async {
+        for index in held.indices {
+            var stillActive: [String] = []
+            for name in held[index].started {
+                guard let service = held[index].definition.services.first(where: { $0.name == name }) else { continue }
+                if (try? await effects.services.isActive(service.unit)) != false { stillActive.append(name) }
+            }
+            held[index].started = stillActive
+        }
     }
 
     /// Gives a group back after a failed acquire: its VIPs go, nothing was started.

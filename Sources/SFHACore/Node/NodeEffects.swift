@@ -149,6 +149,9 @@ public protocol ServiceController: Sendable {
     func stop(_ unit: String) async throws(SFHAError)
     func restart(_ unit: String) async throws(SFHAError)
     func isActive(_ unit: String) async throws(SFHAError) -> Bool
+    /// Whether systemd knows the unit (a unit file exists for it), so a service naming a missing unit is refused
+    /// when it is added rather than failing on every node later.
+    func exists(_ unit: String) async throws(SFHAError) -> Bool
 }
 
 /// The outcome of one probe.

@@ -35,12 +35,22 @@ public final class FakeAddressController: AddressController {
     /// Makes `add` and `remove` of these addresses fail (as a kernel refusal would).
     public func setFailing(_ addresses: Set<IPAddress>) { failing.withLock { $0 = addresses } }
 
+    /// Interfaces this machine does not have: listing or adding on them fails as the kernel's ENODEV would.
+    public func setMissingInterfaces(_ interfaces: Set<String>) { missing.withLock { $0 = interfaces } }
+    private let missing = Mutex<Set<String>>([])
+
+    private func checkInterface(_ interface: String) throws(SFHAError) {
+        if missing.withLock({ $0.contains(interface) }) { throw SFHAError(.notFound, "fake: no such device \(interface)") }
+    }
+
     public func addresses(on interface: String) async throws(SFHAError) -> [InterfaceAddress] {
-        state.withLock { $0.filter { $0.interface == interface } }
+        try checkInterface(interface)
+        return state.withLock { $0.filter { $0.interface == interface } }
     }
 
     public func add(_ vip: VirtualIP) async throws(SFHAError) -> AddressChange {
         try VIPValidation.validate(vip)
+        try checkInterface(vip.interface)
         if failing.withLock({ $0.contains(vip.address) }) {
             throw SFHAError(.io, "fake: adding \(vip.cidr) fails")
         }
@@ -130,7 +140,7 @@ public final class FakeDuplicateAddressChecker: DuplicateAddressChecker {
 
 /// Units in memory: `start`/`stop`/`restart` log `start UNIT` etc.; units in `failing` refuse to start.
 public final class FakeServiceController: ServiceController {
-    private let state = Mutex<(active: Set<String>, failing: Set<String>)>(([], []))
+    private let state = Mutex<(active: Set<String>, failing: Set<String>, missing: Set<String>)>(([], [], []))
     public let log: FakeEffectLog
 
     public init(active: Set<String> = [], log: FakeEffectLog = FakeEffectLog()) {
@@ -140,6 +150,8 @@ public final class FakeServiceController: ServiceController {
 
     public var active: Set<String> { state.withLock { $0.active } }
     public func setFailing(_ units: Set<String>) { state.withLock { $0.failing = units } }
+    /// Units systemd would not know (no unit file).
+    public func setMissing(_ units: Set<String>) { state.withLock { $0.missing = units } }
     /// Simulates a unit dying on its own.
     public func kill(_ unit: String) { state.withLock { _ = $0.active.remove(unit) } }
 
@@ -174,6 +186,11 @@ public final class FakeServiceController: ServiceController {
     public func isActive(_ unit: String) async throws(SFHAError) -> Bool {
         try UnitName.validate(unit)
         return state.withLock { $0.active.contains(unit) }
+    }
+
+    public func exists(_ unit: String) async throws(SFHAError) -> Bool {
+        try UnitName.validate(unit)
+        return state.withLock { !$0.missing.contains(unit) }
     }
 }
 

@@ -26,6 +26,14 @@ public struct SystemctlServiceController: ServiceController {
         throw IPCommandAddressController.failure("systemctl is-active \(unit)", result)
     }
 
+    /// `systemctl show -p LoadState --value`: `not-found` when no unit file exists (systemd answers it with exit 0).
+    public func exists(_ unit: String) async throws(SFHAError) -> Bool {
+        try UnitName.validate(unit)
+        let result = try await runner.run("systemctl", ["show", "-p", "LoadState", "--value", unit], timeout: queryTimeout)
+        guard result.succeeded else { throw IPCommandAddressController.failure("systemctl show -p LoadState \(unit)", result) }
+        return result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) != "not-found"
+    }
+
     private func job(_ verb: String, _ unit: String) async throws(SFHAError) {
         try UnitName.validate(unit)
         let result = try await runner.run("systemctl", [verb, unit], timeout: timeout)
