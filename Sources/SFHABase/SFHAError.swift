@@ -7,6 +7,8 @@ public struct SFHAError: Error, Sendable, CustomStringConvertible, Equatable {
         public var description: String { rawValue }
 
         public static let invalidArgument = Code(rawValue: "invalid_argument")
+        /// A configuration file that does not load (the CLI exits 2 for it).
+        public static let invalidConfiguration = Code(rawValue: "invalid_configuration")
         public static let notFound = Code(rawValue: "not_found")
         public static let exists = Code(rawValue: "exists")
         public static let invalidState = Code(rawValue: "invalid_state")

@@ -26,6 +26,7 @@ enum ExitStatus {
         case .conflict, .invalidState, .exists: refused
         case .notFound: notFound
         case .timeout: timeout
+        case .invalidConfiguration: invalidConfiguration
         default: failure
         }
     }
@@ -101,6 +102,8 @@ enum CLI {
                 Text(en: "not found", fr: "introuvable")
             case .invalidArgument:
                 Text(en: "invalid request", fr: "requête invalide")
+            case .invalidConfiguration:
+                Text(en: "invalid configuration", fr: "configuration invalide")
             case .timeout:
                 Text(en: "no answer in time", fr: "pas de réponse à temps")
             default:

@@ -6,7 +6,7 @@ import SFHACore
 struct ConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config", abstract: "Check or print sfha configuration.",
-        subcommands: [ConfigCheckCommand.self, ConfigExampleCommand.self])
+        subcommands: [ConfigCheckCommand.self, ConfigExampleCommand.self, ConfigExportCommand.self])
 }
 
 struct ConfigCheckCommand: AsyncParsableCommand {

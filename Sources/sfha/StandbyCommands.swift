@@ -89,18 +89,46 @@ struct MaintenanceCommand: AsyncParsableCommand {
 struct ReloadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reload",
-        abstract: "Make sfhad re-read its configuration file (same as SIGHUP).",
+        abstract: "Make sfhad re-read its configuration file (as SIGHUP, but asks before removing anything).",
         discussion: """
             Node settings (priority, log level) apply at once. When the file's cluster part changed since sfhad last \
-            read it, it is committed cluster-wide as the next revision. An invalid file changes nothing (exit 1).
+            read it, it is committed cluster-wide as the next revision. Before that, the changes are listed; anything \
+            the file would remove from the live cluster document (a VIP added with 'sfha vip add' and missing from \
+            the file, a service, a group…) must be confirmed, or given --yes. --dry-run only shows the changes. An \
+            invalid file changes nothing (exit 2). SIGHUP never removes anything: such a reload is refused and logged.
             """)
 
+    @Flag(name: .long, help: "Show what the reload would change, change nothing.") var dryRun = false
+    @Flag(name: .long, help: "Do not ask before removing resources.") var yes = false
     @Flag(name: .long, help: "Print JSON.") var json = false
     @OptionGroup var daemon: DaemonOptions
 
     func run() async throws {
-        let result: ChangeResult = try await daemon.call { try await $0.post("/v1/reload", body: ControlEmpty()) }
+        let language = daemon.language
+        let plan: ReloadPlan = try await daemon.call { try await $0.get("/v1/reload/plan") }
+        if dryRun {
+            if json { return try CLI.printJSON(plan) }
+            return Self.show(plan, language: language)
+        }
+        var confirmed: [String]?
+        if plan.commits && !plan.diff.removals.isEmpty {
+            if !json { Self.show(plan, language: language) }
+            let list = plan.diff.removals.joined(separator: ", ")
+            try CLI.confirm(
+                Text(en: "Remove \(list) cluster-wide?", fr: "Supprimer \(list) sur tout le cluster ?"), yes: yes, language: language)
+            confirmed = plan.diff.removals
+        }
+        let result: ChangeResult = try await daemon.call {
+            try await $0.post("/v1/reload", body: ReloadRequest(confirmedRemovals: confirmed))
+        }
         try report(result, json: json)
+    }
+
+    static func show(_ plan: ReloadPlan, language: Language) {
+        for setting in plan.nodeSettings { print("  node: \(setting)") }
+        for entry in plan.diff.entries { print("  \(entry)") }
+        for warning in plan.warnings { print("  warning: \(warning)") }
+        print(plan.note)
     }
 }
 

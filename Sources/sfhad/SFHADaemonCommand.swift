@@ -80,13 +80,14 @@ struct SFHADaemonCommand: AsyncParsableCommand {
         logger.notice("sfhad started", metadata: ["node": "\(loaded.node.name)", "node_id": "\(snapshot.localNodeID)", "revision": "\(document.revision)"])
 
         let configPath = config
-        let reload: @Sendable () async throws(SFHAError) -> ChangeResult = {
+        // SIGHUP confirms no removal (nobody to ask): a reload that would remove anything is refused and logged.
+        let reload: @Sendable (ReloadRequest) async throws(SFHAError) -> ChangeResult = { request in
             notifier.notify(["RELOADING": "1", "MONOTONIC_USEC": SystemdNotifier.monotonicMicroseconds()])
             defer { notifier.notify(["READY": "1", "STATUS": "running"]) }
-            return try await runtime.reload(path: configPath) { level.level = $0.loggerLevel }
+            return try await runtime.reload(path: configPath, confirmedRemovals: request.confirmedRemovals) { level.level = $0.loggerLevel }
         }
         let router = runtime.controlRouter(
-            reload: reload,
+            reload: reload, configurationPath: configPath,
             metrics: {
                 var buffer: [UInt8] = []
                 registry.emit(into: &buffer)

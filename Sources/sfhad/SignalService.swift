@@ -7,7 +7,7 @@ import UnixSignals
 /// SIGHUP reloads the configuration; SIGUSR1 / SIGUSR2 put the node in / out of standby (as the original sfha).
 struct SignalService: Service {
     let runtime: DaemonRuntime
-    let reload: @Sendable () async throws(SFHAError) -> ChangeResult
+    let reload: @Sendable (ReloadRequest) async throws(SFHAError) -> ChangeResult
     let logger: Logger
 
     func run() async throws {
@@ -16,11 +16,11 @@ struct SignalService: Service {
             switch signal {
             case .sighup:
                 do {
-                    let result = try await reload()
+                    let result = try await reload(ReloadRequest())
                     logger.notice("SIGHUP: \(result.message)")
                 } catch {
-                    // Invalid configuration: the old one is kept and the runtime has said why (once, as for
-                    // `sfha reload`); never crash, unlike the original.
+                    // Invalid configuration, unconfirmed removals, no quorum: the old one is kept and the runtime has
+                    // said why (once, as for `sfha reload`); never crash, unlike the original.
                 }
             case .sigusr1:
                 logger.notice("SIGUSR1: standby on")

@@ -169,7 +169,7 @@ extension LabTests.Daemon {
             // An invalid file: refused (exit 1), the revision stays, the daemon keeps running.
             try AtomicFile.write(original + "\nvips: [\n", to: path)
             let refused = try await cluster.sfha(editor, ["reload"])
-            #expect(refused.exitCode == 1 && refused.standardError.contains("invalid"))
+            #expect(refused.exitCode == 2 && refused.standardError.contains("invalid"), "an invalid file is an invalid configuration (exit 2)")
             #expect(kill(sfhad, SIGHUP) == 0)
             try await Task.sleep(for: .milliseconds(500))
             #expect(try cluster.sfhadPID(editor) == sfhad)

@@ -23,7 +23,7 @@ import Testing
 
     /// A router whose reload only counts its calls.
     static func router(_ runtime: DaemonRuntime, reloads: Counter) -> ControlRouter {
-        runtime.controlRouter(reload: { () async throws(SFHAError) -> ChangeResult in
+        runtime.controlRouter(reload: { (_: ReloadRequest) async throws(SFHAError) -> ChangeResult in
             reloads.increment()
             return ChangeResult(changed: false, revision: 1, message: "nothing changed")
         })

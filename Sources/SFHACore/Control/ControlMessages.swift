@@ -97,7 +97,7 @@ public enum ControlStatus {
     /// The status an `SFHAError` is answered with.
     public static func status(for code: SFHAError.Code) -> Int {
         switch code {
-        case .invalidArgument: badRequest
+        case .invalidArgument, .invalidConfiguration: badRequest
         case .notFound: notFound
         case .exists, .invalidState, .notQuorate, .conflict: conflict
         case .unauthorized: forbidden

@@ -106,6 +106,7 @@ extension DaemonRuntime {
     var warnings: [String] {
         var warnings: [String] = []
         if state.facts?.twoNode == true && state.document.configuration.stonith?.enabled != true { warnings.append(TwoNodeWarning.text) }
+        if let drift = configurationDrift { warnings.append(drift) }
         return warnings
     }
 
@@ -148,9 +149,10 @@ extension DaemonRuntime {
     /// The routes sfhad serves on its control socket (see Docs/Control-API.md). `reload` re-reads the configuration
     /// file; `metrics` renders the Prometheus text format; `logs` reads the daemon's recent log lines.
     public nonisolated func controlRouter(
-        reload: @escaping @Sendable () async throws(SFHAError) -> ChangeResult = { () async throws(SFHAError) -> ChangeResult in
+        reload: @escaping @Sendable (ReloadRequest) async throws(SFHAError) -> ChangeResult = { _ async throws(SFHAError) -> ChangeResult in
             throw SFHAError(.unavailable, "reload is not available in this process")
         },
+        configurationPath: String? = nil,
         metrics: (@Sendable () -> [UInt8])? = nil,
         logs: DaemonLogBuffer? = nil
     ) -> ControlRouter {
@@ -184,7 +186,11 @@ extension DaemonRuntime {
         router.delete("/v1/services/{name}") { request in
             try await self.removeService(name: request.pathParameters["name"] ?? "")
         }
-        router.post("/v1/reload") { _ in try await reload() }
+        router.post("/v1/reload", body: ReloadRequest.self) { _, request in try await reload(request) }
+        if let configurationPath {
+            router.get("/v1/reload/plan") { _ in try await self.reloadPlan(path: configurationPath) }
+        }
+        router.get("/v1/config") { request in await self.exportConfiguration(includeSecrets: request.query["secrets"] == "include") }
         if let logs {
             router.get("/v1/logs") { request in
                 let after = request.query["after"].flatMap(UInt64.init)

@@ -248,16 +248,31 @@ extension DaemonRuntime {
     /// Re-reads config.yml: node settings (priority, log level) apply here at once; when the file's cluster part
     /// changed since it was last read, it is committed as the next revision. An invalid file changes nothing. The
     /// file is read and parsed beside the core loop (a huge or hostile file never stalls it).
-    public nonisolated func reload(path: String, applyLogLevel: @Sendable (LogLevel) -> Void) async throws(SFHAError) -> ChangeResult {
-        let loaded: SFHAConfiguration
+    /// Re-reads config.yml (`sfha reload`, SIGHUP). Node settings apply at once. The cluster part is committed
+    /// when it changed since sfhad last read it; when that would remove anything from the live document, the
+    /// removals must be exactly `confirmedRemovals` (what `sfha reload` showed and the operator confirmed) or
+    /// nothing is changed — SIGHUP confirms nothing, so a stale file can never silently drop what `vip add` added.
+    public nonisolated func reload(
+        path: String, confirmedRemovals: [String]? = nil, applyLogLevel: @Sendable (LogLevel) -> Void
+    ) async throws(SFHAError) -> ChangeResult {
+        let loaded = try await loadForReload(path: path)
+        return try await apply(reloaded: loaded, path: path, confirmedRemovals: confirmedRemovals, applyLogLevel: applyLogLevel)
+    }
+
+    /// What `reload` would do with config.yml as it is now, changing nothing (`sfha reload --dry-run`).
+    public nonisolated func reloadPlan(path: String) async throws(SFHAError) -> ReloadPlan {
+        let loaded = try await loadForReload(path: path)
+        return await plan(for: loaded, path: path)
+    }
+
+    private nonisolated func loadForReload(path: String) async throws(SFHAError) -> SFHAConfiguration {
         do {
-            loaded = try await Self.loadConfiguration(path: path)
+            return try await Self.loadConfiguration(path: path)
         } catch {
-            let failure = SFHAError(.invalidArgument, "\(path) is invalid, the running configuration is kept: \(error)")
+            let failure = SFHAError(.invalidConfiguration, "\(path) is invalid, the running configuration is kept: \(error)")
             await logReloadRefusal(failure)
             throw failure
         }
-        return try await apply(reloaded: loaded, path: path, applyLogLevel: applyLogLevel)
     }
 
     /// Reads and parses config.yml on a thread of its own.
@@ -276,12 +291,53 @@ extension DaemonRuntime {
 
     private func logReloadRefusal(_ error: SFHAError) { logger.error("reload refused: \(error.message)") }
 
-    private func apply(reloaded loaded: SFHAConfiguration, path: String, applyLogLevel: @Sendable (LogLevel) -> Void) async throws(SFHAError)
-        -> ChangeResult
-    {
+    private func plan(for loaded: SFHAConfiguration, path: String) -> ReloadPlan {
+        var settings: [String] = []
+        if loaded.node.name != nodeConfiguration.name {
+            settings.append("node.name \(nodeConfiguration.name) → \(loaded.node.name): refused (restart sfhad for that)")
+        }
+        if loaded.node.priority != nodeConfiguration.priority {
+            settings.append("priority \(nodeConfiguration.priority) → \(loaded.node.priority)")
+        }
+        if loaded.node.logLevel != nodeConfiguration.logLevel {
+            settings.append("log level \(nodeConfiguration.logLevel.rawValue) → \(loaded.node.logLevel.rawValue)")
+        }
+        let fileHash = ClusterDocument.contentHash(of: loaded.cluster)
+        let changedSinceRead = fileHash != seededClusterHash
+        let diff = ConfigurationDiff(from: state.document.configuration, to: loaded.cluster)
+        let note: String
+        if !changedSinceRead && !diff.isEmpty {
+            note = "the cluster part of \(path) has not changed since sfhad last read it, so reloading commits nothing; it differs "
+                + "from the live document (revision \(state.document.revision)) as listed — 'sfha config export' shows the live one"
+        } else if diff.isEmpty {
+            note = "the cluster part of \(path) equals the live document (revision \(state.document.revision))"
+        } else {
+            note = "reloading commits these changes cluster-wide as revision \(state.document.revision + 1)"
+                + (diff.removals.isEmpty ? "" : "; the removals must be confirmed")
+        }
+        return ReloadPlan(
+            path: path, liveRevision: state.document.revision, changedSinceRead: changedSinceRead,
+            commits: changedSinceRead && !diff.isEmpty, diff: diff, nodeSettings: settings, warnings: loaded.warnings.map { "\($0)" }, note: note)
+    }
+
+    private func apply(
+        reloaded loaded: SFHAConfiguration, path: String, confirmedRemovals: [String]?, applyLogLevel: @Sendable (LogLevel) -> Void
+    ) async throws(SFHAError) -> ChangeResult {
         guard loaded.node.name == nodeConfiguration.name else {
-            throw SFHAError(
+            let failure = SFHAError(
                 .invalidArgument, "node.name changed from \(nodeConfiguration.name) to \(loaded.node.name) in \(path): restart sfhad for that")
+            logReloadRefusal(failure)
+            throw failure
+        }
+        let plan = plan(for: loaded, path: path)
+        if plan.commits, !plan.diff.removals.isEmpty, Set(confirmedRemovals ?? []) != Set(plan.diff.removals) {
+            let failure = SFHAError(
+                .conflict,
+                "reloading \(path) would remove \(plan.diff.removals.joined(separator: ", ")) cluster-wide, and that was not confirmed"
+                    + (confirmedRemovals == nil ? "" : " (the file changed since it was shown)")
+                    + "; nothing was changed. See 'sfha reload --dry-run', then run 'sfha reload' and confirm (or 'sfha reload --yes')")
+            logReloadRefusal(failure)
+            throw failure
         }
         var notes: [String] = []
         if loaded.node.priority != nodeConfiguration.priority {
@@ -295,9 +351,15 @@ extension DaemonRuntime {
         nodeConfiguration = loaded.node
         let fileHash = ClusterDocument.contentHash(of: loaded.cluster)
         var revision = state.document.revision
-        if fileHash != seededClusterHash {
-            let summary = Self.summarizeDifference(from: state.document.configuration, to: loaded.cluster)
-            let result = try await change("the cluster configuration from \(path)\(summary.isEmpty ? "" : " (\(summary))")") { _ in loaded.cluster }
+        if plan.changedSinceRead {
+            let summary = plan.diff.summary
+            let result: ChangeResult
+            do {
+                result = try await change("the cluster configuration from \(path)\(summary.isEmpty ? "" : " (\(summary))")") { _ in loaded.cluster }
+            } catch {
+                logReloadRefusal(error)
+                throw error
+            }
             seededClusterHash = fileHash
             revision = result.revision
             notes.append(result.message)
@@ -306,18 +368,22 @@ extension DaemonRuntime {
         }
         for warning in loaded.warnings { logger.warning("\(warning)") }
         logger.notice("configuration reloaded: \(notes.joined(separator: "; "))")
+        logDriftIfAny(force: true)
         return ChangeResult(changed: true, revision: revision, message: "reloaded: \(notes.joined(separator: "; "))")
     }
 
-    static func summarizeDifference(from old: ClusterConfiguration, to new: ClusterConfiguration) -> String {
-        let (oldNames, newNames) = (Set(old.groups.flatMap(\.resourceNames)), Set(new.groups.flatMap(\.resourceNames)))
-        var parts: [String] = []
-        let added = newNames.subtracting(oldNames).sorted()
-        let removed = oldNames.subtracting(newNames).sorted()
-        if !added.isEmpty { parts.append("adds \(added.joined(separator: ", "))") }
-        if !removed.isEmpty { parts.append("removes \(removed.joined(separator: ", "))") }
-        if old.maintenance != new.maintenance { parts.append("maintenance \(new.maintenance ? "on" : "off")") }
-        return parts.joined(separator: "; ")
+    /// When this node's config.yml (its cluster part as last read) is not the live document: which one won and
+    /// why, and what to do. Nil when they agree.
+    var configurationDrift: String? {
+        guard seededClusterHash != state.document.contentHash else { return nil }
+        let revision = state.document.revision
+        let why = revision == 1
+            ? "another node's config.yml seeded the cluster (nodes that start from different files all adopt the one with the "
+                + "smallest content hash)"
+            : "the live document is revision \(revision): changes committed since (sfha vip/service/maintenance commands, a "
+                + "reload on another node) win over a file"
+        return "this node's config.yml differs from the live cluster document, which won: \(why). 'sfha config export' shows "
+            + "the live document; 'sfha reload --dry-run' shows what reloading this file would change"
     }
 
     // MARK: - Read-only views
@@ -373,6 +439,43 @@ extension DaemonRuntime {
                 .init(name: $0.name, resources: $0.resourceNames, colocatedWith: $0.colocatedWith, startAfter: $0.startAfter,
                       requiredChecks: $0.requiredChecks)
             })
+    }
+}
+
+/// `POST /v1/reload`: the removals the operator confirmed (exactly those `GET /v1/reload/plan` listed).
+public struct ReloadRequest: Sendable, Equatable, Codable {
+    public var confirmedRemovals: [String]?
+
+    public init(confirmedRemovals: [String]? = nil) { self.confirmedRemovals = confirmedRemovals }
+}
+
+/// `GET /v1/reload/plan` (`sfha reload --dry-run`): what reloading config.yml now would do; nothing changes.
+public struct ReloadPlan: Sendable, Equatable, Codable {
+    public var path: String
+    public var liveRevision: UInt64
+    /// The file's cluster part changed since sfhad last read it (only then does a reload commit it).
+    public var changedSinceRead: Bool
+    /// A reload would commit `diff` as the next revision.
+    public var commits: Bool
+    /// From the live document to the file's cluster part.
+    public var diff: ConfigurationDiff
+    /// Node settings that would change (priority, log level).
+    public var nodeSettings: [String]
+    public var warnings: [String]
+    public var note: String
+
+    public init(
+        path: String, liveRevision: UInt64, changedSinceRead: Bool, commits: Bool, diff: ConfigurationDiff, nodeSettings: [String],
+        warnings: [String], note: String
+    ) {
+        self.path = path
+        self.liveRevision = liveRevision
+        self.changedSinceRead = changedSinceRead
+        self.commits = commits
+        self.diff = diff
+        self.nodeSettings = nodeSettings
+        self.warnings = warnings
+        self.note = note
     }
 }
 
@@ -457,4 +560,41 @@ public struct ConstraintsReport: Sendable, Equatable, Codable {
     }
     public var constraints: [String]
     public var groups: [Group]
+}
+
+/// `GET /v1/config` (`sfha config export`): the live cluster document as a loadable config.yml (with this node's
+/// `node:` and `logging:` sections), and as JSON. Secrets are replaced by `<redacted>` unless asked for.
+public struct ConfigurationExport: Sendable, Equatable, Codable {
+    public var revision: UInt64
+    public var hash: String
+    public var secretsIncluded: Bool
+    public var yaml: String
+    public var configuration: ClusterConfiguration
+}
+
+extension ClusterConfiguration {
+    /// The same configuration with every secret (STONITH token secret, webhook headers and body) replaced by
+    /// `<redacted>`: what may be shown to an operator's terminal.
+    public func redactingSecrets() -> ClusterConfiguration {
+        var copy = self
+        if copy.stonith?.proxmox?.tokenSecret != nil { copy.stonith?.proxmox?.tokenSecret = redacted }
+        if let headers = copy.stonith?.webhook?.headers {
+            copy.stonith?.webhook?.headers = headers.mapValues { _ in redacted }
+        }
+        if copy.stonith?.webhook?.bodyTemplate != nil { copy.stonith?.webhook?.bodyTemplate = redacted }
+        return copy
+    }
+}
+
+extension DaemonRuntime {
+    public func exportConfiguration(includeSecrets: Bool) -> ConfigurationExport {
+        let live = state.document.configuration
+        let shown = includeSecrets ? live : live.redactingSecrets()
+        let header = "# sfha cluster document revision \(state.document.revision) (hash \(state.document.contentHash.prefix(12))), "
+            + "exported from \(state.nodeName)" + (includeSecrets || shown == live ? "" : "; secrets are <redacted>") + "\n"
+        let yaml = header + SFHAConfiguration(cluster: shown, node: nodeConfiguration).renderedYAML()
+        return ConfigurationExport(
+            revision: state.document.revision, hash: state.document.contentHash, secretsIncluded: includeSecrets, yaml: yaml,
+            configuration: shown)
+    }
 }

@@ -60,6 +60,8 @@ public actor DaemonRuntime {
     /// Rejected messages logged per interval (the rest counted): a hostile process must not flood the log.
     private var rejections = RateLimitedLog(interval: .seconds(10))
     private var tokenTimeout: Duration = .seconds(1)
+    /// The revision at which the config.yml drift was last logged.
+    private var driftLoggedAt: UInt64?
 
     public init(
         node: NodeConfiguration, nodeID: UInt32, document: ClusterDocument, effects: NodeEffects, documentPath: String,
@@ -113,6 +115,7 @@ public actor DaemonRuntime {
         await reconciler.setAcquireGate { gate.mayAcquire($0) }
         for action in await reconciler.startupCleanup() { logger.notice("startup cleanup: \(action)") }
         publishCheckSetIfChanged(force: true)
+        logDriftIfAny()
     }
 
     // MARK: - Inputs from corosync
@@ -416,8 +419,20 @@ public actor DaemonRuntime {
         }
         liveness.setVIPs(document.configuration.groups.flatMap(\.vips))
         publishCheckSetIfChanged()
+        logDriftIfAny()
         metrics.observe(view: state.view, configurationRevision: document.revision)
         logger.notice("cluster document committed", metadata: ["revision": "\(document.revision)", "hash": "\(document.contentHash.prefix(12))"])
+    }
+
+    /// Says once (per revision, and at every reload) that this node's config.yml is not the live document.
+    func logDriftIfAny(force: Bool = false) {
+        guard let drift = configurationDrift else {
+            driftLoggedAt = nil
+            return
+        }
+        guard force || driftLoggedAt != state.document.revision else { return }
+        driftLoggedAt = state.document.revision
+        logger.warning("\(drift)")
     }
 
     private func reannounce() {

@@ -109,6 +109,8 @@ public actor LocalReconciler {
         var blockedUntil: Duration?
         /// Set when the failing resource is a VIP that could not be applied here (the key's `service` is its name).
         var vip: VirtualIP?
+        /// The check whose report was counted last.
+        var countedCheck: String?
     }
 
     private let effects: NodeEffects
@@ -378,8 +380,9 @@ public actor LocalReconciler {
 
     /// Routes a `HealthMonitor` event for a service check (the check's name is the service's name, the service's
     /// `healthCheck.name`, or its unit check's name). Unhealthy events count as failures; recovery changes nothing.
-    /// A failure reported soon after the service was restarted is the same failure seen late (or by its other
-    /// check): the restart gets `restartSettleTime` to show whether it worked.
+    /// A service has two checks (its unit's state and its own): a failure the *other* check reports soon after a
+    /// restart is the same failure seen late, not a new one — the restart gets `restartSettleTime` to show whether it
+    /// worked. The check that counted keeps its own pace (its hysteresis already spaces its reports).
     public func handle(_ event: HealthEvent) async -> [ReconcileAction] {
         guard event.kind != .becameHealthy else { return [] }
         for group in held {
@@ -389,12 +392,15 @@ public actor LocalReconciler {
             guard let service = match else { continue }
             let isUnitCheck = event.check == ManagedService.unitCheckName(service.name)
             let reason = isUnitCheck ? "unit \(service.unit) is \(event.result.detail)" : event.result.detail
-            if let lastRestart = failures[FailureKey(group: group.name, service: service.name)]?.restarts.last,
-               stopwatch.elapsed() - lastRestart < Self.restartSettleTime
+            let key = FailureKey(group: group.name, service: service.name)
+            if let record = failures[key], let lastRestart = record.restarts.last, let counted = record.countedCheck,
+               counted != event.check, stopwatch.elapsed() - lastRestart < Self.restartSettleTime
             {
                 return []
             }
-            return await serviceFailed(group: group.name, service: service.name, reason: reason)
+            let actions = await serviceFailed(group: group.name, service: service.name, reason: reason)
+            failures[key]?.countedCheck = event.check
+            return actions
         }
         return []
     }
