@@ -46,11 +46,13 @@ struct DaemonLab {
         }
     }
 
-    /// Every node's sfhad log (debugging aid: `SFHA_LAB_LOGS=1 swift test …`).
-    func printLogs() {
+    /// Every node's sfhad log, or its last lines (debugging aid: `SFHA_LAB_LOGS=1 swift test …`, and printed when a
+    /// daemon ended unexpectedly).
+    func printLogs(lastLines: Int? = nil) {
         for node in lab.nodes {
             guard let directory = node.stateDirectory else { continue }
-            let text = (try? String(contentsOfFile: "\(directory)/var-log-corosync/sfhad.log", encoding: .utf8)) ?? "(no log)"
+            var text = (try? String(contentsOfFile: "\(directory)/var-log-corosync/sfhad.log", encoding: .utf8)) ?? "(no log)"
+            if let lastLines { text = text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lastLines).joined(separator: "\n") }
             print("==== sfhad on \(node.name)\n\(text)")
         }
     }

@@ -284,7 +284,9 @@ extension DaemonLab {
         try await lab.netem(holder, delayMs: 0, lossPercent: 20)
         try await Task.sleep(for: .seconds(30))
         try await lab.clearNetem(holder)
-        #expect(try nodeNames.map { try cluster.sfhadPID(on: $0) } == pids, "[\(scenario)] no daemon exited")
+        let after = try nodeNames.map { try cluster.sfhadPID(on: $0) }
+        #expect(after == pids, "[\(scenario)] no daemon exited")
+        if after != pids { printLogs(lastLines: 60) }
         let logs = try await cluster.sfha(holder, ["logs", "-n", "200"])
         #expect(!logs.standardOutput.contains("has not run for"), "[\(scenario)] the stall watchdog never fired")
         try await settle(timeout: .seconds(60))

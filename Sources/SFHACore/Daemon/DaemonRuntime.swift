@@ -12,8 +12,6 @@ import SFHABase
 /// acquisition step re-checks, at the moment it runs, that it is still wanted and proven (`EffectGate`).
 public actor DaemonRuntime {
     public static let processGroupName = "sfha"
-    /// How long an acquisition waits for this node's claim to come back from the group before trying later.
-    static let claimTimeout: Duration = .seconds(2)
     /// After a ring change, how long before the anchor is checked (and the report sent again if it failed).
     static let anchorRetry: Duration = .milliseconds(150)
 
@@ -34,6 +32,9 @@ public actor DaemonRuntime {
     private var loggedAssignments: [String: GroupAssignment] = [:]
     /// Groups placement assigned here that this daemon has published as held before acquiring them.
     private var claims: Set<String> = []
+    /// For each claim, the sequence number of the first own report that carried it: the claim has come back from
+    /// the group once a report at least that new was delivered here (`DaemonState.ownDeliveredSequence`).
+    private var claimSequences: [String: UInt64] = [:]
     private let reconcileRequests: AsyncStream<Void>.Continuation
     public nonisolated let reconcileWakeups: AsyncStream<Void>
     /// A one-shot timer for the next moment placement waits for (`DaemonState.nextDecisionTime`).
@@ -267,6 +268,7 @@ public actor DaemonRuntime {
         wakeUp?.task.cancel()
         for action in await reconciler.releaseEverything() { logger.notice("shutdown: \(action)") }
         claims = []
+        claimSequences = [:]
         handle(.localState(holdings: [], blockedGroups: await reconciler.failedGroups, healthy: nodeHealthy, failures: await failureCount()))
         await sender.drain(timeout: .seconds(1))
         group?.leave()
@@ -298,8 +300,11 @@ public actor DaemonRuntime {
         if !claims.isEmpty && claimsDelivered { requestReconcile() }
     }
 
-    private var claimsDelivered: Bool {
-        state.view.reports[state.nodeName].map { claims.isSubset(of: $0.holdings) } ?? false
+    /// Whether any claim has come back from the group (in order: every claim delivered before it is known here).
+    private var claimsDelivered: Bool { claims.contains(where: claimDelivered) }
+
+    private func claimDelivered(_ group: String) -> Bool {
+        claimSequences[group].map { $0 <= state.ownDeliveredSequence } ?? false
     }
 
     private func perform(_ output: DaemonState.Output) {
@@ -339,6 +344,7 @@ public actor DaemonRuntime {
         desired = groups
         gate.setDesired(groups)
         claims.formIntersection(groups)
+        claimSequences = claimSequences.filter { claims.contains($0.key) }
         if !dropped.isEmpty {
             // A release never waits behind an acquisition: VIPs go now, beside whatever the worker is doing.
             let reconciler = self.reconciler
@@ -367,12 +373,13 @@ public actor DaemonRuntime {
         await reconciled(actions)
     }
 
-    /// What the worker may hold now: the assignment, except groups whose claim has not come back yet.
+    /// What the worker may hold now: the assignment, except groups whose claim has not come back from the group
+    /// yet. Two nodes that each decide they are the holder (each sees itself proven before it hears of the other)
+    /// both claim; the claim delivered first wins everywhere, and the other sees it before its own comes back.
     private func reconcileTarget() async -> Set<String>? {
         guard !shuttingDown else { return nil }
         let held = Set(await reconciler.heldGroups)
-        let published = state.view.reports[state.nodeName]?.holdings ?? []
-        return desired.filter { held.contains($0) || (claims.contains($0) && published.contains($0)) }
+        return desired.filter { held.contains($0) || (claims.contains($0) && claimDelivered($0)) }
     }
 
     func reconciled(_ actions: [ReconcileAction]) {
@@ -401,8 +408,13 @@ public actor DaemonRuntime {
     private func localStateRead(held: Set<String>, failed: Set<String>, failures: Int) {
         // A claim is dropped once acquired (it is then held) or no longer wanted.
         claims = claims.intersection(desired).subtracting(held)
+        claimSequences = claimSequences.filter { claims.contains($0.key) }
         metrics.held(groups: held.count)
         handle(.localState(holdings: held.union(claims), blockedGroups: failed, healthy: nodeHealthy, failures: failures))
+        // The report that carries a claim first: its delivery back is what the acquisition waits for.
+        for claim in claims where claimSequences[claim] == nil && state.publishedHoldings.contains(claim) {
+            claimSequences[claim] = state.publishedSequence
+        }
         publishCheckSetIfChanged()
     }
 

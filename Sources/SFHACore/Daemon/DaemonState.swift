@@ -173,6 +173,14 @@ public struct DaemonState: Sendable {
     private var sequence: UInt64 = 0
     private var upSince: Timestamp
     private var lastPublished: NodeStateReport?
+    /// The sequence number of this daemon's latest published report, and the groups it says are held.
+    public var publishedSequence: UInt64 { sequence }
+    public var publishedHoldings: Set<String> { lastPublished?.report.holdings ?? [] }
+    /// The sequence number of this daemon's latest report the group delivered back. Reports are delivered to every
+    /// daemon in one order: once a report that claims a group is delivered here, every claim delivered before it —
+    /// another node's claim of the same group — is known here too, and placement has decided with it. (The local
+    /// view takes its own report at once; only this says it went through the group.)
+    public private(set) var ownDeliveredSequence: UInt64 = 0
     private var lastAssigned: Set<String>?
 
     // Process group: this daemon, the daemons, and processes that joined but have not reported yet.
@@ -511,6 +519,7 @@ public struct DaemonState: Sendable {
         if let summary = state.previousRing, summary.ring == ring?.id { ringSummaries[from.nodeID] = .init(summary, at: now) }
         if from == localProcess {
             lastOwnDelivery = now
+            ownDeliveredSequence = max(ownDeliveredSequence, state.sequence)
             refreshFence()
             if let base = state.anchorBase, let ring { return [.anchorDelivered(base: base, ring: ring.id)] }
             return []
