@@ -85,7 +85,7 @@ extension DaemonRuntime {
             case nil:
                 throw SFHAError(
                     .timeout,
-                    "no verdict for \(what) within \(Self.proposalTimeout) (the process group did not deliver it); run 'sfha status' "
+                    "no verdict for \(what) within \(Self.proposalTimeout.sfhaText) (the process group did not deliver it); run 'sfha status' "
                         + "to see whether the revision changed before trying again")
             }
         }

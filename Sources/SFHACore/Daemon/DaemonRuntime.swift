@@ -286,7 +286,10 @@ public actor DaemonRuntime {
         let fenceBefore = state.fence
         let outputs = state.handle(input, now: now)
         // Every change of a group's holder or of why: the log says why nothing moves as well as why something did.
-        for assignment in state.lastPlacement?.assignments ?? [] where loggedAssignments[assignment.group] != assignment {
+        // Not before the daemon is in the group: what it decides while starting ("no quorum: nothing may run") is
+        // not news at every healthy start.
+        for assignment in state.lastPlacement?.assignments ?? []
+        where state.inProcessGroup && loggedAssignments[assignment.group] != assignment {
             loggedAssignments[assignment.group] = assignment
             logger.info("placement", metadata: ["group": "\(assignment.group)", "holder": "\(assignment.holder ?? "none")", "reason": "\(assignment.reason)"])
         }

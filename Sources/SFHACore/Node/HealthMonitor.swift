@@ -188,7 +188,7 @@ public actor HealthMonitor {
                 } catch {
                     return
                 }
-                gate.resume(continuation, with: .unhealthy("timeout after \(check.timeout)"))
+                gate.resume(continuation, with: .unhealthy("timeout after \(check.timeout.sfhaText)"))
                 work.cancel()
             }
             gate.onResume { timer.cancel() }

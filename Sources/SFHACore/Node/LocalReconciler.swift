@@ -446,7 +446,7 @@ public actor LocalReconciler {
         if firstTime { state.blockedUntil = policy.failureTimeout.map { now + $0 } }
         failures[key] = state
         guard firstTime else { return [] }
-        let why = "\(service.name) failed (\(reason)); \(state.restarts.count) restarts within \(policy.window)"
+        let why = "\(service.name) failed (\(reason)); \(state.restarts.count) restarts within \(policy.window.sfhaText)"
         return [ReconcileAction(
             kind: service.critical ? .groupFailed : .serviceFailed, group: group, resource: service.unit,
             outcome: .failed(why))]
