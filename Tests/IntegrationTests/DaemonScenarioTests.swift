@@ -214,10 +214,20 @@ extension DaemonLab {
         let result = try await cluster.sfha(holder, ["failover", "default", "--to", target, "--yes"])
         try #require(
             result.succeeded, "[\(scenario)] sfha failover exits 0 (got \(result.exitCode)): \(result.standardError)")
+        // Before: it returned 0.35 s before the target had the group up. Now, when it returns, the VIP is on the
+        // target and the service runs there.
+        let addresses = NetlinkAddressController(namespace: .named(try lab.node(target).networkNamespace))
+        let vipThere = try await addresses.addresses(on: "eth0").contains { "\($0.address)" == cluster.vip.address }
+        #expect(vipThere, "[\(scenario)] the VIP is up on \(target) when the command returns")
+        let active = try await lab.systemctl(target, ["is-active", cluster.settings.serviceUnit])
+        #expect(active.exitCode == 0, "[\(scenario)] the service runs on \(target) when the command returns")
         let moved = await watcher.waitForSingleHolder(of: vip, among: [target], timeout: .seconds(15))
         #expect(moved == target, "[\(scenario)] the VIP moved to \(target): \(watcher.report(since: start))")
         let final = try await settle()
         #expect(final == target, "[\(scenario)] the group stays on \(target)")
+        // Asked again: nothing moves, and it says so.
+        let again = try await cluster.sfha(holder, ["failover", "default", "--to", target, "--yes"])
+        #expect(again.succeeded && again.standardOutput.contains("already on \(target)"), "[\(scenario)] \(again.standardOutput)")
         expectSafety(scenario, since: start)
     }
 

@@ -187,21 +187,37 @@ extension DaemonRuntime {
         guard !configuration.maintenance else {
             throw SFHAError(.invalidState, "maintenance mode is on: placement is frozen ('sfha maintenance off' first)")
         }
-        if let target { try checkTarget(target) }
+        if let target { try checkTarget(target, for: groups) }
         var requests: [String: MoveRequest] = [:]
+        var already: [String] = []
         for name in groups {
             if let target {
+                // Nothing to move: say so rather than "moved".
+                if state.view.reports[target]?.running.contains(name) == true, state.lastPlacement?.holder(of: name) == target {
+                    already.append(name)
+                    continue
+                }
                 requests[name] = .to(target)
             } else if let holder = state.lastPlacement?.holder(of: name) {
                 requests[name] = .awayFrom(holder)
             }
+        }
+        if requests.isEmpty, let target, !already.isEmpty {
+            return ChangeResult(
+                changed: false, revision: state.document.revision,
+                message: "\(already.joined(separator: ", ")) \(already.count == 1 ? "is" : "are") already on \(target): nothing moved")
         }
         guard !requests.isEmpty else { throw SFHAError(.invalidState, "no group is held by any node: there is nothing to move") }
         for (name, request) in requests.sorted(by: { $0.key < $1.key }) { send(.command(.move(group: name, request: request))) }
 
         let clock = ContinuousClock()
         let deadline = clock.now + Self.moveTimeout
-        func done(_ name: String) -> Bool { state.view.moveRequests[name] == nil && state.view.moveSatisfied(name, requests[name]!) }
+        // Done once placement honours the request and the new holder reports the group up (VIPs added, services
+        // started) — not merely claimed.
+        func done(_ name: String) -> Bool {
+            guard state.view.moveRequests[name] == nil, state.view.moveSatisfied(name, requests[name]!) else { return false }
+            return state.view.reports.values.contains { $0.running.contains(name) && state.lastPlacement?.holder(of: name) == $0.name }
+        }
         while clock.now < deadline, !requests.keys.allSatisfy(done) {
             try? await Task.sleep(for: .milliseconds(20))
         }
@@ -209,9 +225,9 @@ extension DaemonRuntime {
         var stuck: [String] = []
         for name in requests.keys.sorted() {
             if done(name) {
-                moved.append("\(name) → \(state.view.reports.values.first { $0.holdings.contains(name) }?.name ?? "?")")
+                moved.append("\(name) → \(state.view.reports.values.first { $0.running.contains(name) }?.name ?? "?")")
             } else {
-                stuck.append("\(name): \(state.lastPlacement?.assignment(of: name)?.reason.description ?? "not decided")")
+                stuck.append("\(name): \(whyNotMoved(name, request: requests[name]!))")
                 send(.command(.move(group: name, request: nil)))
             }
         }
@@ -221,7 +237,7 @@ extension DaemonRuntime {
         return ChangeResult(changed: true, revision: state.document.revision, message: "moved \(moved.joined(separator: ", "))")
     }
 
-    private func checkTarget(_ target: String) throws(SFHAError) {
+    private func checkTarget(_ target: String, for groups: [String]) throws(SFHAError) {
         let view = state.view
         guard let report = view.reports[target] else {
             let known = view.reports.keys.sorted().joined(separator: ", ")
@@ -229,6 +245,25 @@ extension DaemonRuntime {
         }
         if report.standby { throw SFHAError(.invalidState, "\(target) is in standby: run 'sfha unstandby' on it first") }
         if !report.healthy { throw SFHAError(.invalidState, "\(target)'s node health checks are failing: see 'sfha health' on it") }
+        if !report.proven { throw SFHAError(.invalidState, "\(target) is not proven to be in the quorate ring now; try again in a moment") }
+        let blocked = groups.filter(report.blockedGroups.contains)
+        if !blocked.isEmpty {
+            throw SFHAError(
+                .invalidState,
+                "\(target) may not hold \(blocked.joined(separator: ", ")): over its failure limit there (see 'sfha health' on it); "
+                    + "'sfha resource cleanup \(blocked[0]) --node \(target)' first")
+        }
+    }
+
+    /// Why a move did not happen: the target's own reason first (what the operator can fix), else placement's.
+    private func whyNotMoved(_ group: String, request: MoveRequest) -> String {
+        if case .to(let target) = request, let report = state.view.reports[target] {
+            if report.blockedGroups.contains(group) { return "\(target) is over its failure limit for it ('sfha resource cleanup \(group) --node \(target)')" }
+            if report.standby { return "\(target) went into standby" }
+            if !report.healthy { return "\(target)'s node health checks are failing" }
+            if report.holdings.contains(group) && !report.running.contains(group) { return "\(target) holds it but has not brought it up yet" }
+        }
+        return state.lastPlacement?.assignment(of: group)?.reason.description ?? "not decided"
     }
 
     /// Forgets failures (of one group, or all) on one node or every node, so blocked groups may run there again.

@@ -404,16 +404,17 @@ public actor DaemonRuntime {
             let held = Set(await reconciler.heldGroups)
             let failed = await reconciler.failedGroups
             let failures = await reconciler.failureRecords.reduce(0) { $0 + $1.failures }
-            self.localStateRead(held: held, failed: failed, failures: failures)
+            let running = await reconciler.runningGroups
+            self.localStateRead(held: held, failed: failed, failures: failures, running: running)
         }
     }
 
-    private func localStateRead(held: Set<String>, failed: Set<String>, failures: Int) {
+    private func localStateRead(held: Set<String>, failed: Set<String>, failures: Int, running: Set<String>) {
         // A claim is dropped once acquired (it is then held) or no longer wanted.
         claims = claims.intersection(desired).subtracting(held)
         claimSequences = claimSequences.filter { claims.contains($0.key) }
         metrics.held(groups: held.count)
-        handle(.localState(holdings: held.union(claims), blockedGroups: failed, healthy: nodeHealthy, failures: failures))
+        handle(.localState(holdings: held.union(claims), blockedGroups: failed, healthy: nodeHealthy, failures: failures, running: running))
         // The report that carries a claim first: its delivery back is what the acquisition waits for.
         for claim in claims where claimSequences[claim] == nil && state.publishedHoldings.contains(claim) {
             claimSequences[claim] = state.publishedSequence

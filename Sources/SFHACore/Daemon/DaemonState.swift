@@ -66,7 +66,7 @@ public struct DaemonState: Sendable {
         /// A message delivered by the process group (in total order, including this daemon's own).
         case message(from: ProcessGroupMember, ClusterMessage)
         /// What the local reconciler and health monitor report.
-        case localState(holdings: Set<String>, blockedGroups: Set<String>, healthy: Bool, failures: Int = 0)
+        case localState(holdings: Set<String>, blockedGroups: Set<String>, healthy: Bool, failures: Int = 0, running: Set<String> = [])
         /// Whether this node is proven to be in its quorate ring now (`RingEvidence`).
         case proven(Bool)
         /// A reading of corosync's counters that started after this daemon learnt of its current ring: when it left
@@ -158,6 +158,8 @@ public struct DaemonState: Sendable {
     public private(set) var document: ClusterDocument
     public private(set) var view: ClusterView
     public private(set) var standby = false
+    /// Held groups that are up here (see `NodeReport.running`).
+    public private(set) var running: Set<String> = []
     public var priority: Int
     public private(set) var holdings: Set<String> = []
     public private(set) var blockedGroups: Set<String> = []
@@ -235,7 +237,8 @@ public struct DaemonState: Sendable {
     public var report: NodeReport {
         NodeReport(
             name: nodeName, nodeID: nodeID, priority: priority, standby: standby, healthy: healthy,
-            blockedGroups: blockedGroups, holdings: holdings, upSince: upSince, failures: failures, proven: proven)
+            blockedGroups: blockedGroups, holdings: holdings, upSince: upSince, failures: failures, proven: proven,
+            running: running.intersection(holdings))
     }
 
     /// The ring this daemon is in, from the process group.
@@ -300,11 +303,12 @@ public struct DaemonState: Sendable {
         case .message(let from, let message):
             position.index += 1
             outputs += receive(message, from: from, now: now)
-        case .localState(let newHoldings, let blocked, let isHealthy, let failureCount):
+        case .localState(let newHoldings, let blocked, let isHealthy, let failureCount, let up):
             holdings = newHoldings
             blockedGroups = blocked
             healthy = isHealthy
             failures = failureCount
+            running = up
         case .proven(let value):
             proven = value
         case .previousRingKnown(let left):

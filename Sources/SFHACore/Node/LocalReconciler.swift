@@ -151,6 +151,15 @@ public actor LocalReconciler {
     /// Groups this node holds (acquired, possibly with failed services), in acquisition order.
     public var heldGroups: [String] { held.map(\.name) }
 
+    /// Held groups that are up: every VIP added here, every service started, none failed.
+    public var runningGroups: Set<String> {
+        Set(held.filter { group in
+            group.definition.vips.allSatisfy(leased.contains)
+                && group.definition.services.allSatisfy { group.started.contains($0.name) }
+                && !failures.contains { $0.key.group == group.name && $0.value.failed }
+        }.map(\.name))
+    }
+
     /// Groups that failed here (a critical service exhausted its policy) and are still blocked.
     public var failedGroups: Set<String> {
         let now = stopwatch.elapsed()

@@ -125,12 +125,16 @@ public struct NodeReport: Sendable, Equatable, Codable {
     /// The node is proven to be in the quorate ring now (`RingEvidence`): without that it may neither take nor
     /// keep a group.
     public var proven: Bool
+    /// Of `holdings`, the groups that are up here: every VIP added, every service started (a claim, or an
+    /// acquisition under way, is held but not running). What `sfha failover --to` waits for.
+    public var running: Set<String>
 
     public init(
         name: String, nodeID: UInt32, priority: Int = 100, standby: Bool = false, healthy: Bool = true,
         blockedGroups: Set<String> = [], holdings: Set<String> = [], upSince: Timestamp = .zero, failures: Int = 0,
-        proven: Bool = true
+        proven: Bool = true, running: Set<String> = []
     ) {
+        self.running = running
         self.name = name
         self.nodeID = nodeID
         self.priority = priority
@@ -141,6 +145,26 @@ public struct NodeReport: Sendable, Equatable, Codable {
         self.upSince = upSince
         self.failures = failures
         self.proven = proven
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, nodeID, priority, standby, healthy, blockedGroups, holdings, upSince, failures, proven, running
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        nodeID = try c.decode(UInt32.self, forKey: .nodeID)
+        priority = try c.decode(Int.self, forKey: .priority)
+        standby = try c.decode(Bool.self, forKey: .standby)
+        healthy = try c.decode(Bool.self, forKey: .healthy)
+        blockedGroups = try c.decode(Set<String>.self, forKey: .blockedGroups)
+        holdings = try c.decode(Set<String>.self, forKey: .holdings)
+        upSince = try c.decode(Timestamp.self, forKey: .upSince)
+        failures = try c.decode(Int.self, forKey: .failures)
+        proven = try c.decode(Bool.self, forKey: .proven)
+        // Absent in reports of daemons that predate it.
+        running = try c.decodeIfPresent(Set<String>.self, forKey: .running) ?? []
     }
 }
 
