@@ -5,29 +5,31 @@ import SFHACore
 
 struct StandbyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "standby", abstract: "Put this node in standby: it gives up its groups and takes none.")
+        commandName: "standby", abstract: "Put a node (this one by default) in standby: it gives up its groups and takes none.",
+        discussion: "Cluster-wide and persistent (kept in the cluster document): it survives a restart of sfhad and a reboot, "
+            + "until 'sfha unstandby'. Needs quorum.")
 
+    @Argument(help: "The node (default: this one).") var node: String?
     @Flag(name: .long, help: "Print JSON.") var json = false
     @OptionGroup var daemon: DaemonOptions
 
     func run() async throws {
-        let answer: DaemonAcknowledgement = try await daemon.call { try await $0.post("/v1/standby", body: ControlEmpty()) }
-        if json { return try CLI.printJSON(answer) }
-        print(Text(en: answer.message, fr: "veille activée : ce nœud cède ses groupes et n'en prend aucun")(daemon.language))
+        let result: ChangeResult = try await daemon.call { try await $0.post("/v1/standby", body: StandbyRequest(node: node)) }
+        try report(result, json: json)
     }
 }
 
 struct UnstandbyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "unstandby", abstract: "Take this node out of standby: it may hold groups again.")
+        commandName: "unstandby", abstract: "Take a node (this one by default) out of standby: it may hold groups again.")
 
+    @Argument(help: "The node (default: this one).") var node: String?
     @Flag(name: .long, help: "Print JSON.") var json = false
     @OptionGroup var daemon: DaemonOptions
 
     func run() async throws {
-        let answer: DaemonAcknowledgement = try await daemon.call { try await $0.post("/v1/unstandby", body: ControlEmpty()) }
-        if json { return try CLI.printJSON(answer) }
-        print(Text(en: answer.message, fr: "veille désactivée : ce nœud peut de nouveau porter des groupes")(daemon.language))
+        let result: ChangeResult = try await daemon.call { try await $0.post("/v1/unstandby", body: StandbyRequest(node: node)) }
+        try report(result, json: json)
     }
 }
 

@@ -65,12 +65,10 @@ import Testing
         let mistaken = await post("/v1/standby", #"{"on": false}"#)
         #expect(mistaken.status == ControlStatus.badRequest)
         let wire = try JSONDecoder().decode(ControlErrorBody.self, from: Data(mistaken.body))
-        #expect(wire.message == "POST /v1/standby takes no parameters, but the body has 'on'; send no body, or {}")
+        #expect(wire.message == "POST /v1/standby takes only node, but the body has 'on'")
         #expect(await runtime.localReport.standby == false)
-
-        #expect(await post("/v1/standby", "").status == ControlStatus.ok)
-        #expect(await runtime.localReport.standby == true)
-        #expect(await post("/v1/unstandby", " {} \n").status == ControlStatus.ok)
+        // Standby is a replicated change now: a daemon outside the group refuses it (503) and nothing changes.
+        #expect(await post("/v1/standby", "").status == ControlStatus.serviceUnavailable)
         #expect(await runtime.localReport.standby == false)
         #expect(await post("/v1/reload", "\n").status == ControlStatus.ok)
         #expect(reloads.value == 1)

@@ -143,3 +143,31 @@ struct ReloadSafetyTests {
         #expect(configuration.renderedYAML().contains("s3cret"))
     }
 }
+
+/// Standby is kept in the replicated document: it survives a restart (the document is what a restarted daemon
+/// loads), it can be set for another node, and a stale file's reload cannot take a node out of it unconfirmed.
+@Suite("standby is replicated and persistent", .timeLimit(.minutes(1)))
+struct StandbyPersistenceTests {
+    @Test func standbyOfAnotherNodeIsCommittedAndSurvivesAReloadOfTheFile() async throws {
+        let (runtime, path, stop) = try await ReloadSafetyTests.runtimeWithTwoAddedVIPs()
+        defer { stop() }
+        let result = try await runtime.setStandby(node: nil, true)
+        #expect(result.changed)
+        #expect(await runtime.document.configuration.standbyNodes == ["node1"])
+        #expect(await runtime.localReport.standby, "this node reports standby")
+        let unknown = await #expect(throws: SFHAError.self) { try await runtime.setStandby(node: "node9", true) }
+        #expect(unknown?.code == .notFound)
+
+        // Written out and read back (what a restarted daemon starts from): still in standby.
+        let export = await runtime.exportConfiguration(includeSecrets: false)
+        #expect(export.yaml.contains("standby_nodes: [node1]"))
+        let decoded = try JSONDecoder().decode(ClusterDocument.self, from: try JSONEncoder().encode(await runtime.document))
+        #expect(decoded.configuration.standbyNodes == ["node1"])
+
+        // The file does not say so: reloading it would take node1 out of standby — a removal to confirm.
+        let plan = try await runtime.reloadPlan(path: path)
+        #expect(plan.diff.removals.contains("standby node1"), "\(plan.diff.removals)")
+        _ = try await runtime.setStandby(node: "node1", false)
+        #expect(await !runtime.localReport.standby)
+    }
+}

@@ -110,6 +110,9 @@ public struct ConfigurationDiff: Sendable, Equatable, Codable {
         let newConstraints = new.constraints.map { ("\($0)", $0) }
         compare("constraint", oldConstraints, newConstraints, describe: { _ in "" }) { _, _ in nil }
 
+        // A node taken out of standby by a stale file is a removal the operator confirms.
+        compare("standby", old.standbyNodes.map { ($0, $0) }, new.standbyNodes.map { ($0, $0) }, describe: { _ in "" }) { _, _ in nil }
+
         let settings: [String?] = [
             arrow("name", old.name, new.name), arrow("quorum_required", old.quorumRequired, new.quorumRequired),
             arrow("failover_delay", old.takeoverDelay, new.takeoverDelay) { $0.sfhaText },

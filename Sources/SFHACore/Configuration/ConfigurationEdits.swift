@@ -83,6 +83,18 @@ extension ClusterConfiguration {
         return edited
     }
 
+    /// Puts `node` in standby (it holds no group) or takes it out.
+    public func settingStandby(_ node: String, _ on: Bool) throws(SFHAError) -> ClusterConfiguration {
+        if let problem = Validators.nodeName(node) {
+            throw SFHAError(.invalidArgument, "'\(node)' is not a valid node name: \(problem)")
+        }
+        var edited = self
+        var nodes = Set(standbyNodes)
+        if on { nodes.insert(node) } else { nodes.remove(node) }
+        edited.standbyNodes = nodes.sorted()
+        return edited
+    }
+
     public func settingMaintenance(_ on: Bool) -> ClusterConfiguration {
         var edited = self
         edited.maintenance = on

@@ -203,7 +203,7 @@ final class ConfigurationParser {
         var cluster = ClusterConfiguration()
         guard let map else { return cluster }
         reader.checkKeys(
-            map, known: ["name", "quorum_required", "failover_delay_ms", "maintenance", "node_priorities"],
+            map, known: ["name", "quorum_required", "failover_delay_ms", "maintenance", "node_priorities", "standby_nodes"],
             deprecated: [
                 "poll_interval_ms": "deprecated and ignored: sfha reacts to corosync membership and quorum events "
                     + "instead of polling; remove this key",
@@ -220,6 +220,15 @@ final class ConfigurationParser {
         }
         if let value = reader.bool(map, "maintenance") { cluster.maintenance = value }
         cluster.nodePriorities = parsePriorities(reader.mapping(map, "node_priorities"))
+        var standby: Set<String> = []
+        for node in reader.stringList(map, "standby_nodes") {
+            if let problem = Validators.nodeName(node.value) {
+                reader.error(node.path, node.position, "\(quoted(node.value)) is not a valid node name: \(problem)")
+            } else {
+                standby.insert(node.value)
+            }
+        }
+        cluster.standbyNodes = standby.sorted()
         return cluster
     }
 

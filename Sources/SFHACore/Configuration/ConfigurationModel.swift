@@ -65,6 +65,9 @@ public struct ClusterConfiguration: Sendable, Equatable, Codable, CustomStringCo
     public var stonith: StonithConfiguration?
     /// Cluster-wide node priorities (`cluster.node_priorities`), so that every node ranks candidates the same way.
     public var nodePriorities: [String: Int]
+    /// Nodes in standby (`cluster.standby_nodes`, set by `sfha standby [NODE]`): they hold no group. Kept in the
+    /// replicated document, so standby survives a daemon restart and a reboot. Sorted, no duplicates.
+    public var standbyNodes: [String] = []
 
     public static let defaultName = "sfha-cluster"
     /// No extra wait: a takeover already waits for the ring's fence, which is what keeps the old holder's VIP from
@@ -122,7 +125,7 @@ public struct ClusterConfiguration: Sendable, Equatable, Codable, CustomStringCo
 
     enum CodingKeys: String, CodingKey {
         case name, quorumRequired, takeoverDelayMilliseconds, maintenance, groups, nodeChecks, constraints, stonith,
-             nodePriorities
+             nodePriorities, standbyNodes
     }
 
     public init(from decoder: any Decoder) throws {
@@ -136,6 +139,8 @@ public struct ClusterConfiguration: Sendable, Equatable, Codable, CustomStringCo
         constraints = try c.decode([Constraint].self, forKey: .constraints)
         stonith = try c.decodeIfPresent(StonithConfiguration.self, forKey: .stonith)
         nodePriorities = try c.decode([String: Int].self, forKey: .nodePriorities)
+        // Absent in documents written before standby was replicated.
+        standbyNodes = try c.decodeIfPresent([String].self, forKey: .standbyNodes) ?? []
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -149,6 +154,7 @@ public struct ClusterConfiguration: Sendable, Equatable, Codable, CustomStringCo
         try c.encode(constraints, forKey: .constraints)
         try c.encodeIfPresent(stonith, forKey: .stonith)
         try c.encode(nodePriorities, forKey: .nodePriorities)
+        if !standbyNodes.isEmpty { try c.encode(standbyNodes, forKey: .standbyNodes) }
     }
 }
 

@@ -46,6 +46,7 @@ extension ClusterConfiguration {
             ("maintenance", .bool(maintenance)),
         ]
         if !nodePriorities.isEmpty { entries.append(("node_priorities", .integers(nodePriorities))) }
+        if !standbyNodes.isEmpty { entries.append(("standby_nodes", .strings(standbyNodes))) }
         return .mapping(entries)
     }
 

@@ -264,6 +264,18 @@ public struct ControlRequest: Sendable {
         }
     }
 
+    /// For commands with optional parameters only: a member the command does not take is refused (`invalid_argument`,
+    /// 400) rather than ignored — `{"on": false}` must not mean "standby on".
+    public func requireOnlyParameters(_ allowed: Set<String>) throws(SFHAError) {
+        let unknown = try decode(ControlJSONMembers.self).names.filter { !allowed.contains($0) }
+        guard unknown.isEmpty else {
+            let listed = unknown.sorted().prefix(5).map { "'\($0)'" }.joined(separator: ", ")
+            throw SFHAError(
+                .invalidArgument,
+                "\(method) \(path) takes only \(allowed.sorted().joined(separator: ", ")), but the body has \(listed)")
+        }
+    }
+
     /// A path parameter; a missing one is a programming error reported as `internal`.
     public func parameter(_ name: String) throws(SFHAError) -> String {
         guard let value = pathParameters[name] else {

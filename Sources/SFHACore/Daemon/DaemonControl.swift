@@ -161,13 +161,13 @@ extension DaemonRuntime {
         router.get("/v1/resources") { _ in await self.resources() }
         router.get("/v1/health") { _ in await self.healthReport() }
         router.get("/v1/constraints") { _ in await self.constraintsReport() }
-        router.post("/v1/standby") { _ in
-            await self.setStandby(true)
-            return DaemonAcknowledgement(ok: true, message: "standby on: this node gives up its groups and takes none")
+        router.post("/v1/standby", body: StandbyRequest.self) { raw, request in
+            try raw.requireOnlyParameters(["node"])
+            return try await self.setStandby(node: request.node, true)
         }
-        router.post("/v1/unstandby") { _ in
-            await self.setStandby(false)
-            return DaemonAcknowledgement(ok: true, message: "standby off: this node may hold groups again")
+        router.post("/v1/unstandby", body: StandbyRequest.self) { raw, request in
+            try raw.requireOnlyParameters(["node"])
+            return try await self.setStandby(node: request.node, false)
         }
         router.post("/v1/failover", body: FailoverRequest.self) { _, request in
             try await self.failover(group: request.group, to: request.to)

@@ -161,6 +161,19 @@ extension DaemonRuntime {
         }
     }
 
+    /// Puts `node` (this node when nil) in standby or takes it out, cluster-wide and persistently (a new revision:
+    /// it survives a daemon restart and a reboot). The node must be one corosync knows.
+    public func setStandby(node requested: String?, _ on: Bool) async throws(SFHAError) -> ChangeResult {
+        let node = requested ?? state.nodeName
+        let known = Set(state.view.reports.keys).union(state.facts?.nodeNames.values.map { $0 } ?? []).union([state.nodeName])
+        guard known.contains(node) else {
+            throw SFHAError(.notFound, "there is no node named '\(node)' in this cluster (nodes: \(known.sorted().joined(separator: ", ")))")
+        }
+        return try await change(on ? "standby on for \(node)" : "standby off for \(node)") { configuration throws(SFHAError) in
+            try configuration.settingStandby(node, on)
+        }
+    }
+
     public func setMaintenance(_ on: Bool) async throws(SFHAError) -> ChangeResult {
         try await change(on ? "maintenance on" : "maintenance off") { $0.settingMaintenance(on) }
     }
@@ -512,6 +525,13 @@ public struct ReloadPlan: Sendable, Equatable, Codable {
         self.warnings = warnings
         self.note = note
     }
+}
+
+/// `POST /v1/standby`, `/v1/unstandby`: the node (this one when absent).
+public struct StandbyRequest: Sendable, Equatable, Codable {
+    public var node: String?
+
+    public init(node: String? = nil) { self.node = node }
 }
 
 public struct ServiceAddRequest: Sendable, Equatable, Codable {

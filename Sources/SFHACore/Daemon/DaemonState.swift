@@ -236,7 +236,8 @@ public struct DaemonState: Sendable {
 
     public var report: NodeReport {
         NodeReport(
-            name: nodeName, nodeID: nodeID, priority: priority, standby: standby, healthy: healthy,
+            name: nodeName, nodeID: nodeID, priority: priority,
+            standby: standby || document.configuration.standbyNodes.contains(nodeName), healthy: healthy,
             blockedGroups: blockedGroups, holdings: holdings, upSince: upSince, failures: failures, proven: proven,
             running: running.intersection(holdings))
     }
