@@ -171,3 +171,34 @@ struct StandbyPersistenceTests {
         #expect(await !runtime.localReport.standby)
     }
 }
+
+/// `sfha history`: operator commands (who, what, the answer) and failures, kept across restarts.
+@Suite("history of moves, failures and commands", .timeLimit(.minutes(1)))
+struct HistoryTests {
+    @Test func commandsAreRecordedWithTheirCallerAndSurviveARestart() async throws {
+        let (runtime, _, stop) = try await ReloadSafetyTests.runtimeWithTwoAddedVIPs()
+        defer { stop() }
+        let router = runtime.controlRouter()
+        let caller = PeerCredentials(pid: getpid(), uid: 0, gid: 0)
+        let ok = await router.respond(to: ControlRequest(
+            method: "POST", path: "/v1/maintenance", body: Array(#"{"on": true}"#.utf8), peer: caller))
+        #expect(ok.status == ControlStatus.ok)
+        let refused = await router.respond(to: ControlRequest(method: "DELETE", path: "/v1/vips/nope", peer: caller))
+        #expect(refused.status == ControlStatus.notFound)
+        var entries: [HistoryEntry] = []
+        let recorded = await eventually {
+            entries = await runtime.history.recent(10)
+            return entries.filter { $0.kind == .command }.count == 2
+        }
+        #expect(recorded, "\(entries)")
+        let commands = entries.filter { $0.kind == .command }
+        #expect(commands[0].text.hasPrefix("maintenance on: maintenance on: committed as revision 4"), "\(commands[0].text)")
+        #expect(commands[1].text.contains("vip remove nope: refused"), "\(commands[1].text)")
+        #expect(commands[0].who?.hasPrefix("uid 0, pid \(getpid())") == true, "\(String(describing: commands[0].who))")
+
+        // A new daemon on the same state directory reads it back.
+        let path = try #require(runtime.history.path)
+        let reread = DaemonHistory(path: path, logger: Logger(label: "test"))
+        #expect(await reread.recent(10).filter { $0.kind == .command }.map(\.text) == commands.map(\.text))
+    }
+}

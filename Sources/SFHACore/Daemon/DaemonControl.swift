@@ -146,6 +146,29 @@ extension DaemonRuntime {
             configurationHash: document.contentHash, nodes: nodes, groups: groups, proven: state.proven, warnings: warnings)
     }
 
+    /// Runs an operator command and records it in the history, with its caller and its answer.
+    nonisolated func audited(
+        _ request: ControlRequest, _ what: String, _ body: () async throws -> ChangeResult
+    ) async throws -> ChangeResult {
+        let who = Self.caller(request.peer)
+        do {
+            let result = try await body()
+            await record(.command, "\(what): \(result.message)", who: who)
+            return result
+        } catch {
+            await record(.command, "\(what): refused: \(error)", who: who)
+            throw error
+        }
+    }
+
+    /// `uid 0, pid 4242 (sfha)`: the kernel's word for who is connected; the program name is the process's own, so
+    /// only printable characters of it are kept.
+    static func caller(_ peer: PeerCredentials) -> String {
+        let comm = (try? String(contentsOfFile: "/proc/\(peer.pid)/comm", encoding: .utf8)) ?? ""
+        let name = String(comm.unicodeScalars.filter { $0.value >= 0x20 && $0.value < 0x7F }.prefix(16).map(Character.init))
+        return "uid \(peer.uid), pid \(peer.pid)" + (name.isEmpty ? "" : " (\(name))")
+    }
+
     /// The routes sfhad serves on its control socket (see Docs/Control-API.md). `reload` re-reads the configuration
     /// file; `metrics` renders the Prometheus text format; `logs` reads the daemon's recent log lines.
     public nonisolated func controlRouter(
@@ -161,32 +184,50 @@ extension DaemonRuntime {
         router.get("/v1/resources") { _ in await self.resources() }
         router.get("/v1/health") { _ in await self.healthReport() }
         router.get("/v1/constraints") { _ in await self.constraintsReport() }
+        // Every command that changes something goes into the history: who, what, and the answer.
         router.post("/v1/standby", body: StandbyRequest.self) { raw, request in
             try raw.requireOnlyParameters(["node"])
-            return try await self.setStandby(node: request.node, true)
+            return try await self.audited(raw, "standby \(request.node ?? "(this node)")") { try await self.setStandby(node: request.node, true) }
         }
         router.post("/v1/unstandby", body: StandbyRequest.self) { raw, request in
             try raw.requireOnlyParameters(["node"])
-            return try await self.setStandby(node: request.node, false)
+            return try await self.audited(raw, "unstandby \(request.node ?? "(this node)")") { try await self.setStandby(node: request.node, false) }
         }
-        router.post("/v1/failover", body: FailoverRequest.self) { _, request in
-            try await self.failover(group: request.group, to: request.to)
+        router.post("/v1/failover", body: FailoverRequest.self) { raw, request in
+            try await self.audited(raw, "failover \(request.group ?? "every group")\(request.to.map { " --to \($0)" } ?? "")") {
+                try await self.failover(group: request.group, to: request.to)
+            }
         }
-        router.post("/v1/maintenance", body: MaintenanceRequest.self) { _, request in try await self.setMaintenance(request.on) }
-        router.post("/v1/cleanup", body: CleanupRequest.self) { _, request in
-            try await self.cleanup(group: request.group, node: request.node)
+        router.post("/v1/maintenance", body: MaintenanceRequest.self) { raw, request in
+            try await self.audited(raw, "maintenance \(request.on ? "on" : "off")") { try await self.setMaintenance(request.on) }
         }
-        router.post("/v1/vips", body: VIPAddRequest.self) { _, request in
-            try await self.addVIP(name: request.name, cidr: request.address, interface: request.interface, group: request.group)
+        router.post("/v1/cleanup", body: CleanupRequest.self) { raw, request in
+            try await self.audited(raw, "resource cleanup \(request.group ?? "every group")\(request.node.map { " --node \($0)" } ?? "")") {
+                try await self.cleanup(group: request.group, node: request.node)
+            }
+        }
+        router.post("/v1/vips", body: VIPAddRequest.self) { raw, request in
+            try await self.audited(raw, "vip add \(request.name) \(request.address)") {
+                try await self.addVIP(name: request.name, cidr: request.address, interface: request.interface, group: request.group)
+            }
         }
         router.delete("/v1/vips/{name}") { request in
-            try await self.removeVIP(name: request.pathParameters["name"] ?? "")
+            let name = request.pathParameters["name"] ?? ""
+            return try await self.audited(request, "vip remove \(name)") { try await self.removeVIP(name: name) }
         }
-        router.post("/v1/services", body: ServiceAddRequest.self) { _, request in try await self.addService(request) }
+        router.post("/v1/services", body: ServiceAddRequest.self) { raw, request in
+            try await self.audited(raw, "service add \(request.name)") { try await self.addService(request) }
+        }
         router.delete("/v1/services/{name}") { request in
-            try await self.removeService(name: request.pathParameters["name"] ?? "")
+            let name = request.pathParameters["name"] ?? ""
+            return try await self.audited(request, "service remove \(name)") { try await self.removeService(name: name) }
         }
-        router.post("/v1/reload", body: ReloadRequest.self) { _, request in try await reload(request) }
+        router.post("/v1/reload", body: ReloadRequest.self) { raw, request in
+            try await self.audited(raw, "reload") { try await reload(request) }
+        }
+        router.get("/v1/history") { request in
+            await self.history.recent(request.query["lines"].flatMap(Int.init) ?? 50)
+        }
         if let configurationPath {
             router.get("/v1/reload/plan") { _ in try await self.reloadPlan(path: configurationPath) }
         }

@@ -23,6 +23,10 @@ public actor DaemonRuntime {
     public nonisolated let gate: EffectGate
     public nonisolated let sender: GroupSender
     let documents: DocumentStore
+    /// Moves, failures and operator commands, kept across restarts (`sfha history`).
+    public nonisolated let history: DaemonHistory
+    /// The last holder recorded in the history for each group.
+    private var recordedHolders: [String: String] = [:]
     var group: ProcessGroup?
     let logger: Logger
     private(set) var shuttingDown = false
@@ -83,6 +87,9 @@ public actor DaemonRuntime {
         self.gate = EffectGate(proof: proof, requireProof: requireProof)
         self.sender = GroupSender(proof: proof, clock: clock, logger: logger)
         self.documents = DocumentStore(path: documentPath, logger: logger)
+        self.history = DaemonHistory(
+            path: URL(fileURLWithPath: documentPath).deletingLastPathComponent().appendingPathComponent("history.jsonl").path,
+            logger: logger)
         (healthCheckSets, checkSets) = AsyncStream.makeStream(of: [HealthCheck].self, bufferingPolicy: .bufferingNewest(1))
         (reconcileWakeups, reconcileRequests) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         liveness.setVIPs(document.configuration.groups.flatMap(\.vips))
@@ -291,6 +298,14 @@ public actor DaemonRuntime {
         for assignment in state.lastPlacement?.assignments ?? []
         where state.inProcessGroup && loggedAssignments[assignment.group] != assignment {
             loggedAssignments[assignment.group] = assignment
+            if let holder = assignment.holder, recordedHolders[assignment.group] != holder {
+                // A move is news; a holder kept for another reason, or "none" while waiting, is not.
+                let previous = recordedHolders[assignment.group]
+                recordedHolders[assignment.group] = holder
+                let line: Logger.Message = "group \(assignment.group) \(previous.map { "moves from \($0) to" } ?? "goes to") \(holder): \(assignment.reason)"
+                if previous == nil { logger.notice(line) } else { logger.warning(line) }
+                record(.move, "group \(assignment.group): \(previous ?? "none") → \(holder) (\(assignment.reason))")
+            }
             logger.info("placement", metadata: ["group": "\(assignment.group)", "holder": "\(assignment.holder ?? "none")", "reason": "\(assignment.reason)"])
         }
         if state.fence != fenceBefore, let fence = state.fence {
@@ -368,6 +383,13 @@ public actor DaemonRuntime {
 
     func requestReconcile() { reconcileRequests.yield() }
 
+    /// Appends to the history beside the core loop.
+    func record(_ kind: HistoryEntry.Kind, _ text: String, who: String? = nil) {
+        let entry = HistoryEntry(kind: kind, node: state.nodeName, text: text, who: who)
+        let history = self.history
+        Task { await history.record(entry) }
+    }
+
     /// One pass of the reconcile worker (`ReconcileService`): brings the machine to the newest assignment, beside the
     /// core loop.
     public nonisolated func reconcileOnce() async {
@@ -387,6 +409,9 @@ public actor DaemonRuntime {
 
     func reconciled(_ actions: [ReconcileAction]) {
         for action in actions where action.outcome != .unchanged {
+            if action.kind == .groupFailed || action.kind == .serviceFailed, case .failed(let why) = action.outcome {
+                record(.failure, "\(action.kind == .groupFailed ? "group" : "service") failed [\(action.group)] \(action.resource): \(why)")
+            }
             switch (action.kind, action.outcome) {
             case (.groupFailed, _): logger.error("\(action); the group is failed on this node and moves if another node is eligible ('sfha resource cleanup' retries here)")
             case (_, .failed), (_, .refused): logger.warning("\(action)")
