@@ -64,7 +64,7 @@ func loadErrors(_ path: String) -> [String]? {
     withinHangGuard { loadErrorLines(path) }
 }
 
-@Suite("Reading config.yml: regular files only, bounded size, never blocking")
+@Suite("Reading config.yml: regular files only, bounded size, never blocking", .timeLimit(.minutes(2)))
 struct ConfigFileSafetyTests {
     @Test func aFIFOIsRefusedWithoutWaitingForAWriter() throws {
         let directory = try ConfigTemporaryDirectory()
@@ -160,7 +160,7 @@ struct ConfigFileSafetyTests {
     }
 }
 
-@Suite("Diagnostics: bounded in number, escaped, never forged")
+@Suite("Diagnostics: bounded in number, escaped, never forged", .timeLimit(.minutes(2)))
 struct ConfigDiagnosticSafetyTests {
     @Test func aHundredThousandUnknownKeysGiveAHundredAndOneWarnings() throws {
         let directory = try ConfigTemporaryDirectory()
@@ -267,7 +267,7 @@ struct ConfigDiagnosticSafetyTests {
     }
 }
 
-@Suite("STONITH webhook headers: no control characters")
+@Suite("STONITH webhook headers: no control characters", .timeLimit(.minutes(2)))
 struct ConfigWebhookHeaderTests {
     static func errors(headers: String) -> [String] {
         ConfigTest.errors("""

@@ -2,7 +2,7 @@ import Foundation
 @testable import SFHACore
 import Testing
 
-@Suite("The original example configurations load unchanged")
+@Suite("The original example configurations load unchanged", .timeLimit(.minutes(2)))
 struct ConfigOriginalTests {
     @Test func packageExample() throws {
         let config = try ConfigTest.load(ConfigFixtures.configExample)

@@ -109,7 +109,7 @@ enum RenderingCorpus {
     }
 }
 
-@Suite("Rendering: config.yml text that reads back as an equal configuration")
+@Suite("Rendering: config.yml text that reads back as an equal configuration", .timeLimit(.minutes(2)))
 struct ConfigRenderingTests {
     /// The cluster part as it would be validated: rendered, with a node section, read back by the loader.
     static func readBack(_ cluster: ClusterConfiguration) throws -> ClusterConfiguration {

@@ -3,7 +3,7 @@ import Foundation
 import SFHABase
 import Testing
 
-@Suite("ConfigurationStore, redaction and the example")
+@Suite("ConfigurationStore, redaction and the example", .timeLimit(.minutes(2)))
 struct ConfigStoreTests {
     /// A fresh directory under /tmp, removed by the caller.
     static func temporaryDirectory() throws -> String {

@@ -2,7 +2,7 @@
 import SFHABase
 import Testing
 
-@Suite("Validation: every problem, with file:line:column and key path")
+@Suite("Validation: every problem, with file:line:column and key path", .timeLimit(.minutes(2)))
 struct ConfigValidationTests {
     @Test func theBriefsExampleMessage() {
         let yaml = """
@@ -432,7 +432,7 @@ struct ConfigValidationTests {
     }
 }
 
-@Suite("YAML features")
+@Suite("YAML features", .timeLimit(.minutes(2)))
 struct ConfigYAMLFeatureTests {
     @Test func anchorsAliasesAndMergeKeys() throws {
         let config = try ConfigTest.load("""
@@ -468,7 +468,7 @@ struct ConfigYAMLFeatureTests {
     }
 }
 
-@Suite("Warnings: unknown and deprecated keys")
+@Suite("Warnings: unknown and deprecated keys", .timeLimit(.minutes(2)))
 struct ConfigWarningTests {
     @Test func unknownKeysAreNamedWithTheirPosition() throws {
         let yaml = """

@@ -116,8 +116,9 @@ struct RuntimeFixture {
     var vipPresent: Bool { addresses.all.contains { $0.address == Self.vip.address } }
 }
 
-/// Polls `condition` every few milliseconds until it holds or `timeout` passes.
-func eventually(within timeout: Duration = .seconds(5), _ condition: () async -> Bool) async -> Bool {
+/// Polls `condition` every few milliseconds until it holds or `timeout` passes. The default is a hang bound, not a
+/// budget: a loaded machine can hold the test's tasks back for seconds, and a condition that holds returns at once.
+func eventually(within timeout: Duration = .seconds(30), _ condition: () async -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if await condition() { return true }
@@ -137,10 +138,8 @@ struct DaemonRuntimeTests {
         defer { fixture.stop() }
         await fixture.start()
         #expect(await eventually { fixture.vipPresent && fixture.services.startsBegun == 1 }, "the VIP is up and the unit starting")
-        let clock = ContinuousClock()
-        let before = clock.now
+        // The unit start hangs until released below: this call returning at all shows the event did not wait for it.
         await fixture.runtime.corosync(.quorumChanged(quorate: false, RuntimeFixture.snapshot(quorate: false)))
-        #expect(clock.now - before < .seconds(1), "the event was handled without waiting for the hanging start")
         #expect(await eventually { !fixture.vipPresent }, "the VIP went while the unit start still hangs")
         fixture.services.release()
         #expect(await eventually { fixture.services.active.isEmpty }, "the start that completed late was undone")

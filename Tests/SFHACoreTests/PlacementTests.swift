@@ -2,7 +2,7 @@ import Testing
 
 @testable import SFHACore
 
-@Suite("placement rules")
+@Suite("placement rules", .timeLimit(.minutes(2)))
 struct PlacementTests {
     let web = GroupPolicy(name: "web")
 
