@@ -62,7 +62,9 @@ struct DaemonOptions: ParsableArguments {
     var lang: Language?
 
     var language: Language { Language.resolve(lang) }
-    var client: ControlClient { ControlClient(socketPath: socket, timeout: .seconds(30)) }
+    /// Longer than sfhad's handler timeout, so a request that times out in sfhad gets its 504 (exit 8 with sfhad's
+    /// reason) rather than the client giving up at the same moment.
+    var client: ControlClient { ControlClient(socketPath: socket, timeout: ControlClient.defaultTimeout) }
 
     /// Runs a request; on failure prints a clear message (in the operator's language) and exits with the code
     /// that matches the error.

@@ -51,7 +51,7 @@ public struct ClusterConfiguration: Sendable, Equatable, Codable, CustomStringCo
     /// Resources run only on a node that is part of a quorate partition (`cluster.quorum_required`).
     public var quorumRequired: Bool
     /// How long after a holder leaves the membership before another node may take its groups
-    /// (`cluster.failover_delay_ms`, default 3 s).
+    /// (`cluster.failover_delay_ms`, default `defaultTakeoverDelay`).
     public var takeoverDelay: Duration
     /// While true, sfha watches but never starts, stops or moves anything (`cluster.maintenance`).
     public var maintenance: Bool
