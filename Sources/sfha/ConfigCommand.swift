@@ -13,10 +13,25 @@ struct ConfigCheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Validate a configuration file (nothing is changed); every error with file:line:column.",
-        discussion: "Exit status: 0 valid (warnings are printed), 2 invalid.")
+        discussion: """
+            The file is FILE, or --config FILE, or \(SFHAConfiguration.defaultPath). \
+            Exit status: 0 valid (warnings are printed), 2 invalid, 64 usage error.
+            """)
 
-    @Option(name: [.short, .long], help: "Configuration file.")
-    var config = SFHAConfiguration.defaultPath
+    @Argument(help: "Configuration file (default: \(SFHAConfiguration.defaultPath)).")
+    var file: String?
+
+    @Option(name: [.customShort("c"), .customLong("config")], help: "Configuration file (the same as FILE).")
+    var configOption: String?
+
+    /// The file to check: FILE, else --config, else the default path.
+    var config: String { file ?? configOption ?? SFHAConfiguration.defaultPath }
+
+    func validate() throws {
+        if let file, let configOption, file != configOption {
+            throw ValidationError("two configuration files given ('\(file)' and --config '\(configOption)'): give one")
+        }
+    }
 
     @Flag(name: .long, help: "Print JSON: {valid, errors, warnings, counts}.") var json = false
 
@@ -71,9 +86,13 @@ extension ConfigCheckCommand {
 
 struct ConfigExampleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "example", abstract: "Print a commented example configuration using every key.")
+        commandName: "example",
+        abstract: "Print a commented example configuration using every key (--minimal: one VIP and one service).")
+
+    @Flag(name: .long, help: "Print a short example instead: one VIP and one service, every other key left at its default.")
+    var minimal = false
 
     func run() async throws {
-        print(SFHAConfiguration.exampleYAML, terminator: "")
+        print(minimal ? SFHAConfiguration.minimalExampleYAML : SFHAConfiguration.exampleYAML, terminator: "")
     }
 }

@@ -109,6 +109,17 @@ struct ConfigStoreTests {
         #expect(dumpedStonith.contains("<redacted>"))
     }
 
+    @Test func theMinimalExampleLoadsWithoutWarningsAndHoldsOneVIPAndOneService() throws {
+        let config = try ConfigTest.load(SFHAConfiguration.minimalExampleYAML)
+        #expect(config.warnings.isEmpty)
+        #expect(config.node.name == "node1")
+        #expect(config.cluster.groups.map(\.name) == ["default"])
+        #expect(config.cluster.groups.first?.vips.map(\.cidr) == ["192.168.1.100/24"])
+        #expect(config.cluster.groups.first?.services.map(\.name) == ["nginx"])
+        #expect(config.cluster.groups.first?.services.first?.critical == true)
+        #expect(SFHAConfiguration.minimalExampleYAML.split(separator: "\n").count < 25)
+    }
+
     @Test func exampleLoadsWithoutWarnings() throws {
         let config = try ConfigTest.load(SFHAConfiguration.exampleYAML)
         #expect(config.warnings.isEmpty)
