@@ -64,7 +64,7 @@ struct ConfigCheckCommand: AsyncParsableCommand {
         let vips = cluster.groups.reduce(0) { $0 + $1.vips.count }
         let services = cluster.groups.reduce(0) { $0 + $1.services.count }
         var warnings = loaded.warnings.map { "\($0)" }
-        if cluster.stonith?.enabled != true, Self.isTwoNode(corosyncConf) { warnings.append("warning: \(TwoNodeWarning.text)") }
+        if !cluster.fences, Self.isTwoNode(corosyncConf) { warnings.append("warning: \(TwoNodeWarning.text)") }
         if json {
             return try CLI.printJSON(Report(
                 path: config, valid: true, errors: [], warnings: warnings, cluster: cluster.name,
@@ -93,6 +93,7 @@ struct ConfigExampleCommand: AsyncParsableCommand {
     var minimal = false
 
     func run() async throws {
-        print(minimal ? SFHAConfiguration.minimalExampleYAML : SFHAConfiguration.exampleYAML, terminator: "")
+        // The YAML has no final newline of its own; a file written from this output must end with one.
+        print(minimal ? SFHAConfiguration.minimalExampleYAML : SFHAConfiguration.exampleYAML)
     }
 }

@@ -48,7 +48,8 @@ struct CLITemporaryDirectory {
         #expect(loaded.cluster.groups.flatMap(\.services).count == 1)
         // Shorter than the example with every key, which is still the default.
         let full = try await runner.run(sfha, ["config", "example"], timeout: .seconds(60))
-        #expect(full.standardOutput == SFHAConfiguration.exampleYAML)
+        #expect(full.standardOutput == SFHAConfiguration.exampleYAML + "\n")
+        #expect(minimal.standardOutput.hasSuffix("\n"))
         #expect(minimal.standardOutput.count * 4 < full.standardOutput.count)
         // And `config check` accepts what `config example --minimal` printed.
         let check = try await runner.run(sfha, ["config", "check", file, "--corosync-conf", "/nonexistent"], timeout: .seconds(60))
@@ -74,5 +75,55 @@ struct CLITemporaryDirectory {
         let twoFiles = try await runner.run(sfha, ["config", "check", valid, "--config", invalid], timeout: .seconds(60))
         #expect(twoFiles.exitCode == 64)
         #expect(twoFiles.standardError.contains("two configuration files given"), "\(twoFiles.standardError)")
+    }
+
+    /// Fencing is not implemented: `config check` accepts `stonith.enabled: true` but says that nothing is fenced,
+    /// and enabling it does not silence the two-node warning.
+    @Test func configCheckSaysThatSTONITHFencesNothing() async throws {
+        let sfha = try builtSFHA()
+        let directory = try CLITemporaryDirectory()
+        defer { directory.remove() }
+        let config = try directory.write("config.yml", SFHAConfiguration.minimalExampleYAML + """
+
+            stonith:
+              enabled: true
+              provider: webhook
+              webhook:
+                fence_url: "https://fence.example.com/{{node}}/{{action}}"
+              nodes:
+                node1: {type: lxc}
+
+            """)
+        let corosync = try directory.write("corosync.conf", """
+            totem {
+                version: 2
+                cluster_name: production
+            }
+            quorum {
+                provider: corosync_votequorum
+                two_node: 1
+            }
+            nodelist {
+                node {
+                    name: node1
+                    nodeid: 1
+                    ring0_addr: 10.0.0.1
+                }
+                node {
+                    name: node2
+                    nodeid: 2
+                    ring0_addr: 10.0.0.2
+                }
+            }
+
+            """)
+        let result = try await runner.run(sfha, ["config", "check", config, "--corosync-conf", corosync], timeout: .seconds(60))
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        #expect(result.standardError.contains("warning: stonith.enabled: accepted, not implemented yet: nothing is fenced"),
+                "\(result.standardError)")
+        #expect(result.standardError.contains("two-node cluster without fencing"), "\(result.standardError)")
+        let json = try await runner.run(
+            sfha, ["config", "check", config, "--corosync-conf", corosync, "--json"], timeout: .seconds(60))
+        #expect(json.standardOutput.contains("not implemented yet: nothing is fenced"))
     }
 }

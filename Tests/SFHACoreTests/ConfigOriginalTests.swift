@@ -80,6 +80,7 @@ struct ConfigOriginalTests {
         #expect(config.warnings.map(\.description) == [
             "/etc/sfha/config.yml:7:3: warning: cluster.poll_interval_ms: deprecated and ignored: sfha reacts to "
                 + "corosync membership and quorum events instead of polling; remove this key",
+            "/etc/sfha/config.yml:51:3: warning: stonith.enabled: \(StonithConfiguration.notImplementedWarning)",
         ])
     }
 

@@ -66,6 +66,9 @@ public struct ClusterConfiguration: Sendable, Equatable, Codable, CustomStringCo
     /// Cluster-wide node priorities (`cluster.node_priorities`), so that every node ranks candidates the same way.
     public var nodePriorities: [String: Int]
 
+    /// Whether a node that left can be fenced: STONITH enabled and implemented (it is not yet, so never).
+    public var fences: Bool { stonith?.enabled == true && StonithConfiguration.isImplemented }
+
     public static let defaultName = "sfha-cluster"
     /// No extra wait: a takeover already waits for the ring's fence, which is what keeps the old holder's VIP from
     /// overlapping the new one (Docs/Daemon.md, Rule 2); the delay only postpones a move an operator wants slower.

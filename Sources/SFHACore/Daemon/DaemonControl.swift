@@ -85,8 +85,8 @@ public struct DaemonStatus: Sendable, Equatable, Codable {
 public enum TwoNodeWarning {
     public static let text =
         "two-node cluster without fencing: corosync keeps both halves of a partition quorate, so a network split can put "
-        + "a VIP on both nodes — placement cannot be safe against that; configure STONITH, or add a third node (or a "
-        + "quorum device); configuration changes need both nodes present"
+        + "a VIP on both nodes — placement cannot be safe against that; add a third node (or a quorum device), as "
+        + "sfha does not fence yet; configuration changes need both nodes present"
 }
 
 /// The answer to state-changing requests.
@@ -105,7 +105,10 @@ extension DaemonRuntime {
     /// What this node should tell its operator, whatever they ask.
     var warnings: [String] {
         var warnings: [String] = []
-        if state.facts?.twoNode == true && state.document.configuration.stonith?.enabled != true { warnings.append(TwoNodeWarning.text) }
+        if state.facts?.twoNode == true && !state.document.configuration.fences { warnings.append(TwoNodeWarning.text) }
+        if state.document.configuration.stonith?.enabled == true && !StonithConfiguration.isImplemented {
+            warnings.append("stonith.enabled: \(StonithConfiguration.notImplementedWarning)")
+        }
         return warnings
     }
 
