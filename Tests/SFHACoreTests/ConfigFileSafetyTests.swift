@@ -154,7 +154,8 @@ struct ConfigFileSafetyTests {
             let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             process.waitUntilExit()
             #expect(process.terminationStatus == 2, "\(path): \(output)")
-            #expect(output == "\(path): cannot read the configuration: \(path) is \(kind), not a regular file: point "
+            #expect(output == "\(path): invalid configuration:\n"
+                + "\(path): cannot read the configuration: \(path) is \(kind), not a regular file: point "
                 + "--config at the configuration file\n")
         }
     }

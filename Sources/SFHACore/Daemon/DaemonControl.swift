@@ -24,6 +24,8 @@ public struct DaemonStatus: Sendable, Equatable, Codable {
         public var reason: String
         public var vips: [String]
         public var services: [String]
+        /// `reason` as data, so a client can say it in the operator's language (absent from older daemons).
+        public var why: PlacementReason? = nil
     }
     public var source = "sfhad"
     public var clusterName: String
@@ -140,7 +142,8 @@ extension DaemonRuntime {
             let assignment = placement?.assignment(of: group.name)
             return DaemonStatus.Group(
                 name: group.name, holder: assignment?.holder, reason: assignment.map { "\($0.reason)" } ?? "not decided yet",
-                vips: group.vips.map { "\($0.cidr) dev \($0.interface)" }, services: group.services.map(\.systemdUnitName))
+                vips: group.vips.map { "\($0.cidr) dev \($0.interface)" }, services: group.services.map(\.systemdUnitName),
+                why: assignment?.reason)
         }
         return DaemonStatus(
             clusterName: configuration.name, node: local.name, nodeId: local.nodeID, quorate: view.quorate,
