@@ -57,7 +57,9 @@ let package = Package(
             ]
         ),
         // Network-namespace lab: real corosync nodes on one machine (tests, benchmarks, demo).
-        .target(name: "SFHALab", dependencies: ["CorosyncKit", "SFHABase", "SFHACore"]),
+        .target(
+            name: "SFHALab",
+            dependencies: ["CorosyncKit", "SFHABase", "SFHACore", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "sfha",
             dependencies: [

@@ -604,8 +604,8 @@ _sfha_config_check() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
-    non_repeating_options=(-c --config --corosync-conf)
-    __sfha_offer_flags_options 0
+    non_repeating_options=(-c --config --corosync-conf --lang)
+    __sfha_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
@@ -615,12 +615,16 @@ _sfha_config_check() {
     '--corosync-conf')
         return
         ;;
+    '--lang')
+        __sfha_add_completions -W 'en'$'\n''fr'
+        return
+        ;;
     esac
 }
 
 _sfha_config_example() {
     repeating_flags=()
-    non_repeating_flags=(--version -h --help)
+    non_repeating_flags=(--minimal --version -h --help)
     repeating_options=()
     non_repeating_options=()
     __sfha_offer_flags_options 0

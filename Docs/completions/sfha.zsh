@@ -442,7 +442,7 @@ _sfha_config() {
     command)
         local -ar subcommands=(
             'check:Validate a configuration file (nothing is changed); every error with file:line:column.'
-            'example:Print a commented example configuration using every key.'
+            'example:Print a commented example configuration using every key (--minimal: one VIP and one service).'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
@@ -460,10 +460,13 @@ _sfha_config() {
 
 _sfha_config_check() {
     local -i ret=1
+    local -ar ___lang=('en' 'fr')
     local -ar arg_specs=(
-        '(-c --config)'{-c,--config}'[Configuration file.]:config:'
+        ':file:'
+        '(-c --config)'{-c,--config}'[Configuration file (the same as FILE).]:config:'
         '--json[Print JSON\: {valid, errors, warnings, counts}.]'
         '--corosync-conf[corosync.conf to read quorum settings from (a two-node cluster without fencing is warned about).]:corosync-conf:'
+        '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )
@@ -475,6 +478,7 @@ _sfha_config_check() {
 _sfha_config_example() {
     local -i ret=1
     local -ar arg_specs=(
+        '--minimal[Print a short example instead\: one VIP and one service, every other key left at its default.]'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'
     )

@@ -9,7 +9,40 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print figures (never pass/fail).",
-        subcommands: [CorosyncBenchCommand.self, VIPBenchCommand.self, DaemonBenchCommand.self])
+        subcommands: [CorosyncBenchCommand.self, VIPBenchCommand.self, DaemonBenchCommand.self, ControlBenchCommand.self])
+}
+
+struct ControlBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "control",
+        abstract: "Round trip of a status-sized GET through the control API (ControlClient → ControlServer), as p50/p99.",
+        discussion: """
+            Runs in this process on a temporary Unix socket: no lab, daemon or root needed. The figure is what the \
+            socket, the HTTP subset and JSON add to every sfha command.
+            """)
+
+    @Option(name: .long, help: "Calls measured (at least 100).") var calls = 1000
+    @Option(name: .long, help: "Nodes in the status answer (sets its size).") var nodes = 12
+    @Flag(name: .long, help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard calls >= 100 else { throw ValidationError("--calls must be at least 100") }
+        guard (1...LabSpec.maximumNodeCount).contains(nodes) else { throw ValidationError("--nodes must be 1…16") }
+    }
+
+    func run() async throws {
+        let result = try await ControlBenchmark(calls: calls, nodes: nodes).run()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            return
+        }
+        print("control API round trip, GET /v1/status (\(result.answerBytes) B JSON, \(result.nodes) nodes), \(result.calls) calls (microseconds)")
+        print("p50 \(Int(result.p50Microseconds))   p99 \(Int(result.p99Microseconds))   "
+            + "min \(Int(result.minimumMicroseconds))   max \(Int(result.maximumMicroseconds))"
+            + (result.mismatches == 0 ? "" : "   \(result.mismatches) answers did not match"))
+    }
 }
 
 struct CorosyncBenchCommand: AsyncParsableCommand {

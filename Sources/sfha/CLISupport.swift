@@ -63,7 +63,9 @@ struct DaemonOptions: ParsableArguments {
     var lang: Language?
 
     var language: Language { Language.resolve(lang) }
-    var client: ControlClient { ControlClient(socketPath: socket, timeout: .seconds(30)) }
+    /// Longer than sfhad's handler timeout, so a request that times out in sfhad gets its 504 (exit 8 with sfhad's
+    /// reason) rather than the client giving up at the same moment.
+    var client: ControlClient { ControlClient(socketPath: socket, timeout: ControlClient.defaultTimeout) }
 
     /// Runs a request; on failure prints a clear message (in the operator's language) and exits with the code
     /// that matches the error.
@@ -82,35 +84,53 @@ enum CLI {
         FileHandle.standardError.write(Data("sfha: \(line)\n".utf8))
     }
 
-    /// An error from sfhad (or from reaching it), with a summary in the operator's language first.
+    /// An error from sfhad (or from reaching it): a summary in the operator's language, then the error's own text.
     static func fail(_ error: SFHAError, language: Language) {
-        let summary: Text? =
-            switch error.code {
-            case .notRunning:
-                Text(
-                    en: "sfhad is not running on this node (or its socket is elsewhere); start it, e.g. 'systemctl start sfhad'",
-                    fr: "sfhad ne tourne pas sur ce nœud (ou son socket est ailleurs) ; démarrez-le, p. ex. 'systemctl start sfhad'")
-            case .unavailable:
-                Text(
-                    en: "sfhad is running but cannot serve this request now (busy, starting or shutting down); retry shortly",
-                    fr: "sfhad tourne mais ne peut pas traiter cette requête maintenant (occupé, en démarrage ou en arrêt) ; réessayez dans un instant")
-            case .notQuorate:
-                Text(en: "refused: no quorum in this node's partition", fr: "refusé : pas de quorum dans la partition de ce nœud")
-            case .conflict, .invalidState, .exists:
-                Text(en: "refused", fr: "refusé")
-            case .notFound:
-                Text(en: "not found", fr: "introuvable")
-            case .invalidArgument:
-                Text(en: "invalid request", fr: "requête invalide")
-            case .invalidConfiguration:
-                Text(en: "invalid configuration", fr: "configuration invalide")
-            case .timeout:
-                Text(en: "no answer in time", fr: "pas de réponse à temps")
-            default:
-                nil
-            }
-        if let summary { printError(summary(language)) }
-        printError(error.message)
+        printError(summary(of: error.code)(language))
+        printDetail(error, language: language)
+    }
+
+    /// The error's own text (sfhad's, or the socket layer's), as it was written: in French labelled as the detail,
+    /// after the summary.
+    static func printDetail(_ error: SFHAError, language: Language) {
+        printError(language == .fr ? "détail : \(error.message)" : error.message)
+    }
+
+    /// What an error code means for the operator, and what to do when there is something to do.
+    static func summary(of code: SFHAError.Code) -> Text {
+        switch code {
+        case .notRunning:
+            Text(
+                en: "sfhad is not running on this node (or its socket is elsewhere); start it, e.g. 'systemctl start sfhad'",
+                fr: "sfhad ne tourne pas sur ce nœud (ou son socket est ailleurs) ; démarrez-le, p. ex. 'systemctl start sfhad'")
+        case .unavailable:
+            Text(
+                en: "sfhad is running but cannot serve this request now (busy, starting or shutting down); retry shortly",
+                fr: "sfhad tourne mais ne peut pas traiter cette requête maintenant (occupé, en démarrage ou en arrêt) ; réessayez dans un instant")
+        case .notQuorate:
+            Text(en: "refused: no quorum in this node's partition", fr: "refusé : pas de quorum dans la partition de ce nœud")
+        case .conflict, .invalidState, .exists:
+            Text(en: "refused", fr: "refusé")
+        case .notFound:
+            Text(en: "not found", fr: "introuvable")
+        case .invalidArgument:
+            Text(en: "invalid request", fr: "requête invalide")
+        case .invalidConfiguration:
+            Text(en: "invalid configuration", fr: "configuration invalide")
+        case .timeout:
+            Text(en: "no answer in time", fr: "pas de réponse à temps")
+        case .unauthorized:
+            Text(en: "not allowed to talk to sfhad: run sfha as root", fr: "pas autorisé à parler à sfhad : lancez sfha en root")
+        case .io:
+            Text(en: "cannot reach sfhad", fr: "impossible de joindre sfhad")
+        case .commandFailed:
+            Text(en: "a command sfhad ran failed", fr: "une commande lancée par sfhad a échoué")
+        case .internalError:
+            Text(en: "internal error (are sfha and sfhad the same version?)",
+                 fr: "erreur interne (sfha et sfhad sont-ils de la même version ?)")
+        default:
+            Text(en: "failed", fr: "échec")
+        }
     }
 
     static func printJSON(_ value: some Encodable) throws {

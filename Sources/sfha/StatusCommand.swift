@@ -62,13 +62,14 @@ struct StatusCommand: AsyncParsableCommand {
             if json {
                 print(String(decoding: try StatusReport.encoder.encode(daemonStatus), as: UTF8.self))
             } else {
-                print(DaemonStatusText.render(daemonStatus), terminator: "")
+                print(DaemonStatusText.render(daemonStatus, language: daemon.language), terminator: "")
             }
         case .notRunning(let error):
             if !json {
                 CLI.printError(Text(
                     en: "sfhad is DOWN on this node (\(error.message)); showing corosync's view",
-                    fr: "sfhad est ARRÊTÉ sur ce nœud (\(error.message)) ; vue de corosync")(daemon.language))
+                    fr: "sfhad est ARRÊTÉ sur ce nœud (aucun sfhad n'écoute sur \(daemon.socket)) ; vue de corosync")(
+                        daemon.language))
             }
             try await showCorosyncView()
         case .notAnswering(let error):
@@ -88,7 +89,7 @@ struct StatusCommand: AsyncParsableCommand {
                 en: "sfhad is RUNNING on this node but did not answer: the cluster's state is unknown (retry, or see 'journalctl -u sfhad')",
                 fr: "sfhad TOURNE sur ce nœud mais n'a pas répondu : l'état du cluster est inconnu (réessayez, ou voyez 'journalctl -u sfhad')")(
                     daemon.language))
-            CLI.printError(error.message)
+            CLI.printDetail(error, language: daemon.language)
         } else {
             CLI.fail(error, language: daemon.language)
         }
@@ -104,8 +105,12 @@ struct StatusCommand: AsyncParsableCommand {
                 + "command runs in corosync's network namespace), then retry."
             if json {
                 print(String(decoding: try StatusReport.encoder.encode(UnavailableReport(message: message)), as: UTF8.self))
+            } else if daemon.language == .fr {
+                CLI.printError("corosync est injoignable sur ce nœud. Démarrez corosync (ou vérifiez que cette commande "
+                    + "tourne dans l'espace réseau de corosync), puis réessayez.")
+                CLI.printError("détail : \(error)")
             } else {
-                FileHandle.standardError.write(Data("sfha: \(message)\n".utf8))
+                CLI.printError(message)
             }
             throw ExitCode(ExitStatus.corosyncUnavailable)
         }
@@ -113,7 +118,7 @@ struct StatusCommand: AsyncParsableCommand {
         if json {
             print(String(decoding: try StatusReport.encoder.encode(report), as: UTF8.self))
         } else {
-            print(report.text, terminator: "")
+            print(report.text(daemon.language), terminator: "")
         }
     }
 }
@@ -189,61 +194,80 @@ struct StatusReport: Encodable {
         return encoder
     }
 
-    var text: String {
+    func text(_ language: Language = .en) -> String {
+        let fr = language == .fr
         var lines: [String] = []
-        lines.append("Cluster    \(clusterName ?? "(unnamed)")   (corosync view; sfhad not queried)")
-        let state = quorum.quorate ? "QUORATE" : "NOT QUORATE"
+        lines.append(fr
+            ? "Cluster    \(clusterName ?? "(sans nom)")   (vue de corosync ; sfhad non interrogé)"
+            : "Cluster    \(clusterName ?? "(unnamed)")   (corosync view; sfhad not queried)")
+        let state = quorum.quorate ? (fr ? "QUORUM ATTEINT" : "QUORATE") : (fr ? "SANS QUORUM" : "NOT QUORATE")
         lines.append(
-            "Quorum     \(state)   votes \(quorum.totalVotes)/\(quorum.expectedVotes) expected, quorum \(quorum.quorum)"
-                + (quorum.flags.isEmpty ? "" : "   flags \(quorum.flags.joined(separator: " "))"))
-        lines.append("Ring       \(ring ?? "-")   local node \(localNodeId)")
+            (fr
+                ? "Quorum     \(state)   votes \(quorum.totalVotes)/\(quorum.expectedVotes) attendus, quorum \(quorum.quorum)"
+                : "Quorum     \(state)   votes \(quorum.totalVotes)/\(quorum.expectedVotes) expected, quorum \(quorum.quorum)")
+                + (quorum.flags.isEmpty ? "" : "   \(fr ? "drapeaux" : "flags") \(quorum.flags.joined(separator: " "))"))
+        lines.append(fr ? "Anneau     \(ring ?? "-")   nœud local \(localNodeId)" : "Ring       \(ring ?? "-")   local node \(localNodeId)")
         lines.append("")
-        let rows = [["NODE ID", "NAME", "ADDRESSES", "STATE", "VOTES", ""]]
+        let header = fr ? ["ID NŒUD", "NOM", "ADRESSES", "ÉTAT", "VOTES", ""] : ["NODE ID", "NAME", "ADDRESSES", "STATE", "VOTES", ""]
+        let rows = [header]
             + members.map {
                 [
                     String($0.nodeId), $0.name ?? "-", $0.addresses.isEmpty ? "-" : $0.addresses.joined(separator: ","),
-                    $0.online ? "online" : "offline", $0.votes.map(String.init) ?? "-", $0.local ? "(local)" : "",
+                    $0.online ? (fr ? "en ligne" : "online") : (fr ? "hors ligne" : "offline"), $0.votes.map(String.init) ?? "-",
+                    $0.local ? "(local)" : "",
                 ]
             }
-        let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        for row in rows {
-            let cells = row.enumerated().map { index, cell in cell.padding(toLength: widths[index], withPad: " ", startingAt: 0) }
-            lines.append(cells.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
-        }
+        lines += DaemonStatusText.table(rows)
         return lines.joined(separator: "\n") + "\n"
     }
 }
 
 /// `sfha status` when sfhad answers.
 enum DaemonStatusText {
-    static func render(_ status: DaemonStatus) -> String {
+    static func render(_ status: DaemonStatus, language: Language = .en) -> String {
+        let fr = language == .fr
+        func yesNo(_ value: Bool) -> String { value ? (fr ? "oui" : "yes") : (fr ? "non" : "no") }
         var lines: [String] = []
-        lines.append("Cluster    \(status.clusterName)   node \(status.node) (id \(status.nodeId))   "
-            + "config revision \(status.configurationRevision)" + (status.maintenance ? "   MAINTENANCE" : ""))
-        lines.append("Quorum     \(status.quorate ? "QUORATE" : "NOT QUORATE")")
+        lines.append(
+            (fr
+                ? "Cluster    \(status.clusterName)   nœud \(status.node) (id \(status.nodeId))   révision de configuration \(status.configurationRevision)"
+                : "Cluster    \(status.clusterName)   node \(status.node) (id \(status.nodeId))   config revision \(status.configurationRevision)")
+                + (status.maintenance ? "   MAINTENANCE" : ""))
+        lines.append("Quorum     " + (status.quorate ? (fr ? "QUORUM ATTEINT" : "QUORATE") : (fr ? "SANS QUORUM" : "NOT QUORATE")))
         lines.append("")
-        let nodeRows = [["NODE", "ID", "MEMBER", "SFHAD", "STANDBY", "HEALTH", "FAILURES", "PRIORITY", "HOLDS"]]
+        let nodeHeader =
+            fr
+            ? ["NŒUD", "ID", "MEMBRE", "SFHAD", "VEILLE", "SANTÉ", "ÉCHECS", "PRIORITÉ", "DÉTIENT"]
+            : ["NODE", "ID", "MEMBER", "SFHAD", "STANDBY", "HEALTH", "FAILURES", "PRIORITY", "HOLDS"]
+        let nodeRows = [nodeHeader]
             + status.nodes.map {
                 [
-                    $0.name + ($0.local ? " *" : ""), String($0.nodeId), $0.member ? "yes" : "no", $0.daemonAlive ? "up" : "down",
-                    $0.standby ? "yes" : "no", $0.healthy ? "ok" : "failing", String($0.failures), String($0.priority),
+                    $0.name + ($0.local ? " *" : ""), String($0.nodeId), yesNo($0.member),
+                    $0.daemonAlive ? (fr ? "actif" : "up") : (fr ? "arrêté" : "down"), yesNo($0.standby),
+                    $0.healthy ? "ok" : (fr ? "en échec" : "failing"), String($0.failures), String($0.priority),
                     $0.holdings.isEmpty ? "-" : $0.holdings.joined(separator: ","),
                 ]
             }
         lines += table(nodeRows)
         lines.append("")
-        let groupRows = [["GROUP", "HOLDER", "WHY", "VIPS", "SERVICES"]]
+        let groupHeader = fr ? ["GROUPE", "DÉTENTEUR", "POURQUOI", "VIP", "SERVICES"] : ["GROUP", "HOLDER", "WHY", "VIPS", "SERVICES"]
+        let groupRows = [groupHeader]
             + status.groups.map {
-                [$0.name, $0.holder ?? "none", $0.reason, $0.vips.joined(separator: "; "), $0.services.joined(separator: ", ")]
+                [
+                    $0.name, $0.holder ?? (fr ? "aucun" : "none"), DaemonText.reason($0, language), $0.vips.joined(separator: "; "),
+                    $0.services.joined(separator: ", "),
+                ]
             }
         lines += table(groupRows)
         if !status.proven {
             lines.append("")
-            lines.append("This node is not proven to be in the quorate ring: it takes no group, and its VIP leases are not extended.")
+            lines.append(fr
+                ? "Ce nœud n'est pas prouvé dans l'anneau avec quorum : il ne prend aucun groupe et ses baux de VIP ne sont pas prolongés."
+                : "This node is not proven to be in the quorate ring: it takes no group, and its VIP leases are not extended.")
         }
         for warning in status.warnings {
             lines.append("")
-            lines.append("WARNING: \(warning)")
+            lines.append((fr ? "AVERTISSEMENT : " : "WARNING: ") + DaemonText.warning(warning, language))
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -3,7 +3,7 @@ import Testing
 
 @testable import sfha
 
-@Suite struct CLILanguageTests {
+@Suite(.timeLimit(.minutes(2))) struct CLILanguageTests {
     @Test func theLanguageComesFromTheOptionThenTheEnvironment() {
         #expect(Language.resolve(.fr, environment: ["LANG": "en_US.UTF-8"]) == .fr)
         #expect(Language.resolve(nil, environment: ["SFHA_LANG": "fr", "LANG": "en_US.UTF-8"]) == .fr)

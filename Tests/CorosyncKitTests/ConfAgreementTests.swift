@@ -5,7 +5,7 @@ import Testing
 
 /// Files at the edges of corosync's parser, with what corosync 3.1.7 does with them. The first test holds sfha's
 /// parser to the recorded verdicts; the second checks the record against the real `corosync -t`.
-@Suite("corosync.conf verdicts agree with corosync 3.1.7")
+@Suite("corosync.conf verdicts agree with corosync 3.1.7", .timeLimit(.minutes(5)))
 struct ConfAgreementTests {
     enum Verdict: Sendable, Equatable {
         case accepted

@@ -2,7 +2,7 @@ import Foundation
 @testable import CorosyncKit
 import Testing
 
-@Suite("corosync.conf edits")
+@Suite("corosync.conf edits", .timeLimit(.minutes(2)))
 struct ConfEditTests {
     static let minimal = "totem {\n\tversion: 2\n\tcluster_name: c\n}\n\nquorum {\n\tprovider: corosync_votequorum\n}\n"
 

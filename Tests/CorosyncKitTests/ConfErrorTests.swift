@@ -3,7 +3,7 @@ import Foundation
 import SFHABase
 import Testing
 
-@Suite("corosync.conf syntax errors")
+@Suite("corosync.conf syntax errors", .timeLimit(.minutes(2)))
 struct ConfErrorTests {
     struct Case: Sendable, CustomTestStringConvertible {
         var label: String

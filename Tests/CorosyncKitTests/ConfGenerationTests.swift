@@ -3,7 +3,7 @@ import Foundation
 import SFHABase
 import Testing
 
-@Suite("corosync.conf generation, files and validation")
+@Suite("corosync.conf generation, files and validation", .timeLimit(.minutes(2)))
 struct ConfGenerationTests {
 
     static func twoNodeSpec() -> CorosyncClusterSpec {

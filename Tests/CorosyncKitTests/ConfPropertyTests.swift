@@ -115,7 +115,7 @@ struct ConfDocumentGenerator {
     }
 }
 
-@Suite("corosync.conf properties")
+@Suite("corosync.conf properties", .timeLimit(.minutes(5)))
 struct ConfPropertyTests {
     static let caseCount = 400
 

@@ -6,7 +6,7 @@ import Testing
 
 /// CorosyncKit against a real corosync (one node on the loopback of a private namespace, started by the tests).
 extension LabTests {
-@Suite struct CorosyncLiveTests {
+@Suite(.timeLimit(.minutes(5))) struct CorosyncLiveTests {
     @Test func snapshotMatchesQuorumtool() async throws {
         try await withSingleNodeCorosync { node in
             let snapshot = try await ClusterMonitor.readSnapshot(endpoint: node.endpoint)
@@ -167,7 +167,9 @@ extension LabTests {
                 return
             }
             #expect(first.quorate)
-            // Kill corosync directly (not through the lab's process scan) so the measured time is the monitor's alone.
+            // Kill corosync directly (not through the lab's process scan) so the printed time is the monitor's alone.
+            // corosync stays dead until it is started again below: the event arriving at all shows the monitor did not
+            // wait for it to return.
             let corosync = try node.corosyncPID()
             let killedAt = ContinuousClock.now
             _ = kill(corosync, SIGKILL)
@@ -175,10 +177,8 @@ extension LabTests {
                 Issue.record("expected connectionLost after corosync was killed")
                 return
             }
-            let detection = ContinuousClock.now - killedAt
             #expect(error.isConnectionLoss)
-            print("corosync killed → connectionLost after \(detection)")
-            #expect(detection < .seconds(5), "loss reported without waiting for corosync to return (took \(detection))")
+            print("corosync killed → connectionLost after \(ContinuousClock.now - killedAt)")
             try await node.killCorosync()  // makes sure it is gone before starting it again
             try await node.startCorosync()
             var reconnected: ClusterSnapshot?

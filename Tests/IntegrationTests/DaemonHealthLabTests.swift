@@ -7,7 +7,7 @@ import Testing
 /// sfhad's health checks for real: the demo web service's HTTP check fails on the holder, sfhad restarts it in place,
 /// and after the restart limit the group moves — never with the VIP on two nodes.
 extension LabTests {
-    @Suite struct DaemonHealth {
+    @Suite(.timeLimit(.minutes(10))) struct DaemonHealth {
         @Test func aFailingServiceIsRestartedThenItsGroupMovesAndCleanupUnblocksIt() async throws {
             let check = """
                 critical: true
@@ -171,7 +171,12 @@ extension LabTests.Daemon {
             let refused = try await cluster.sfha(editor, ["reload"])
             #expect(refused.exitCode == 2 && refused.standardError.contains("invalid"), "an invalid file is an invalid configuration (exit 2)")
             #expect(kill(sfhad, SIGHUP) == 0)
-            try await Task.sleep(for: .milliseconds(500))
+            // The signal's reload is refused too: wait for its log line (the second refusal) rather than a while.
+            let signalRefused = try await LabTestSupport.eventually(timeout: .seconds(10)) {
+                let logs = try await cluster.sfha(editor, ["logs", "-n", "200"]).standardOutput
+                return logs.components(separatedBy: "reload refused").count - 1 >= 2
+            }
+            #expect(signalRefused, "sfhad logged the refusal of the SIGHUP reload")
             #expect(try cluster.sfhadPID(editor) == sfhad)
             let status = try await cluster.sfha(editor, ["status", "--json"])
             #expect(try JSONDecoder().decode(DaemonStatus.self, from: Data(status.standardOutput.utf8)).configurationRevision == 2)

@@ -7,7 +7,7 @@ import Testing
 /// sfhad on every node of a real 3-node lab: one VIP + the demo web service, and the VIP sampled on every node
 /// throughout each fault (never on two nodes at once).
 extension LabTests {
-    @Suite struct Daemon {
+    @Suite(.timeLimit(.minutes(10))) struct Daemon {
         struct Cluster {
             let lab: Lab
             let vip: VirtualIP

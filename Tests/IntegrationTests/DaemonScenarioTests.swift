@@ -14,7 +14,7 @@ import Glibc
 /// quorum beyond the release bound, and the expected final placement. One lab serves several scenarios: each one
 /// ends with the cluster whole again (`settle`), which is the next one's starting point.
 extension LabTests {
-    @Suite struct DaemonScenarios {
+    @Suite(.timeLimit(.minutes(10))) struct DaemonScenarios {
         @Test func faultsOnThreeNodes() async throws {
             try await DaemonLab.with("lt-scen3") { lab in
                 try await lab.isolateHolderAndRejoin()

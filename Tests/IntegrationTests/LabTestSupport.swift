@@ -9,7 +9,7 @@ import Glibc
 
 /// All lab tests run one after another (nested suites inherit `.serialized`): each builds real namespaces and
 /// corosync clusters, and timing-sensitive quorum checks should not compete for the 2 cores.
-@Suite(.serialized)
+@Suite(.serialized, .timeLimit(.minutes(20)))
 struct LabTests {}
 
 enum LabTestSupport {

@@ -18,7 +18,7 @@ struct NodeLabRunner: ProgramRunner {
 /// node's network namespace (`NetworkNamespace.path`, the calling thread enters it only while creating them),
 /// programs (`arping`, `systemctl`, `curl`) run inside the node through `NodeLabRunner`.
 extension LabTests {
-    @Suite struct NodeEffects {
+    @Suite(.timeLimit(.minutes(5))) struct NodeEffects {
         static func namespace(_ lab: Lab, _ host: String) throws -> NetworkNamespace {
             .named(try lab.host(host).networkNamespace)
         }

@@ -7,7 +7,7 @@ import Testing
 
 /// The dead-man switch: a VIP added with a lease disappears by itself unless a live daemon refreshes it.
 extension LabTests {
-    @Suite struct VIPLease {
+    @Suite(.timeLimit(.minutes(5))) struct VIPLease {
         @Test func aLeasedVIPStaysWhileRefreshedAndVanishesWhenNobodyRefreshesIt() async throws {
             try await LabTestSupport.withLab("lt-lease", nodes: 1) { lab in
                 let namespace = NetworkNamespace.named(try lab.node("node1").networkNamespace)

@@ -1,7 +1,7 @@
 import SFHABase
 import Testing
 
-@Suite("SHA-256")
+@Suite("SHA-256", .timeLimit(.minutes(2)))
 struct SHA256Tests {
     // FIPS 180-4 / NIST CSRC example vectors ("SHA_All.pdf", SHA-256 section).
     @Test func fipsOneBlockMessage() {

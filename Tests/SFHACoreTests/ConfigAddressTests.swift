@@ -2,7 +2,7 @@ import Foundation
 @testable import SFHACore
 import Testing
 
-@Suite("IP addresses, VIPs and check targets")
+@Suite("IP addresses, VIPs and check targets", .timeLimit(.minutes(2)))
 struct ConfigAddressTests {
     @Test(arguments: ["0.0.0.0", "10.0.0.1", "192.168.1.100", "255.255.255.255", "1.2.3.4"])
     func ipv4RoundTrips(text: String) throws {

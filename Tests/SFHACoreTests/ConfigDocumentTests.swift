@@ -3,7 +3,7 @@ import Foundation
 import SFHABase
 import Testing
 
-@Suite("ClusterDocument: canonical encoding and content hash")
+@Suite("ClusterDocument: canonical encoding and content hash", .timeLimit(.minutes(2)))
 struct ConfigDocumentTests {
     static let small = """
         cluster:

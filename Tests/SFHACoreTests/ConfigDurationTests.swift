@@ -1,7 +1,7 @@
 @testable import SFHACore
 import Testing
 
-@Suite("Durations")
+@Suite("Durations", .timeLimit(.minutes(2)))
 struct ConfigDurationTests {
     @Test(arguments: [
         ("5000", DurationUnit.milliseconds, 5000),

@@ -5,7 +5,7 @@ import Testing
 @testable import SFHACore
 
 /// Operator edits (`sfha vip add`, `service remove`…) of the replicated configuration.
-@Suite struct ConfigEditTests {
+@Suite(.timeLimit(.minutes(2))) struct ConfigEditTests {
     static let base = try! ConfigTest.load(ConfigFixtures.readmeFull).cluster
 
     @Test func addingAVIPKeepsEverythingElse() throws {
@@ -89,7 +89,7 @@ import Testing
     }
 }
 
-@Suite struct TakeoverDelayTests {
+@Suite(.timeLimit(.minutes(2))) struct TakeoverDelayTests {
     @Test func noExtraWaitByDefaultAndAnyValueInRangeIsAccepted() throws {
         #expect(try ConfigTest.load(ConfigTest.minimal()).cluster.takeoverDelay == .zero)
         // Safety rests on the ring's fence, not on this delay: small values are not warned about.

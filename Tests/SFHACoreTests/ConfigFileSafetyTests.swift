@@ -64,7 +64,7 @@ func loadErrors(_ path: String) -> [String]? {
     withinHangGuard { loadErrorLines(path) }
 }
 
-@Suite("Reading config.yml: regular files only, bounded size, never blocking")
+@Suite("Reading config.yml: regular files only, bounded size, never blocking", .timeLimit(.minutes(2)))
 struct ConfigFileSafetyTests {
     @Test func aFIFOIsRefusedWithoutWaitingForAWriter() throws {
         let directory = try ConfigTemporaryDirectory()
@@ -154,13 +154,14 @@ struct ConfigFileSafetyTests {
             let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             process.waitUntilExit()
             #expect(process.terminationStatus == 2, "\(path): \(output)")
-            #expect(output == "\(path): cannot read the configuration: \(path) is \(kind), not a regular file: point "
+            #expect(output == "\(path): invalid configuration:\n"
+                + "\(path): cannot read the configuration: \(path) is \(kind), not a regular file: point "
                 + "--config at the configuration file\n")
         }
     }
 }
 
-@Suite("Diagnostics: bounded in number, escaped, never forged")
+@Suite("Diagnostics: bounded in number, escaped, never forged", .timeLimit(.minutes(2)))
 struct ConfigDiagnosticSafetyTests {
     @Test func aHundredThousandUnknownKeysGiveAHundredAndOneWarnings() throws {
         let directory = try ConfigTemporaryDirectory()
@@ -267,7 +268,7 @@ struct ConfigDiagnosticSafetyTests {
     }
 }
 
-@Suite("STONITH webhook headers: no control characters")
+@Suite("STONITH webhook headers: no control characters", .timeLimit(.minutes(2)))
 struct ConfigWebhookHeaderTests {
     static func errors(headers: String) -> [String] {
         ConfigTest.errors("""

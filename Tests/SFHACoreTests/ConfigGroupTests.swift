@@ -1,7 +1,7 @@
 @testable import SFHACore
 import Testing
 
-@Suite("Resource groups and constraints")
+@Suite("Resource groups and constraints", .timeLimit(.minutes(2)))
 struct ConfigGroupTests {
     static let resources = """
         node: {name: n1}

@@ -2,7 +2,7 @@ import Foundation
 @testable import SFHACore
 import Testing
 
-@Suite("The original example configurations load unchanged")
+@Suite("The original example configurations load unchanged", .timeLimit(.minutes(2)))
 struct ConfigOriginalTests {
     @Test func packageExample() throws {
         let config = try ConfigTest.load(ConfigFixtures.configExample)
@@ -80,6 +80,7 @@ struct ConfigOriginalTests {
         #expect(config.warnings.map(\.description) == [
             "/etc/sfha/config.yml:7:3: warning: cluster.poll_interval_ms: deprecated and ignored: sfha reacts to "
                 + "corosync membership and quorum events instead of polling; remove this key",
+            "/etc/sfha/config.yml:51:3: warning: stonith.enabled: \(StonithConfiguration.notImplementedWarning)",
         ])
     }
 

@@ -3,7 +3,7 @@ import Foundation
 import SFHABase
 import Testing
 
-@Suite("ConfigurationStore, redaction and the example")
+@Suite("ConfigurationStore, redaction and the example", .timeLimit(.minutes(2)))
 struct ConfigStoreTests {
     /// A fresh directory under /tmp, removed by the caller.
     static func temporaryDirectory() throws -> String {
@@ -107,6 +107,17 @@ struct ConfigStoreTests {
         #expect(stonith.description.contains("secret: <redacted>"))
         #expect(stonith.description.contains("Authorization: <redacted>"))
         #expect(dumpedStonith.contains("<redacted>"))
+    }
+
+    @Test func theMinimalExampleLoadsWithoutWarningsAndHoldsOneVIPAndOneService() throws {
+        let config = try ConfigTest.load(SFHAConfiguration.minimalExampleYAML)
+        #expect(config.warnings.isEmpty)
+        #expect(config.node.name == "node1")
+        #expect(config.cluster.groups.map(\.name) == ["default"])
+        #expect(config.cluster.groups.first?.vips.map(\.cidr) == ["192.168.1.100/24"])
+        #expect(config.cluster.groups.first?.services.map(\.name) == ["nginx"])
+        #expect(config.cluster.groups.first?.services.first?.critical == true)
+        #expect(SFHAConfiguration.minimalExampleYAML.split(separator: "\n").count < 25)
     }
 
     @Test func exampleLoadsWithoutWarnings() throws {

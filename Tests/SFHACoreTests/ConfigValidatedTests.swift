@@ -2,7 +2,7 @@ import Foundation
 @testable import SFHACore
 import Testing
 
-@Suite("validated(): a typed configuration checked by exactly the config.yml loader")
+@Suite("validated(): a typed configuration checked by exactly the config.yml loader", .timeLimit(.minutes(2)))
 struct ConfigValidatedTests {
     static let base = """
         cluster: {name: c1}
@@ -189,7 +189,7 @@ struct ConfigValidatedTests {
     }
 }
 
-@Suite("ClusterDocument: revision bounds and acceptance")
+@Suite("ClusterDocument: revision bounds and acceptance", .timeLimit(.minutes(2)))
 struct ConfigDocumentSafetyTests {
     static func document(revision: UInt64) throws -> ClusterDocument {
         ClusterDocument(revision: revision, configuration: try ConfigValidatedTests.baseCluster())

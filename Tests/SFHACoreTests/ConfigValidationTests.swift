@@ -2,7 +2,7 @@
 import SFHABase
 import Testing
 
-@Suite("Validation: every problem, with file:line:column and key path")
+@Suite("Validation: every problem, with file:line:column and key path", .timeLimit(.minutes(2)))
 struct ConfigValidationTests {
     @Test func theBriefsExampleMessage() {
         let yaml = """
@@ -432,7 +432,7 @@ struct ConfigValidationTests {
     }
 }
 
-@Suite("YAML features")
+@Suite("YAML features", .timeLimit(.minutes(2)))
 struct ConfigYAMLFeatureTests {
     @Test func anchorsAliasesAndMergeKeys() throws {
         let config = try ConfigTest.load("""
@@ -468,7 +468,7 @@ struct ConfigYAMLFeatureTests {
     }
 }
 
-@Suite("Warnings: unknown and deprecated keys")
+@Suite("Warnings: unknown and deprecated keys", .timeLimit(.minutes(2)))
 struct ConfigWarningTests {
     @Test func unknownKeysAreNamedWithTheirPosition() throws {
         let yaml = """
@@ -501,6 +501,30 @@ struct ConfigWarningTests {
         ])
         let warning = try #require(try ConfigTest.load(yaml).warnings.first)
         #expect(warning.keyPath == "cluster.colour" && warning.line == 3 && warning.column == 3)
+    }
+
+    /// Fencing is not implemented: a configuration that enables it loads (configurations of the original keep
+    /// working) but says, at the key, that nothing is fenced; a disabled block says nothing.
+    @Test func stonithEnabledIsAcceptedWithAWarningThatNothingIsFenced() throws {
+        let enabled = try ConfigTest.load(ConfigTest.minimal("""
+            stonith:
+              enabled: true
+              provider: webhook
+              webhook:
+                fence_url: "https://fence.example.com/{{node}}/{{action}}"
+              nodes:
+                node1: {type: lxc}
+
+            """))
+        #expect(enabled.warnings.map(\.description) == [
+            "/etc/sfha/config.yml:4:3: warning: stonith.enabled: accepted, not implemented yet: nothing is fenced — sfha "
+                + "never powers off a node that left; safety rests on quorum and the ring proof alone (set enabled: false "
+                + "to silence this warning)",
+        ])
+        #expect(enabled.cluster.stonith?.enabled == true)
+        #expect(!enabled.cluster.fences)
+        let disabled = try ConfigTest.load(ConfigTest.minimal("stonith:\n  enabled: false\n"))
+        #expect(disabled.warnings.isEmpty)
     }
 
     @Test func deprecatedAndIneffectiveSettings() throws {
@@ -543,6 +567,7 @@ struct ConfigWarningTests {
             "/etc/sfha/config.yml:14:5: warning: groups[0]: group \"g\" has no VIP and no service",
             "/etc/sfha/config.yml:15:5: warning: groups[0].failback_delay: has no effect without failback: true",
             "/etc/sfha/config.yml:20:5: warning: constraints[0].with: not used by a order constraint, ignored",
+            "/etc/sfha/config.yml:22:3: warning: stonith.enabled: \(StonithConfiguration.notImplementedWarning)",
             "/etc/sfha/config.yml:22:3: warning: stonith.nodes: STONITH is enabled but no node is listed: only nodes listed here are ever fenced",
             "/etc/sfha/config.yml:27:24: warning: stonith.proxmox.token_secret_file: both token_secret and token_secret_file are set: the file wins (remove token_secret)",
             "/etc/sfha/config.yml:31:20: warning: stonith.webhook.body_template: not sent with method GET",

@@ -4,7 +4,7 @@ import Testing
 
 @testable import SFHACore
 
-@Suite struct ControlHTTPTests {
+@Suite(.timeLimit(.minutes(2))) struct ControlHTTPTests {
     private func head(_ text: String) throws(ControlHTTPFailure) -> ControlHTTP.RequestHead {
         let bytes = Array(text.utf8)
         return try ControlHTTP.parseRequestHead(bytes[...])

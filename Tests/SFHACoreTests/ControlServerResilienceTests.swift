@@ -15,8 +15,11 @@ import Glibc
 @Suite(.timeLimit(.minutes(3))) struct ControlServerResilienceTests {
     static let idleClients = 16
     static let slowClients = 50
-    /// How long a status request may take to be answered here: far beyond what it needs, far below "never".
-    static let answerDeadline: Duration = .seconds(5)
+    /// How long a status request may take to be answered here: a hang bound, not a latency budget. Far below the
+    /// misbehaving clients' 120 s bounds (so an answer within it comes from the design, not from cutting them) and
+    /// far above what a loaded machine needs: the handler is a task on the cooperative pool, which the other suites'
+    /// synchronous tests share (two threads on two cores).
+    static let answerDeadline: Duration = .seconds(60)
 
     @Test func statusIsAnsweredWhileIdleAndSlowClientsHoldConnections() async throws {
         // Bounds far beyond the test's length: the misbehaving clients stay connected throughout, so the answer
@@ -29,13 +32,10 @@ import Glibc
             try await waitUntil("the server accepting every misbehaving client", within: .seconds(20)) {
                 server.openConnectionCount == total
             }
+            // The client gives up (throws `timeout`) at the deadline: an answer is an answer within it.
             let client = ControlClient(socketPath: directory.socketPath, timeout: Self.answerDeadline)
-            let clock = ContinuousClock()
-            let start = clock.now
             let status: ControlTestStatus = try await client.get("/v1/status")
-            let elapsed = clock.now - start
             #expect(status == ControlTestStatus.sample)
-            #expect(elapsed < Self.answerDeadline, "status took \(elapsed)")
             // Ordinary requests are served too: waiting for a request costs no handler slot.
             let echo: ControlTestEchoAnswer = try await client.post("/v1/echo", body: ControlTestEcho(text: "still here"))
             #expect(echo.text == "still here")
@@ -72,7 +72,7 @@ import Glibc
                     #expect(heldFor >= configuration.idleTimeout && heldFor < .seconds(15), "\(heldFor)")
                 }
             }
-            try await waitUntil("the server closing them", within: .seconds(10)) { server.openConnectionCount == 0 }
+            try await waitUntil("the server closing them", within: .seconds(30)) { server.openConnectionCount == 0 }
             let status: ControlTestStatus = try await client.get("/v1/status")
             #expect(status == ControlTestStatus.sample)
             // 66 cuts, one warning.
@@ -98,7 +98,7 @@ import Glibc
             let status: ControlTestStatus = try await client.get("/v1/status")
             #expect(status == ControlTestStatus.sample)
             // The status connection took the place of the oldest idle one; the others are untouched.
-            try await waitUntil("the oldest idle client being cut", within: .seconds(10)) {
+            try await waitUntil("the oldest idle client being cut", within: .seconds(30)) {
                 crowd.connections.first?.closedAt != nil
             }
             let connections = crowd.connections
@@ -123,8 +123,8 @@ import Glibc
             defer { close(fd) }
             #expect(ControlSocket.write(fd, Array("GET /v1/big HTTP/1.1\r\n\r\n".utf8), until: .now + .seconds(5)) == .written)
             // The answer does not fit the socket buffers and is never read.
-            try await waitUntil("the server taking the connection", within: .seconds(10)) { server.openConnectionCount == 1 }
-            try await waitUntil("the server giving up on the reader", within: .seconds(10)) { server.openConnectionCount == 0 }
+            try await waitUntil("the server taking the connection", within: .seconds(30)) { server.openConnectionCount == 1 }
+            try await waitUntil("the server giving up on the reader", within: .seconds(30)) { server.openConnectionCount == 0 }
             #expect(recorder.warnings(containing: "did not read its answer in time").count == 1)
             let status: ControlTestStatus = try await client.get("/v1/status")
             #expect(status == ControlTestStatus.sample)
@@ -177,7 +177,7 @@ import Glibc
             for _ in 0..<5 { _ = try await client.rawExchange(Array("NONSENSE\r\n\r\n".utf8)) }
             // Unless the burst itself outlasted the interval, one line now, the count of the other 4 after it.
             guard ContinuousClock.now - burst < interval else { return }
-            try await waitUntil("the count of suppressed warnings being logged", within: .seconds(10)) {
+            try await waitUntil("the count of suppressed warnings being logged", within: .seconds(30)) {
                 !recorder.warnings(containing: "more not logged").isEmpty
             }
             let lines = recorder.warnings(containing: "malformed")

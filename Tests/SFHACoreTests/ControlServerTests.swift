@@ -387,7 +387,7 @@ import Glibc
         try await gate.waitForWaiting(1)
         let stopping = Task { await server.stop(gracePeriod: .seconds(30)) }
         // The listener goes away first: new clients are told sfhad is not running.
-        while controlFileInfo(directory.socketPath) != nil { try await Task.sleep(for: .milliseconds(2)) }
+        try await waitUntil("the socket file being removed", within: .seconds(20)) { controlFileInfo(directory.socketPath) == nil }
         let refused = await #expect(throws: SFHAError.self) {
             let _: ControlTestStatus = try await client.get("/v1/status")
         }

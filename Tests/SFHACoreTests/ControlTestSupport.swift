@@ -116,11 +116,9 @@ final class ControlTestGate: Sendable {
         waiters.forEach { $0.resume() }
     }
 
-    /// Waits (without a deadline assertion) until `count` handlers are inside `pass()`.
+    /// Waits until `count` handlers are inside `pass()`; throws `timeout` after 20 s.
     func waitForWaiting(_ count: Int) async throws {
-        while waiting < count {
-            try await Task.sleep(for: .milliseconds(2))
-        }
+        try await waitUntil("\(count) handler(s) waiting at the gate", within: .seconds(20)) { waiting >= count }
     }
 }
 
@@ -347,6 +345,6 @@ final class ControlMisbehavingClients: Sendable {
     /// Stops the driving thread and closes every connection.
     func stop() async throws {
         state.withLock { $0.running = false }
-        try await waitUntil("the misbehaving clients' thread to stop", within: .seconds(10)) { stopped.withLock { $0 } }
+        try await waitUntil("the misbehaving clients' thread to stop", within: .seconds(30)) { stopped.withLock { $0 } }
     }
 }

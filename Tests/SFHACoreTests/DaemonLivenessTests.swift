@@ -10,7 +10,7 @@ import Testing
 import Glibc
 #endif
 
-@Suite struct DaemonLivenessTests {
+@Suite(.timeLimit(.minutes(2))) struct DaemonLivenessTests {
     static let vip = VirtualIP(name: "v", address: IPAddress("192.0.2.1")!, prefixLength: 24)
 
     final class Fired: Sendable {
@@ -102,7 +102,7 @@ import Glibc
     }
 }
 
-@Suite struct DaemonLoggingTests {
+@Suite(.timeLimit(.minutes(2))) struct DaemonLoggingTests {
     final class Lines: Sendable {
         let lines = Mutex<[String]>([])
         var all: [String] { lines.withLock { $0 } }

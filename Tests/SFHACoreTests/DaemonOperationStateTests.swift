@@ -5,7 +5,7 @@ import Testing
 
 /// The parts of the state machine behind operator commands: failover requests, cleanup, priorities, and how
 /// nodes that started from different config.yml files converge.
-@Suite("daemon state machine: operator commands")
+@Suite("daemon state machine: operator commands", .timeLimit(.minutes(2)))
 struct DaemonOperationStateTests {
     static let configuration = DaemonStateTests.configuration
 

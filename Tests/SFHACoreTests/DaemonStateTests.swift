@@ -107,7 +107,7 @@ struct DaemonBus {
     }
 }
 
-@Suite("daemon state machine")
+@Suite("daemon state machine", .timeLimit(.minutes(2)))
 struct DaemonStateTests {
     static let configuration: ClusterConfiguration = {
         let yaml = """

@@ -4,7 +4,7 @@ import Testing
 
 @testable import SFHACore
 
-@Suite struct NodeAddressParsingTests {
+@Suite(.timeLimit(.minutes(2))) struct NodeAddressParsingTests {
     static let ipJSON = """
         [{"ifindex":2,"ifname":"eth0","flags":["BROADCAST","UP"],"address":"26:30:45:c6:c1:ba","addr_info":[
           {"family":"inet","local":"10.0.0.10","prefixlen":24,"scope":"global","label":"eth0"},
@@ -53,7 +53,7 @@ import Testing
     }
 }
 
-@Suite struct NodeNetlinkMessageTests {
+@Suite(.timeLimit(.minutes(2))) struct NodeNetlinkMessageTests {
     @Test func addRequestIsByteExact() {
         let vip = VirtualIP(name: "v", address: IPAddress("10.0.0.5")!, prefixLength: 24)
         let bytes = NetlinkAddressMessage.addRequest(vip, interfaceIndex: 2, sequence: 7)
@@ -111,7 +111,7 @@ import Testing
     }
 }
 
-@Suite struct NodePacketTests {
+@Suite(.timeLimit(.minutes(2))) struct NodePacketTests {
     let mac: [UInt8] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56]
 
     @Test func gratuitousARPIsARequestForTheVIPItself() {
@@ -146,7 +146,7 @@ import Testing
     }
 }
 
-@Suite struct NodeValidationTests {
+@Suite(.timeLimit(.minutes(2))) struct NodeValidationTests {
     @Test(arguments: ["nginx", "nginx.service", "getty@tty1.service", "my_app-2.service", "a:b.mount", "x\\x2dy.service"])
     func validUnitNames(_ unit: String) throws {
         try UnitName.validate(unit)

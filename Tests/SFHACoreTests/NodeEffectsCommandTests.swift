@@ -5,7 +5,7 @@ import Testing
 @testable import SFHACore
 
 /// The program-based real effects, driven through `FakeProgramRunner`: exact argument arrays, exit-status semantics.
-@Suite struct NodeCommandEffectsTests {
+@Suite(.timeLimit(.minutes(2))) struct NodeCommandEffectsTests {
     static let vip4 = VirtualIP(name: "web", address: IPAddress("10.0.0.1")!, prefixLength: 24, interface: "eth0")
     static let vip6 = VirtualIP(name: "web6", address: IPAddress("fd00::1")!, prefixLength: 64, interface: "eth0")
 
@@ -103,7 +103,7 @@ import Testing
     }
 }
 
-@Suite struct NodeArpingTests {
+@Suite(.timeLimit(.minutes(2))) struct NodeArpingTests {
     let vip = VirtualIP(name: "v", address: IPAddress("10.231.1.200")!, prefixLength: 24)
 
     @Test func noAnswerIsFree() throws {
@@ -135,7 +135,7 @@ import Testing
     }
 }
 
-@Suite struct NodeProbeTests {
+@Suite(.timeLimit(.minutes(2))) struct NodeProbeTests {
     @Test func httpsKeepsCertificateVerificationUnlessTheCheckDisablesIt() async {
         let runner = FakeProgramRunner { _ in ProgramResult(exitCode: 0, standardOutput: "204") }
         let probe = SystemHealthProbe(runner: runner)

@@ -4,7 +4,7 @@ import Testing
 
 @testable import SFHACore
 
-@Suite struct NodeHealthTests {
+@Suite(.timeLimit(.minutes(2))) struct NodeHealthTests {
     @Test func hysteresisNeedsConsecutiveFailuresAndSuccesses() {
         var state = HealthHysteresis(failuresBeforeUnhealthy: 3, successesBeforeHealthy: 2)
         let bad = ProbeResult.unhealthy("HTTP 500")
@@ -28,13 +28,9 @@ import Testing
             failuresBeforeUnhealthy: failures, successesBeforeHealthy: successes)
     }
 
-    /// Yields until the monitor has run `count` probes of `check`.
+    /// Waits until the monitor has run `count` probes of `check` (false after the deadline).
     static func waitForProbes(_ monitor: HealthMonitor, _ check: String, _ count: Int) async -> Bool {
-        for _ in 0..<1_000_000 {
-            if await monitor.status(of: check)?.probes ?? 0 >= count { return true }
-            await Task.yield()
-        }
-        return false
+        await eventually(within: .seconds(20)) { await monitor.status(of: check)?.probes ?? 0 >= count }
     }
 
     @Test func monitorProbesOnScheduleAndReportsTransitions() async {
@@ -118,7 +114,7 @@ import Testing
     }
 }
 
-@Suite struct NodePeriodicReannounceTests {
+@Suite(.timeLimit(.minutes(2))) struct NodePeriodicReannounceTests {
     @Test func heldVIPsAreReannouncedEveryIntervalUntilStopped() async {
         let clock = ManualClock()
         let (reconciler, _, fakes) = NodeFixtures.make(clock: clock)
@@ -127,19 +123,9 @@ import Testing
         await reconciler.setPeriodicReannounce(every: .seconds(30))
         #expect(await clock.waitForSleepers(atLeast: 1))
         clock.advance(by: .seconds(30))
-        var announced = false
-        for _ in 0..<1_000_000 where !announced {
-            announced = fakes.announcer.announced.count == 2
-            await Task.yield()
-        }
-        #expect(announced)
+        #expect(await eventually(within: .seconds(20)) { fakes.announcer.announced.count == 2 })
         await reconciler.setPeriodicReannounce(every: nil)
-        var stopped = false
-        for _ in 0..<1_000_000 where !stopped {
-            stopped = clock.sleeperCount == 0
-            await Task.yield()
-        }
-        #expect(stopped)
+        #expect(await eventually(within: .seconds(20)) { clock.sleeperCount == 0 })
         clock.advance(by: .seconds(60))
         #expect(fakes.announcer.announced.count == 2)
     }

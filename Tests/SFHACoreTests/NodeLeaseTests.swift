@@ -2,7 +2,7 @@ import Testing
 
 @testable import SFHACore
 
-@Suite struct NodeLeaseTests {
+@Suite(.timeLimit(.minutes(2))) struct NodeLeaseTests {
     @Test func refreshingKeepsEverythingWhileTheLeasesLive() async {
         let (reconciler, _, fakes) = NodeFixtures.make()
         _ = await reconciler.apply(["web"])
@@ -69,7 +69,7 @@ extension NodeLeaseTests {
     }
 }
 
-@Suite struct ARPProbeParsingTests {
+@Suite(.timeLimit(.minutes(2))) struct ARPProbeParsingTests {
     let target = IPv4Address("10.0.0.5")!
     let own: [UInt8] = [2, 0, 0, 0, 0, 1]
 

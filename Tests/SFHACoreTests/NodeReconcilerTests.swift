@@ -34,7 +34,7 @@ enum NodeFixtures {
     }
 }
 
-@Suite struct NodeReconcilerTests {
+@Suite(.timeLimit(.minutes(2))) struct NodeReconcilerTests {
     @Test func acquireChecksThenAddsAndAnnouncesVIPsBeforeStartingServicesInOrder() async {
         let (reconciler, log, fakes) = NodeFixtures.make()
         let actions = await reconciler.apply(["web"])
@@ -266,15 +266,11 @@ final class NodeGatedChecker: DuplicateAddressChecker {
     }
 
     func waitUntilCalled(_ count: Int) async -> Bool {
-        for _ in 0..<1_000_000 {
-            if state.withLock({ $0.calls }) >= count { return true }
-            await Task.yield()
-        }
-        return false
+        await eventually(within: .seconds(20)) { self.state.withLock({ $0.calls }) >= count }
     }
 }
 
-@Suite struct NodeFailurePolicyTests {
+@Suite(.timeLimit(.minutes(2))) struct NodeFailurePolicyTests {
     static func group(maxRestarts: Int, window: Duration, failureTimeout: Duration?, critical: Bool = true, restart: Bool = true) -> ResourceGroup {
         ResourceGroup(
             name: "web", vips: [NodeFixtures.vip("web-v4", "10.0.0.1", 24)],

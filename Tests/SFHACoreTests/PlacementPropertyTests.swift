@@ -15,7 +15,7 @@ struct SplitMix64: RandomNumberGenerator {
     }
 }
 
-@Suite("placement properties")
+@Suite("placement properties", .timeLimit(.minutes(5)))
 struct PlacementPropertyTests {
     static func randomCase(seed: UInt64) -> (PlacementInput, PlacementPolicy) {
         var random = SplitMix64(seed: seed)

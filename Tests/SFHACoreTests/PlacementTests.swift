@@ -2,7 +2,7 @@ import Testing
 
 @testable import SFHACore
 
-@Suite("placement rules")
+@Suite("placement rules", .timeLimit(.minutes(2)))
 struct PlacementTests {
     let web = GroupPolicy(name: "web")
 
@@ -72,21 +72,33 @@ struct PlacementTests {
     }
 
     @Test func aHolderThatLeftIsReplacedOnlyAfterTheTakeoverDelay() {
+        let policy = PlacementPolicy(takeoverDelay: .seconds(3), groups: [web])
         let left = Timestamp(nanoseconds: 9_000_000_000)
-        let waiting = place([node(2), node(3)], lastKnown: ["web": "node1"], departures: ["node1": left],
+        let waiting = place([node(2), node(3)], policy: policy, lastKnown: ["web": "node1"], departures: ["node1": left],
                             now: Timestamp(nanoseconds: 11_000_000_000))
         #expect(waiting.holder(of: "web") == nil)
         #expect(waiting.assignment(of: "web")?.reason == .waitingForTakeover(previousHolder: "node1", until: left + .seconds(3)))
-        let after = place([node(2), node(3)], lastKnown: ["web": "node1"], departures: ["node1": left],
+        let after = place([node(2), node(3)], policy: policy, lastKnown: ["web": "node1"], departures: ["node1": left],
                           now: Timestamp(nanoseconds: 12_000_000_000))
         #expect(after.holder(of: "web") == "node2")
         // A confirmed fence skips the delay.
-        let fenced = place([node(2), node(3)], lastKnown: ["web": "node1"], departures: ["node1": left], fenced: ["node1"],
-                           now: Timestamp(nanoseconds: 9_500_000_000))
+        let fenced = place([node(2), node(3)], policy: policy, lastKnown: ["web": "node1"], departures: ["node1": left],
+                           fenced: ["node1"], now: Timestamp(nanoseconds: 9_500_000_000))
         #expect(fenced.holder(of: "web") == "node2")
         // A departure this node never saw is never skipped.
-        let unseen = place([node(2)], lastKnown: ["web": "node1"])
+        let unseen = place([node(2)], policy: policy, lastKnown: ["web": "node1"])
         #expect(unseen.holder(of: "web") == nil)
+    }
+
+    /// The policy's default is the configuration's (no extra wait): built without a delay, a departed holder's group
+    /// is given away at once, as it is when config.yml leaves failover_delay_ms unset.
+    @Test func theDefaultPolicyAddsNoTakeoverDelay() throws {
+        #expect(PlacementPolicy(groups: [web]).takeoverDelay == ClusterConfiguration.defaultTakeoverDelay)
+        let left = Timestamp(nanoseconds: 9_000_000_000)
+        let placement = place([node(2), node(3)], lastKnown: ["web": "node1"], departures: ["node1": left], now: left)
+        #expect(placement.holder(of: "web") == "node2")
+        let unset = try SFHAConfiguration.parse(yaml: "node:\n  name: node2\nvips:\n  - {name: v, ip: 10.0.0.5}\n", path: "config.yml")
+        #expect(PlacementPolicy(unset.cluster).takeoverDelay == PlacementPolicy(groups: [web]).takeoverDelay)
     }
 
     @Test func aHolderWhoseDaemonDiedWaitsAtLeastTheLeaseWindow() {

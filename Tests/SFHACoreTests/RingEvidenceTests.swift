@@ -27,7 +27,7 @@ private struct Readings {
     mutating func leaveRing() { gather += 1 }
 }
 
-@Suite("ring evidence and the acquisition fence")
+@Suite("ring evidence and the acquisition fence", .timeLimit(.minutes(2)))
 struct RingEvidenceTests {
     static let ring = RingID(nodeID: 1, sequence: 0x10)
     static let window: Duration = .milliseconds(700)

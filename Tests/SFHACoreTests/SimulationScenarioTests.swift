@@ -7,7 +7,7 @@ import Testing
 /// Every scenario in Tests/Scenarios runs through the simulator; its timeline must match the golden file next to it
 /// (`NAME.expected`) and it must pass (no invariant violated, every expectation met).
 /// `SFHA_UPDATE_GOLDEN=1 swift test --filter SimulationScenarioTests` rewrites the golden files after a reviewed change.
-@Suite("simulation scenarios")
+@Suite("simulation scenarios", .timeLimit(.minutes(5)))
 struct SimulationScenarioTests {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Scenarios").path
@@ -35,7 +35,7 @@ struct SimulationScenarioTests {
     }
 }
 
-@Suite("simulator")
+@Suite("simulator", .timeLimit(.minutes(5)))
 struct SimulatorTests {
     static let configuration: ClusterConfiguration = {
         let yaml = """

@@ -51,7 +51,7 @@ public struct ClusterConfiguration: Sendable, Equatable, Codable, CustomStringCo
     /// Resources run only on a node that is part of a quorate partition (`cluster.quorum_required`).
     public var quorumRequired: Bool
     /// How long after a holder leaves the membership before another node may take its groups
-    /// (`cluster.failover_delay_ms`, default 3 s).
+    /// (`cluster.failover_delay_ms`, default `defaultTakeoverDelay`).
     public var takeoverDelay: Duration
     /// While true, sfha watches but never starts, stops or moves anything (`cluster.maintenance`).
     public var maintenance: Bool
@@ -68,6 +68,9 @@ public struct ClusterConfiguration: Sendable, Equatable, Codable, CustomStringCo
     /// Nodes in standby (`cluster.standby_nodes`, set by `sfha standby [NODE]`): they hold no group. Kept in the
     /// replicated document, so standby survives a daemon restart and a reboot. Sorted, no duplicates.
     public var standbyNodes: [String] = []
+
+    /// Whether a node that left can be fenced: STONITH enabled and implemented (it is not yet, so never).
+    public var fences: Bool { stonith?.enabled == true && StonithConfiguration.isImplemented }
 
     public static let defaultName = "sfha-cluster"
     /// No extra wait: a takeover already waits for the ring's fence, which is what keeps the old holder's VIP from

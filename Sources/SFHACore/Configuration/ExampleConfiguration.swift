@@ -153,3 +153,27 @@ extension SFHAConfiguration {
         fence_delay_on_node_left: 10  # seconds; default 10
     """#
 }
+
+extension SFHAConfiguration {
+    /// The shortest useful configuration (`sfha config example --minimal`): one VIP and one service, kept together
+    /// on one node. It loads without warnings; every other key keeps its default.
+    public static let minimalExampleYAML = #"""
+    # /etc/sfha/config.yml — a minimal sfha configuration: one floating IP and one service, always on the same
+    # node. Every key: 'sfha config example'; reference: Docs/Configuration.md. Check it: 'sfha config check FILE'.
+
+    cluster:
+      name: production          # the corosync cluster name (display)
+
+    node:
+      name: node1               # this node's name in corosync.conf: the only line that differs between nodes
+
+    vips:
+      - name: vip-web
+        ip: 192.168.1.100/24    # a free address on the nodes' network
+        interface: eth0
+
+    services:
+      - name: nginx             # a systemd unit, started after the VIP on the node that holds it
+        critical: true          # if it fails there, the VIP and the service move to another node
+    """#
+}

@@ -236,6 +236,16 @@ public struct StonithConfiguration: Sendable, Equatable, Codable, CustomStringCo
         }
     }
 
+    /// Whether sfha can fence at all. Not yet: the block is parsed and validated (so configurations written for the
+    /// original keep loading) but no driver runs and no node is ever fenced, so `enabled: true` must neither hide
+    /// the two-node warning nor pass for protection.
+    public static let isImplemented = false
+
+    /// Said for `enabled: true` by `sfha config check`, by sfhad at start and reload, and in `sfha status`.
+    public static let notImplementedWarning =
+        "accepted, not implemented yet: nothing is fenced — sfha never powers off a node that left; safety rests on "
+        + "quorum and the ring proof alone (set enabled: false to silence this warning)"
+
     public var enabled: Bool
     public var provider: Provider
     public var proxmox: ProxmoxSettings?

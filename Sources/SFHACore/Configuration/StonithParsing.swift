@@ -9,6 +9,9 @@ extension ConfigurationParser {
         reader.checkKeys(map, known: ["enabled", "provider", "proxmox", "webhook", "nodes", "safety"])
         var stonith = StonithConfiguration()
         stonith.enabled = reader.bool(map, "enabled") ?? false
+        if stonith.enabled && !StonithConfiguration.isImplemented {
+            reader.warning(map.path("enabled"), map.keyPosition("enabled"), StonithConfiguration.notImplementedWarning)
+        }
         if let provider = reader.string(map, "provider") {
             if let value = StonithConfiguration.Provider(rawValue: provider.value) {
                 stonith.provider = value

@@ -44,13 +44,22 @@ extension SFHAError.Code {
 /// error (`timeout`; `unavailable` when it is busy, shutting down, or closed the connection without an answer).
 public struct ControlClient: Sendable {
     public var socketPath: String
-    /// Whole exchange: connect, write, read the answer. A bit longer than the server's handler timeout (30 s), so
-    /// a slow handler's 504 arrives before the client gives up.
+    /// Whole exchange: connect, write, read the answer.
     public var timeout: Duration
     /// Longest answer accepted.
     public var maxResponseBytes: Int
 
-    public init(socketPath: String = ControlServer.defaultSocketPath, timeout: Duration = .seconds(35), maxResponseBytes: Int = 64 << 20) {
+    /// How much longer than the server's handler timeout a client waits: enough for the server to cancel the
+    /// handler and write its 504, so the operator learns the request timed out in sfhad, not merely that no answer
+    /// came.
+    public static let handlerTimeoutMargin: Duration = .seconds(5)
+    /// The server's default handler timeout plus `handlerTimeoutMargin`.
+    public static let defaultTimeout: Duration = ControlServerConfiguration.defaultHandlerTimeout + handlerTimeoutMargin
+
+    public init(
+        socketPath: String = ControlServer.defaultSocketPath, timeout: Duration = ControlClient.defaultTimeout,
+        maxResponseBytes: Int = 64 << 20
+    ) {
         self.socketPath = socketPath
         self.timeout = timeout
         self.maxResponseBytes = maxResponseBytes

@@ -37,6 +37,8 @@ public struct ControlServerConfiguration: Sendable {
     public var writeTimeout: Duration
     /// Time a handler may take before the request is answered 504 (the handler's task is cancelled).
     public var handlerTimeout: Duration
+    /// `handlerTimeout` unless configured otherwise; `ControlClient.defaultTimeout` is derived from it.
+    public static let defaultHandlerTimeout: Duration = .seconds(30)
     /// Request line plus header fields, including the blank line that ends them; beyond → 431.
     public var maxHeaderBytes: Int
     /// Request body; beyond → 413.
@@ -52,7 +54,7 @@ public struct ControlServerConfiguration: Sendable {
         maxConcurrentRequests: Int = 16, reservedPriorityRequests: Int = 4,
         priorityPaths: Set<String> = ["/v1/status", "/v1/logs", "/metrics"], maxConnections: Int = 128,
         idleTimeout: Duration = .seconds(1), readTimeout: Duration = .seconds(2), writeTimeout: Duration = .seconds(5),
-        handlerTimeout: Duration = .seconds(30), maxHeaderBytes: Int = 16 * 1024, maxBodyBytes: Int = 1024 * 1024,
+        handlerTimeout: Duration = ControlServerConfiguration.defaultHandlerTimeout, maxHeaderBytes: Int = 16 * 1024, maxBodyBytes: Int = 1024 * 1024,
         backlog: Int32 = 128, incidentLogInterval: Duration = .seconds(10)
     ) {
         self.socketMode = socketMode

@@ -24,6 +24,8 @@ public struct DaemonStatus: Sendable, Equatable, Codable {
         public var reason: String
         public var vips: [String]
         public var services: [String]
+        /// `reason` as data, so a client can say it in the operator's language (absent from older daemons).
+        public var why: PlacementReason? = nil
     }
     public var source = "sfhad"
     public var clusterName: String
@@ -85,8 +87,8 @@ public struct DaemonStatus: Sendable, Equatable, Codable {
 public enum TwoNodeWarning {
     public static let text =
         "two-node cluster without fencing: corosync keeps both halves of a partition quorate, so a network split can put "
-        + "a VIP on both nodes — placement cannot be safe against that; configure STONITH, or add a third node (or a "
-        + "quorum device); configuration changes need both nodes present"
+        + "a VIP on both nodes — placement cannot be safe against that; add a third node (or a quorum device), as "
+        + "sfha does not fence yet; configuration changes need both nodes present"
 }
 
 /// The answer to state-changing requests.
@@ -105,7 +107,10 @@ extension DaemonRuntime {
     /// What this node should tell its operator, whatever they ask.
     var warnings: [String] {
         var warnings: [String] = []
-        if state.facts?.twoNode == true && state.document.configuration.stonith?.enabled != true { warnings.append(TwoNodeWarning.text) }
+        if state.facts?.twoNode == true && !state.document.configuration.fences { warnings.append(TwoNodeWarning.text) }
+        if state.document.configuration.stonith?.enabled == true && !StonithConfiguration.isImplemented {
+            warnings.append("stonith.enabled: \(StonithConfiguration.notImplementedWarning)")
+        }
         if let drift = configurationDrift { warnings.append(drift) }
         return warnings
     }
@@ -138,7 +143,8 @@ extension DaemonRuntime {
             let assignment = placement?.assignment(of: group.name)
             return DaemonStatus.Group(
                 name: group.name, holder: assignment?.holder, reason: assignment.map { "\($0.reason)" } ?? "not decided yet",
-                vips: group.vips.map { "\($0.cidr) dev \($0.interface)" }, services: group.services.map(\.systemdUnitName))
+                vips: group.vips.map { "\($0.cidr) dev \($0.interface)" }, services: group.services.map(\.systemdUnitName),
+                why: assignment?.reason)
         }
         return DaemonStatus(
             clusterName: configuration.name, node: local.name, nodeId: local.nodeID, quorate: view.quorate,

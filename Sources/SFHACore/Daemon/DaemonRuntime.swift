@@ -138,7 +138,7 @@ public actor DaemonRuntime {
             guard let snapshot = event.snapshot else { return }
             let facts = CorosyncFacts(snapshot, tokenTimeout: tokenTimeout)
             if facts.quorumKnown && !facts.quorate { proof.dropAnchor() }
-            if facts.twoNode && state.facts?.twoNode != true && state.document.configuration.stonith?.enabled != true {
+            if facts.twoNode && state.facts?.twoNode != true && !state.document.configuration.fences {
                 logger.warning("\(TwoNodeWarning.text)")
             }
             handle(.corosync(facts))

@@ -86,7 +86,7 @@ public struct PlacementPolicy: Sendable, Equatable, Codable {
     public var groups: [GroupPolicy]
 
     public init(
-        quorumRequired: Bool = true, takeoverDelay: Duration = .milliseconds(3000),
+        quorumRequired: Bool = true, takeoverDelay: Duration = ClusterConfiguration.defaultTakeoverDelay,
         daemonTakeoverDelay: Duration = PlacementPolicy.leaseWindow, maintenance: Bool = false,
         nodePriorities: [String: Int] = [:], groups: [GroupPolicy]
     ) {
