@@ -173,13 +173,13 @@ _sfha() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|help)
+    status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|help)
         # Offer subcommand argument completions
         "_sfha_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'status resources health constraints standby unstandby failover maintenance resource vip service reload config simulate logs help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'status resources health constraints standby unstandby failover maintenance resource vip service reload config simulate logs history help' -- "${cur}"))
         ;;
     esac
 }
@@ -265,7 +265,7 @@ _sfha_standby() {
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
     non_repeating_options=(--socket --lang)
-    __sfha_offer_flags_options 0
+    __sfha_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
@@ -284,7 +284,7 @@ _sfha_unstandby() {
     non_repeating_flags=(--json --version -h --help)
     repeating_options=()
     non_repeating_options=(--socket --lang)
-    __sfha_offer_flags_options 0
+    __sfha_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
@@ -502,12 +502,21 @@ _sfha_service_add() {
     repeating_flags=()
     non_repeating_flags=(--critical --restart --json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--group --socket --lang)
+    non_repeating_options=(--group --check --check-interval --check-timeout --socket --lang)
     __sfha_offer_flags_options 2
 
     # Offer option value completions
     case "${prev}" in
     '--group')
+        return
+        ;;
+    '--check')
+        return
+        ;;
+    '--check-interval')
+        return
+        ;;
+    '--check-timeout')
         return
         ;;
     '--socket')
@@ -560,7 +569,7 @@ _sfha_service_list() {
 
 _sfha_reload() {
     repeating_flags=()
-    non_repeating_flags=(--json --version -h --help)
+    non_repeating_flags=(--dry-run --yes --json --version -h --help)
     repeating_options=()
     non_repeating_options=(--socket --lang)
     __sfha_offer_flags_options 0
@@ -589,13 +598,13 @@ _sfha_config() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    check|example)
+    check|example|export)
         # Offer subcommand argument completions
         "_sfha_config_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'check example' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'check example export' -- "${cur}"))
         ;;
     esac
 }
@@ -630,6 +639,25 @@ _sfha_config_example() {
     __sfha_offer_flags_options 0
 }
 
+_sfha_config_export() {
+    repeating_flags=()
+    non_repeating_flags=(--json --include-secrets --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--socket --lang)
+    __sfha_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--socket')
+        return
+        ;;
+    '--lang')
+        __sfha_add_completions -W 'en'$'\n''fr'
+        return
+        ;;
+    esac
+}
+
 _sfha_simulate() {
     repeating_flags=()
     non_repeating_flags=(--json --version -h --help)
@@ -658,6 +686,28 @@ _sfha_logs() {
         return
         ;;
     '-p'|'--priority')
+        return
+        ;;
+    '--socket')
+        return
+        ;;
+    '--lang')
+        __sfha_add_completions -W 'en'$'\n''fr'
+        return
+        ;;
+    esac
+}
+
+_sfha_history() {
+    repeating_flags=()
+    non_repeating_flags=(--json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(-n --lines --socket --lang)
+    __sfha_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '-n'|'--lines')
         return
         ;;
     '--socket')

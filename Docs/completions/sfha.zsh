@@ -54,24 +54,25 @@ _sfha() {
             'resources:VIPs and services: their group, holder, and whether they are up on this node.'
             'health:Health checks running on this node and the service failures counted here.'
             'constraints:Groups and the colocation/order rules between them, as sfhad applies them.'
-            'standby:Put this node in standby: it gives up its groups and takes none.'
-            'unstandby:Take this node out of standby: it may hold groups again.'
+            'standby:Put a node (this one by default) in standby: it gives up its groups and takes none.'
+            'unstandby:Take a node (this one by default) out of standby: it may hold groups again.'
             'failover:Move a group (every group when none is named) to another node now.'
             'maintenance:Freeze (on) or resume (off) placement cluster-wide; nothing is started, stopped or moved while on.'
             'resource:Resource operations.'
             'vip:Add, remove or list floating IPs (cluster-wide; corosync is not touched).'
             'service:Add, remove or list managed systemd services (cluster-wide).'
-            'reload:Make sfhad re-read its configuration file (same as SIGHUP).'
+            'reload:Make sfhad re-read its configuration file (as SIGHUP, but asks before removing anything).'
             'config:Check or print sfha configuration.'
             'simulate:Run the real placement on simulated nodes and print the timeline.'
             'logs:sfhad'\''s recent log lines (from the daemon; --journal reads journald instead).'
+            'history:What happened, as this node saw it: group moves, failures, operator commands (who, what, the answer).'
             'help:Show subcommand help information.'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|help)
+        status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|help)
             "_sfha_${words[1]}" && ret=0
             ;;
         esac
@@ -145,6 +146,7 @@ _sfha_standby() {
     local -i ret=1
     local -ar ___lang=('en' 'fr')
     local -ar arg_specs=(
+        ':node:'
         '--json[Print JSON.]'
         '--socket[sfhad'\''s control socket.]:socket:'
         '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
@@ -160,6 +162,7 @@ _sfha_unstandby() {
     local -i ret=1
     local -ar ___lang=('en' 'fr')
     local -ar arg_specs=(
+        ':node:'
         '--json[Print JSON.]'
         '--socket[sfhad'\''s control socket.]:socket:'
         '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
@@ -371,6 +374,9 @@ _sfha_service_add() {
         '--group[Group (default\: '\''default'\'').]:group:'
         '--critical[A failure that exhausts the restarts moves the group.]'
         '--restart[Restart the unit in place before declaring it failed.]'
+        '--check[A health check besides the unit'\''s own state\: http\://…, https\://…, tcp\:HOST\:PORT, systemd\:UNIT or '\''exec\:PROGRAM ARG…'\''.]:CHECK:'
+        '--check-interval[How often the check runs (default 5s).]:check-interval:'
+        '--check-timeout[How long one check may take (default 2s).]:check-timeout:'
         '--json[Print JSON.]'
         '--socket[sfhad'\''s control socket.]:socket:'
         '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
@@ -418,6 +424,8 @@ _sfha_reload() {
     local -i ret=1
     local -ar ___lang=('en' 'fr')
     local -ar arg_specs=(
+        '--dry-run[Show what the reload would change, change nothing.]'
+        '--yes[Do not ask before removing resources.]'
         '--json[Print JSON.]'
         '--socket[sfhad'\''s control socket.]:socket:'
         '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
@@ -443,12 +451,13 @@ _sfha_config() {
         local -ar subcommands=(
             'check:Validate a configuration file (nothing is changed); every error with file:line:column.'
             'example:Print a commented example configuration using every key (--minimal: one VIP and one service).'
+            'export:The live cluster document as a loadable config.yml (this node'\''s node: and logging: included).'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        check|example)
+        check|example|export)
             "_sfha_config_${words[1]}" && ret=0
             ;;
         esac
@@ -487,6 +496,22 @@ _sfha_config_example() {
     return "${ret}"
 }
 
+_sfha_config_export() {
+    local -i ret=1
+    local -ar ___lang=('en' 'fr')
+    local -ar arg_specs=(
+        '--json[Print the document as JSON (revision, hash, configuration).]'
+        '--include-secrets[Include the secrets (keep the output 0600).]'
+        '--socket[sfhad'\''s control socket.]:socket:'
+        '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
 _sfha_simulate() {
     local -i ret=1
     local -ar arg_specs=(
@@ -510,6 +535,22 @@ _sfha_logs() {
         '(-p --priority)'{-p,--priority}'[Minimum priority\: debug, info, notice, warning, error.]:priority:'
         '--journal[Read journald (journalctl -u sfhad) instead of the daemon'\''s buffer.]'
         '--json[Print JSON lines.]'
+        '--socket[sfhad'\''s control socket.]:socket:'
+        '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sfha_history() {
+    local -i ret=1
+    local -ar ___lang=('en' 'fr')
+    local -ar arg_specs=(
+        '(-n --lines)'{-n,--lines}'[Number of entries.]:lines:'
+        '--json[Print JSON.]'
         '--socket[sfhad'\''s control socket.]:socket:'
         '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
         '--version[Show the version.]'
