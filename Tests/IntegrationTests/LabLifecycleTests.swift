@@ -164,6 +164,10 @@ extension LabTests {
                     #expect(result.exitCode == 0, "\(arguments): \(result.standardError)")
                     #expect(LabTestSupport.trimmed(result.standardOutput) == "lt-exec", "\(arguments)")
                 }
+                // The command starts with no signal blocked, as from a shell (it used to inherit the blocked mask of
+                // sfha-lab's thread and ignore SIGTERM).
+                let signals = try await LabTestSupport.labCLI(["exec", "--name", "lt-exec", "node1", "--", "grep", "^SigBlk:", "/proc/self/status"])
+                #expect(LabTestSupport.trimmed(signals.standardOutput) == "SigBlk:\t0000000000000000", "\(signals.standardError)")
                 // After --, everything is the command's, --name included.
                 let passed = try await LabTestSupport.labCLI(
                     ["exec", "--name", "lt-exec", "node1", "--", "sh", "-c", "echo \"$SFHA_LAB $*\"", "sh", "--name", "other"])
