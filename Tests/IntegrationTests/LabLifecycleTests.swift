@@ -140,7 +140,7 @@ extension LabTests {
                 let pid = try #require(try lab.processes(on: "node1").first { $0.name == "sfhad" }?.pid)
                 let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
                 #expect(executable == Lab.builtProduct("sfhad"))
-                // The README's command, word for word (sfhad answers once it has met corosync).
+                // Docs/Lab.md's command, word for word (sfhad answers once it has met corosync).
                 var status = ProgramResult(exitCode: -1)
                 let answered = try await LabTestSupport.eventually(timeout: .seconds(20)) {
                     status = try await LabTestSupport.labCLI(["exec", "--name", "lt-path", "node1", "--", "sfha", "status"])
