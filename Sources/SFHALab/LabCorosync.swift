@@ -11,6 +11,10 @@ extension Lab {
             .appendingPathComponent(name).path
     }
 
+    /// The products `up` links into the lab's bin directory (first on every host's PATH), so `sfha status`,
+    /// the `sfhad` unit and `sfha-lab probe` run by name inside a node.
+    public static let linkedProducts = ["sfha", "sfhad", "sfha-lab"]
+
     /// Talks to `nodeName`'s corosync from this process (see `CorosyncEndpoint.networkNamespace`).
     public func corosyncEndpoint(_ nodeName: String) throws(SFHAError) -> CorosyncEndpoint {
         .networkNamespace(path: "/run/netns/\(try node(nodeName).networkNamespace)")

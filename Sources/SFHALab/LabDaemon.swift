@@ -60,16 +60,12 @@ public struct LabDaemonCluster: Sendable {
     }
 
     /// Writes every node's config.yml, forgets any replicated cluster document (so the new file is what the
-    /// daemons start from), points the node's `sfhad` unit at the built sfhad and starts it everywhere.
+    /// daemons start from) and starts the node's `sfhad` unit everywhere (the built sfhad, see `LabSpec.sfhadCommand`).
     public func start() async throws(SFHAError) {
         for node in lab.nodes {
             guard let directory = node.stateDirectory else { continue }
             try AtomicFile.write(configuration(for: node.name), to: "\(directory)/etc-sfha/config.yml", mode: 0o644)
             try? FileManager.default.removeItem(atPath: "\(directory)/var-lib-sfha/cluster.json")
-            try lab.installUnit(
-                on: node.name, name: "sfhad",
-                contents: "Type=simple\nExecStart=\(Lab.builtProduct("sfhad")) --config /etc/sfha/config.yml\n"
-                    + "StandardOutput=/var/log/corosync/sfhad.log\n")
         }
         for node in lab.nodes { try await startDaemon(on: node.name) }
     }

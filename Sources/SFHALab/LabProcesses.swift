@@ -64,6 +64,48 @@ enum ProcessTable {
         }
     }
 
+    /// The environment a process started with (`/proc/<pid>/environ`), as NAME=value entries.
+    static func environment(pid: Int32) -> [String] {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return [] }
+        return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The process's scheduling state for messages, e.g. "D (waiting in __refrigerator)" or "S".
+    static func schedulingState(pid: Int32) -> String {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")"),
+            let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+        else { return "unknown (gone?)" }
+        let wchan = ((try? String(contentsOfFile: "/proc/\(pid)/wchan", encoding: .utf8)) ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        return wchan.isEmpty || wchan == "0" ? String(state) : "\(state) (waiting in \(wchan))"
+    }
+
+    /// The freezer state file of the cgroup that holds the process frozen (cgroup v1 freezer or v2 `cgroup.freeze`),
+    /// or nil: a frozen process does not act on SIGKILL until it is thawed.
+    static func freezingCgroup(pid: Int32) -> String? {
+        let lines = ((try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)) ?? "").split(separator: "\n")
+        for line in lines {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            let path = String(fields[2])
+            var candidates: [(file: String, frozen: Set<String>)] = []
+            if fields[1].split(separator: ",").contains("freezer") {
+                candidates.append(("/sys/fs/cgroup/freezer\(path)/freezer.state", ["FROZEN", "FREEZING"]))
+            } else if fields[1].isEmpty {
+                for root in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] {
+                    candidates.append(("\(root)\(path)/cgroup.freeze", ["1"]))
+                }
+            }
+            for candidate in candidates {
+                let value = ((try? String(contentsOfFile: candidate.file, encoding: .utf8)) ?? "")
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                if candidate.frozen.contains(value) { return candidate.file }
+            }
+        }
+        return nil
+    }
+
     /// True while the process exists and is not a zombie (an exited child nobody reaped yet counts as dead).
     static func isAlive(_ pid: Int32) -> Bool {
         guard pid > 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),

@@ -11,12 +11,12 @@ public struct LabSpec: Sendable, Codable, Equatable {
     /// The lab's /24 as "a.b.c.0/24"; nil derives 10.231.X.0/24 from the name.
     public var subnet: String?
     /// The command line the `sfhad` unit of the systemctl stand-in runs (resolved through the node's PATH,
-    /// whose first entry is the lab's bin directory).
+    /// whose first entry is the lab's bin directory, where `up` links the built `sfhad`).
     public var sfhadCommand: String
 
     public static let defaultName = "sfha"
     public static let maximumNodeCount = 16
-    public static let defaultSfhadCommand = "sfha daemon"
+    public static let defaultSfhadCommand = "sfhad --config /etc/sfha/config.yml"
 
     public init(
         name: String = LabSpec.defaultName, nodeCount: Int, tokenMilliseconds: Int? = nil, subnet: String? = nil,

@@ -342,6 +342,7 @@ enum LabSystemctl {
                 ReloadSignal=HUP
                 KillSignal=TERM
                 TimeoutStopSec=15
+                StandardOutput=/var/log/corosync/sfhad.log
 
                 """,
             "sfha-demo-web": """

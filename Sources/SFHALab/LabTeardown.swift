@@ -80,27 +80,130 @@ enum MountTable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Unmounts `path` until it is no longer a mount point (it may be stacked); lazily as a last resort.
-    static func unmountAll(_ path: String) -> Bool {
-        var attempts = 0
-        while isMountPoint(path) {
-            attempts += 1
-            if attempts > 8 { return false }
-            if umount2(path, 0) != 0 {
-                if errno == EINVAL || errno == ENOENT { return !isMountPoint(path) }
-                _ = umount2(path, Int32(MNT_DETACH))
+    /// Unmounts every mount at or below `directory` (this namespace), deepest and most recent first, each lazily
+    /// when a plain unmount is refused (busy). Passes repeat for stacked mounts. Returns what was unmounted and what
+    /// is still mounted.
+    static func unmountEverything(under directory: String) -> (unmounted: [String], remaining: [String]) {
+        var unmounted: [String] = []
+        for _ in 0..<8 {
+            let mounts = self.mounts(under: directory)
+            if mounts.isEmpty { break }
+            // mountinfo lists parents before children: reversed, a mount goes before what it is mounted on.
+            let ordered = mounts.enumerated().sorted { left, right in
+                let leftDepth = left.element.split(separator: "/").count
+                let rightDepth = right.element.split(separator: "/").count
+                return leftDepth != rightDepth ? leftDepth > rightDepth : left.offset > right.offset
+            }.map(\.element)
+            for path in ordered {
+                if umount2(path, Int32(UMOUNT_NOFOLLOW)) != 0 {
+                    // EINVAL: no longer a mount point (it went with the one it was stacked on).
+                    if errno == EINVAL || errno == ENOENT { continue }
+                    guard umount2(path, Int32(MNT_DETACH) | Int32(UMOUNT_NOFOLLOW)) == 0 else { continue }
+                }
+                if !unmounted.contains(path) { unmounted.append(path) }
             }
         }
-        return true
+        return (unmounted, mounts(under: directory))
+    }
+}
+
+/// How `down` recognizes a lab's processes: by namespace, as long as the lab's namespace files exist (`down`
+/// removes them only once nothing runs there), and — for processes whose namespaces someone else already removed —
+/// by `SFHA_LAB=<lab>` in their environment (every lab command sets it) outside any namespace known not to be
+/// the lab's.
+struct LabProcessScope {
+    let lab: String
+    /// Network namespace inode → name (`<lab>-node1`, `<lab>-client`).
+    let networkNamespaces: [UInt64: String]
+    /// Mount namespace inode → the bind-mounted namespace file that names it.
+    let mountNamespaces: [UInt64: String]
+    /// The host's and this process's network namespaces and every other `ip netns` namespace: never the lab's.
+    let foreignNetworkNamespaces: Set<UInt64>
+
+    init(lab: String, networkNamespaceNames: [String], mountNamespaceFiles: [String]) {
+        self.lab = lab
+        var networks: [UInt64: String] = [:]
+        for name in networkNamespaceNames {
+            if let inode = ProcessTable.namespaceInode(ofFile: "/run/netns/\(name)") { networks[inode] = name }
+        }
+        var mounts: [UInt64: String] = [:]
+        for file in mountNamespaceFiles {
+            if let inode = ProcessTable.namespaceInode(ofFile: file) { mounts[inode] = file }
+        }
+        let others = ((try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? [])
+            .filter { !networkNamespaceNames.contains($0) }
+            .compactMap { ProcessTable.namespaceInode(ofFile: "/run/netns/\($0)") }
+        let own = [ProcessTable.namespaceInode(pid: 1, kind: "net"), ProcessTable.namespaceInode(pid: getpid(), kind: "net")]
+        networkNamespaces = networks
+        mountNamespaces = mounts
+        foreignNetworkNamespaces = Set(others + own.compactMap { $0 }).subtracting(networks.keys)
+    }
+
+    /// Where `pid` runs in the lab ("network namespace sfha-node1", …), or nil when it is not the lab's.
+    func place(of pid: Int32) -> String? {
+        guard let net = ProcessTable.namespaceInode(pid: pid, kind: "net") else { return nil }
+        if let name = networkNamespaces[net] { return "network namespace \(name)" }
+        if let mnt = ProcessTable.namespaceInode(pid: pid, kind: "mnt"), let file = mountNamespaces[mnt] {
+            return "mount namespace \(file)"
+        }
+        guard !foreignNetworkNamespaces.contains(net), ProcessTable.environment(pid: pid).contains("SFHA_LAB=\(lab)")
+        else { return nil }
+        return "removed network namespace net:[\(net)] (SFHA_LAB=\(lab) in its environment)"
+    }
+
+    /// The lab's live processes (not this one), with where they run.
+    func members() -> [(process: LabProcess, place: String)] {
+        let ownPID = getpid()
+        return ProcessTable.allPIDs().compactMap { pid in
+            guard pid != ownPID, let place = place(of: pid), ProcessTable.isAlive(pid) else { return nil }
+            return (LabProcess(pid: pid, name: ProcessTable.shortName(pid: pid), commandLine: []), place)
+        }
+    }
+
+    /// Ends every process of the lab: SIGTERM (with SIGCONT, so a stopped one can act on it), then SIGKILL after
+    /// `termGrace`, rescanning every 50 ms — what a process starts while it is being stopped is found and ended
+    /// too — until none is left or `killDeadline` more has passed. Returns the ended processes and the survivors.
+    func endAll(termGrace: Duration = .seconds(3), killDeadline: Duration = .seconds(5)) async
+        -> (ended: [LabProcess], survivors: [(process: LabProcess, place: String)])
+    {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var seen: [Int32: LabProcess] = [:]
+        var terminated: Set<Int32> = []
+        var members = members()
+        while !members.isEmpty, clock.now - start < termGrace + killDeadline {
+            let killing = clock.now - start >= termGrace
+            for (process, _) in members {
+                if seen[process.pid] == nil { seen[process.pid] = process }
+                if killing {
+                    kill(process.pid, SIGKILL)
+                } else if terminated.insert(process.pid).inserted {
+                    kill(process.pid, SIGTERM)
+                    kill(process.pid, SIGCONT)
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+            members = self.members()
+        }
+        let survivors = Set(members.map(\.process.pid))
+        let ended = seen.values.filter { !survivors.contains($0.pid) }.sorted { $0.pid < $1.pid }
+        return (ended, members)
     }
 }
 
 extension Lab {
-    /// Tears a lab down completely and idempotently: every process in its namespaces (corosync, spawned and
-    /// anything else), the namespace mounts, the veths and bridge, the namespaces (with their nftables tables and
-    /// qdiscs), the state directory, and host mount points the lab created (once no lab is left).
-    /// Works from lab.json, and by name pattern when lab.json is missing or broken (after a crash).
-    /// Throws only when something could not be removed, naming it; everything else is removed first.
+    /// Tears a lab down completely and idempotently, in an order that never loses track of anything:
+    ///
+    /// 1. every process in the lab's namespaces (corosync, sfhad, spawned, started by hand; `LabProcessScope`)
+    ///    is ended and waited for. If one survives SIGKILL, `down` stops there and throws, naming it: the
+    ///    namespaces, mounts and lab.json that lead to it stay, so a later `down` finds it;
+    /// 2. the veths and bridge, then the network namespaces (with their nftables tables and qdiscs);
+    /// 3. every mount under the state directory (namespace files, its private self-bind), lazily if busy;
+    /// 4. the state directory, lab.json last — only when nothing failed before and nothing is mounted there;
+    /// 5. host mount points the lab created, once no lab is left.
+    ///
+    /// Works from lab.json, and by name pattern when lab.json is missing or broken (after a crash). Throws when
+    /// something could not be removed, naming it and what to do; what could be removed is removed first.
     @discardableResult
     public static func down(_ name: String, runner: any ProgramRunner = SystemProgramRunner()) async throws(SFHAError)
         -> LabTeardownReport
@@ -113,44 +216,38 @@ extension Lab {
         let directory = LabPaths.stateDirectory(name)
         let state = try? LabState.read(lab: name)
 
-        // 1. Processes: everything whose network or mount namespace belongs to the lab.
+        // 1. Processes.
         let namespaces = names.networkNamespaces()
         let namespaceFiles = Set(
             (state?.nodes ?? []).flatMap { [$0.mountNamespaceFile, $0.utsNamespaceFile].compactMap { $0 } }
                 + (((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
                     .filter { $0.hasSuffix(".mnt") || $0.hasSuffix(".uts") }.map { "\(directory)/\($0)" })
         ).sorted()
-        let netInodes = Set(namespaces.compactMap { ProcessTable.namespaceInode(ofFile: "/run/netns/\($0)") })
-        let mntInodes = Set(namespaceFiles.filter { $0.hasSuffix(".mnt") }.compactMap(ProcessTable.namespaceInode(ofFile:)))
-        var victims: [LabProcess] = []
-        let ownPID = getpid()
-        for pid in ProcessTable.allPIDs() where pid != ownPID {
-            let net = ProcessTable.namespaceInode(pid: pid, kind: "net")
-            let mnt = ProcessTable.namespaceInode(pid: pid, kind: "mnt")
-            if (net.map(netInodes.contains) ?? false) || (mnt.map(mntInodes.contains) ?? false) {
-                victims.append(
-                    LabProcess(pid: pid, name: ProcessTable.shortName(pid: pid), commandLine: []))
+        let scope = LabProcessScope(
+            lab: name, networkNamespaceNames: namespaces,
+            mountNamespaceFiles: namespaceFiles.filter { $0.hasSuffix(".mnt") })
+        let (ended, survivors) = await scope.endAll()
+        report.removed += ended.map { "process \($0.pid) (\($0.name))" }
+        guard survivors.isEmpty else {
+            let list = survivors.map { survivor in
+                let pid = survivor.process.pid
+                var text = "process \(pid) (\(survivor.process.name)) in \(survivor.place), "
+                    + "state \(ProcessTable.schedulingState(pid: pid))"
+                if let freezer = ProcessTable.freezingCgroup(pid: pid) { text += ", frozen by its cgroup (\(freezer))" }
+                return text
             }
-        }
-        let survivors = await ProcessTable.terminate(victims.map(\.pid))
-        for victim in victims where !survivors.contains(victim.pid) {
-            report.removed.append("process \(victim.pid) (\(victim.name))")
-        }
-        for pid in survivors { problems.append("process \(pid) (\(ProcessTable.shortName(pid: pid))) survived SIGKILL") }
-
-        // 2. Namespace files (the last references to the mount and UTS namespaces).
-        for file in namespaceFiles {
-            if MountTable.isMountPoint(file) {
-                if MountTable.unmountAll(file) {
-                    report.removed.append("namespace mount \(file)")
-                } else {
-                    problems.append("cannot unmount \(file)")
-                }
-            }
+            throw SFHAError(
+                .conflict,
+                "lab '\(name)' was not torn down: \(list.joined(separator: "; ")) did not exit after SIGTERM and "
+                    + "SIGKILL. Nothing else was removed, so the lab's namespaces and lab.json still lead to it. A process "
+                    + "SIGKILL does not end is blocked in the kernel: thaw a frozen cgroup (THAWED into freezer.state, "
+                    + "0 into cgroup.freeze), or wait for the uninterruptible I/O (state D) to end; once it can exit, "
+                    + "run 'sfha-lab down --name \(name)' again"
+                    + (report.removed.isEmpty ? "" : " (ended meanwhile: \(report.removed.joined(separator: ", ")))"))
         }
 
-        // 3. Interfaces first (deleting the host end removes the pair even if a namespace is still pinned), then
-        //    the namespaces themselves.
+        // 2. Interfaces first (deleting the host end removes the pair even if a namespace is still pinned), then
+        //    the namespaces themselves — nothing runs in them any more.
         for link in names.links() {
             let result = try await runner.run("ip", ["link", "delete", link], timeout: .seconds(30))
             if result.succeeded || !FileManager.default.fileExists(atPath: "/sys/class/net/\(link)") {
@@ -170,22 +267,29 @@ extension Lab {
             }
         }
 
-        // 4. The state directory: its private self-bind, then the files — but never while anything is still
-        //    mounted below it (a recursive delete must not wander into a mount).
+        // 3. Every mount under the state directory: the mount and UTS namespace files (their last references) and
+        //    the private self-bind.
+        let (unmounted, stillMounted) = MountTable.unmountEverything(under: directory)
+        for path in unmounted {
+            let namespaceFile = path.hasSuffix(".mnt") || path.hasSuffix(".uts")
+            report.removed.append(namespaceFile ? "namespace mount \(path)" : "mount \(path)")
+        }
+        if !stillMounted.isEmpty {
+            problems.append(
+                "still mounted after unmounting (lazily too): \(stillMounted.joined(separator: ", ")); "
+                    + "see 'findmnt -R \(directory)'")
+        }
+
+        // 4. The state directory, lab.json last: until everything else is gone it is how `list` finds the lab.
+        //    Never while something failed above or anything is mounted below it (a recursive delete must not
+        //    wander into a mount).
         if FileManager.default.fileExists(atPath: directory) {
-            if MountTable.isMountPoint(directory), !MountTable.unmountAll(directory) {
-                problems.append("cannot unmount \(directory)")
-            }
-            let remaining = MountTable.mounts(under: directory)
-            if remaining.isEmpty {
-                do {
-                    try FileManager.default.removeItem(atPath: directory)
-                    report.removed.append("state directory \(directory)")
-                } catch {
-                    problems.append("cannot remove \(directory): \(error)")
-                }
+            if !problems.isEmpty {
+                problems.append("kept \(directory) (and lab.json) so the next 'down' finds what is left")
+            } else if let reason = removeStateDirectory(directory) {
+                problems.append(reason)
             } else {
-                problems.append("not removing \(directory): still mounted there: \(remaining.joined(separator: ", "))")
+                report.removed.append("state directory \(directory)")
             }
         }
 
@@ -199,6 +303,24 @@ extension Lab {
                     + "Fix the cause and run 'sfha-lab down --name \(name)' again")
         }
         return report
+    }
+
+    /// Removes a lab's state directory with lab.json last; returns why it could not, or nil.
+    static func removeStateDirectory(_ directory: String) -> String? {
+        let mounted = MountTable.mounts(under: directory)
+        guard mounted.isEmpty else {
+            return "not removing \(directory): still mounted there: \(mounted.joined(separator: ", "))"
+        }
+        let stateFile = "\(directory)/lab.json"
+        let entries = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).map { "\(directory)/\($0)" }
+        do {
+            for entry in entries where entry != stateFile { try FileManager.default.removeItem(atPath: entry) }
+            if FileManager.default.fileExists(atPath: stateFile) { try FileManager.default.removeItem(atPath: stateFile) }
+            try FileManager.default.removeItem(atPath: directory)
+        } catch {
+            return "cannot remove \(directory): \(error)"
+        }
+        return nil
     }
 
     /// Removes the host mount-point directories labs created (if still empty) and /run/sfha-lab itself, when

@@ -156,6 +156,7 @@ extension Lab {
         try AtomicFile.write(
             LabSystemctl.closeInheritedFDsScript(), to: "\(binDirectory)/\(LabSystemctl.closeInheritedFDsName)",
             mode: 0o755)
+        try linkBuiltProducts()
         let config: String
         do {
             config = try corosyncConf(spec, nodes)
@@ -181,10 +182,34 @@ extension Lab {
                 try AtomicFile.write(contents, to: "\(directory)/units/\(unit).unit", mode: 0o644)
             }
             try AtomicFile.write("\(node.name)\n", to: "\(directory)/demo-web/index.html", mode: 0o644)
+            try AtomicFile.write(
+                Self.minimalSfhaConfiguration(lab: name, node: node.name), to: "\(directory)/etc-sfha/config.yml",
+                mode: 0o644)
             let identity = "SFHA_LAB=\(name)\nSFHA_LAB_NODE=\(node.name)\nSFHA_LAB_ADDRESS=\(node.address)\n"
                 + "SFHA_LAB_NODE_ID=\(node.nodeID)\n"
             try AtomicFile.write(identity, to: "\(directory)/node.env", mode: 0o644)
         }
+    }
+
+    /// Links the built products next to the program running `up` (the build directory, see `builtProduct`) into
+    /// the bin directory. A product that was not built is left out, so the name falls through to the rest of PATH.
+    func linkBuiltProducts() throws(SFHAError) {
+        for product in Lab.linkedProducts {
+            let target = Lab.builtProduct(product)
+            guard FileManager.default.isExecutableFile(atPath: target) else { continue }
+            let link = "\(binDirectory)/\(product)"
+            guard symlink(target, link) == 0 else {
+                throw SFHAError(
+                    .io, "cannot link \(link) to \(target) for lab '\(name)': \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    /// The config.yml every node starts with: enough for the `sfhad` unit to start (a cluster without resources).
+    /// `LabDaemonCluster` and tests replace it.
+    static func minimalSfhaConfiguration(lab: String, node: String) -> String {
+        "# Written by sfha-lab up: the minimal configuration, so 'systemctl start sfhad' works. Replace it freely.\n"
+            + "cluster:\n  name: \(lab)\nnode:\n  name: \(node)\n"
     }
 
     func makeDirectory(_ path: String, mode: mode_t) throws(SFHAError) {

@@ -36,7 +36,7 @@ struct DemoCommand: AsyncParsableCommand {
             throw error
         }
         if keep {
-            step("Lab '\(name)' left running: try 'sfha-lab exec node1 -- sfha status', then 'sfha-lab down --name \(name)'")
+            step("Lab '\(name)' left running: try 'sfha-lab exec --name \(name) node1 -- sfha status', then 'sfha-lab down --name \(name)'")
         } else {
             await prober?.stop()
             step("Tearing the lab down")

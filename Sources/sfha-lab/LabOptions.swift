@@ -19,6 +19,11 @@ func replaceProcess(with program: String, _ arguments: [String]) throws(SFHAErro
         throw SFHAError(.notFound, "'\(program)' was not found in PATH; install util-linux")
     }
     let argv = ([program] + arguments).map { strdup($0) } + [nil]
+    // This runs on a Swift concurrency thread, which blocks most signals, and execv keeps the mask: the command
+    // would ignore SIGTERM (and `down` would need SIGKILL). It gets the empty mask a shell would give it.
+    var noSignals = sigset_t()
+    sigemptyset(&noSignals)
+    pthread_sigmask(SIG_SETMASK, &noSignals, nil)
     execv(path, argv)
     let reason = String(cString: strerror(errno))
     throw SFHAError(.commandFailed, "could not run \(path): \(reason)")

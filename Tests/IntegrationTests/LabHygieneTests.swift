@@ -3,8 +3,12 @@ import SFHABase
 import SFHALab
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 extension LabTests {
-    @Suite struct Hygiene {
+    @Suite(.timeLimit(.minutes(10))) struct Hygiene {
         /// Everything of lab `name` that is still visible on the host.
         static func leftovers(of name: String, corosyncPIDs: [Int32]) -> [String] {
             var found: [String] = []
@@ -63,6 +67,108 @@ extension LabTests {
             #expect(error?.message.contains("node1") == true)
             #expect(error?.message.contains("corosync") == true)
             #expect(Self.leftovers(of: name, corosyncPIDs: []) == [])
+        }
+            /// A process started by hand in a node (not recorded anywhere) and one that keeps starting new ones when
+        /// asked to stop: down ends all of them, and only then removes the namespaces they ran in.
+        @Test func downEndsEveryProcessInTheLabIncludingOnesStartedByHand() async throws {
+            try LabTestSupport.requireRoot()
+            let name = "lt-procs"
+            let byHand = ["sleep", "4711"]
+            // Like a daemon that hands over on SIGTERM: it starts a new process when asked to stop, and stays.
+            let supervisor = ["sh", "-c", "trap 'sleep 4712 &' TERM; while :; do sleep 0.1; done"]
+            let startedOnTERM = ["sleep", "4712"]
+            let inClient = ["sleep", "4713"]
+            let all = [byHand, supervisor, startedOnTERM, inClient]
+            defer { LabTestSupport.killLeftovers(commandLines: all) }
+            try await Lab.down(name)
+            let lab = try await Lab.up(LabSpec(name: name, nodeCount: 1, tokenMilliseconds: 1000))
+            // As from a shell: sfha-lab exec node1 -- sleep 4711 &
+            let background = try LabTestSupport.startLabCLI(["exec", "--name", name, "node1", "--"] + byHand)
+            defer { if background.isRunning { background.terminate() } }
+            // A snapshot of the lab's processes taken before the signals misses what the supervisor starts after them.
+            _ = try LabTestSupport.startLabCLI(["exec", "--name", name, "node1", "--"] + supervisor)
+            _ = try LabTestSupport.startLabCLI(["exec", "--name", name, "client", "--"] + inClient)
+            let running = try await LabTestSupport.eventually(timeout: .seconds(10)) {
+                [byHand, supervisor, inClient].allSatisfy { !LabTestSupport.livePIDs(commandLine: $0).isEmpty }
+            }
+            try #require(running, "the hand-started processes did not start")
+            let corosync = try lab.nodes.compactMap { try lab.corosyncPID(on: $0.name) }
+
+            let report = try await Lab.down(name)
+            for commandLine in all {
+                #expect(LabTestSupport.livePIDs(commandLine: commandLine) == [], "\(commandLine) survived down")
+            }
+            #expect(report.removed.contains { $0.contains("(sleep)") }, "\(report.removed)")
+            #expect(Self.leftovers(of: name, corosyncPIDs: corosync) == [])
+        }
+
+        /// A process down cannot end (frozen in a cgroup: SIGKILL waits until it is thawed) makes down fail,
+        /// naming it, with nothing removed that leads to it; once it can exit, a second down finishes.
+        @Test func aFailedDownForgetsNothingAndASecondDownFinishes() async throws {
+            try LabTestSupport.requireRoot()
+            let freezerRoot = "/sys/fs/cgroup/freezer"
+            try #require(
+                FileManager.default.fileExists(atPath: "\(freezerRoot)/cgroup.procs"),
+                "this test needs the cgroup v1 freezer at \(freezerRoot)")
+            let name = "lt-frozen"
+            let frozenCommand = ["sleep", "4721"]
+            let cgroup = "\(freezerRoot)/sfha-lab-test-\(getpid())"
+            defer {
+                try? "THAWED".write(toFile: "\(cgroup)/freezer.state", atomically: false, encoding: .utf8)
+                LabTestSupport.killLeftovers(commandLines: [frozenCommand])
+                rmdir(cgroup)
+            }
+            try await Lab.down(name)
+            let lab = try await Lab.up(LabSpec(name: name, nodeCount: 1, tokenMilliseconds: 1000))
+            let started = try await lab.check("node1", ["sh", "-c", "sleep 4721 >/dev/null 2>&1 & echo $!"])
+            let pid = try #require(Int32(LabTestSupport.trimmed(started.standardOutput)))
+            try FileManager.default.createDirectory(atPath: cgroup, withIntermediateDirectories: false)
+            try "\(pid)".write(toFile: "\(cgroup)/cgroup.procs", atomically: false, encoding: .utf8)
+            try "FROZEN".write(toFile: "\(cgroup)/freezer.state", atomically: false, encoding: .utf8)
+            let frozen = try await LabTestSupport.eventually(timeout: .seconds(5)) {
+                LabTestSupport.trimmed(try String(contentsOfFile: "\(cgroup)/freezer.state", encoding: .utf8)) == "FROZEN"
+            }
+            try #require(frozen)
+
+            let error = await #expect(throws: SFHAError.self) { try await Lab.down(name) }
+            let message = error?.message ?? ""
+            #expect(message.contains("process \(pid) (sleep"), "\(message)")
+            #expect(message.contains("\(name)-node1"), "\(message)")
+            #expect(message.contains("frozen by its cgroup (\(cgroup)/freezer.state)"), "\(message)")
+            #expect(message.contains("sfha-lab down --name \(name)"), "\(message)")
+            // Still findable: its namespaces, the node's mount namespace file and lab.json are all there.
+            #expect(LabTestSupport.livePIDs(commandLine: frozenCommand) == [pid])
+            #expect(FileManager.default.fileExists(atPath: "/run/netns/\(name)-node1"))
+            #expect(LabTestSupport.isMountPoint("/run/sfha-lab/\(name)/node1.mnt"))
+            #expect(Lab.list().contains(name))
+
+            try "THAWED".write(toFile: "\(cgroup)/freezer.state", atomically: false, encoding: .utf8)
+            let report = try await Lab.down(name)
+            #expect(!report.nothingFound)
+            #expect(LabTestSupport.livePIDs(commandLine: frozenCommand) == [])
+            #expect(Self.leftovers(of: name, corosyncPIDs: []) == [])
+            #expect(try await Lab.down(name).nothingFound)
+        }
+
+        /// Processes whose namespaces someone already removed (an older down did, after losing track of them) are
+        /// still the lab's: down finds them by the lab's name in their environment.
+        @Test func downEndsLabProcessesWhoseNamespacesWereAlreadyRemoved() async throws {
+            try LabTestSupport.requireRoot()
+            let name = "lt-orphan"
+            let orphanCommand = ["sleep", "4731"]
+            defer { LabTestSupport.killLeftovers(commandLines: [orphanCommand]) }
+            try await Lab.down(name)
+            let lab = try await Lab.up(LabSpec(name: name, nodeCount: 1, tokenMilliseconds: 1000))
+            _ = try await lab.check("node1", ["sh", "-c", "sleep 4731 >/dev/null 2>&1 &"])
+            try #require(LabTestSupport.livePIDs(commandLine: orphanCommand).count == 1)
+            let corosync = try lab.nodes.compactMap { try lab.corosyncPID(on: $0.name) }
+            let runner = SystemProgramRunner()
+            try await runner.check("ip", ["netns", "delete", "\(name)-node1"])
+            for file in ["node1.mnt", "node1.uts"] { try await runner.check("umount", ["/run/sfha-lab/\(name)/\(file)"]) }
+
+            try await Lab.down(name)
+            #expect(LabTestSupport.livePIDs(commandLine: orphanCommand) == [], "the orphaned sleep survived down")
+            #expect(Self.leftovers(of: name, corosyncPIDs: corosync) == [])
         }
     }
 }

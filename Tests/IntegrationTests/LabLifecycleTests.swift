@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 extension LabTests {
-    @Suite struct Lifecycle {
+    @Suite(.timeLimit(.minutes(10))) struct Lifecycle {
         @Test func threeNodeLabComesUpQuorateAndRecordsItsState() async throws {
             let authKey = (0..<128).map { UInt8(truncatingIfNeeded: $0 &* 7) }
             var spawnedPID: Int32 = 0
@@ -121,6 +121,69 @@ extension LabTests {
                 }
                 #expect(gone, "wireguard-go still runs after its interface was deleted")
                 #expect(try await lab.exec("node1", ["ip", "link", "show", "wg0"]).exitCode != 0)
+            }
+        }
+
+        /// Docs/Lab.md's examples run `sfha` and `sfhad` by name inside a node, and the node's `sfhad` unit starts as
+        /// it comes: the built products are on the node's PATH and `up` leaves a minimal config.yml.
+        @Test func aNodeRunsTheBuiltSfhadFromItsDefaultUnitWithSfhaOnItsPath() async throws {
+            try await LabTestSupport.withLab("lt-path", nodes: 1) { lab in
+                for product in ["sfha", "sfhad", "sfha-lab"] {
+                    // The name resolves on the node's PATH to the binary built next to this test.
+                    let found = try await lab.exec("node1", ["sh", "-c", "readlink -f \"$(command -v \"$1\")\"", "sh", product])
+                    #expect(
+                        LabTestSupport.trimmed(found.standardOutput) == Lab.builtProduct(product),
+                        "\(product): \(found.standardOutput)\(found.standardError)")
+                }
+                let started = try await lab.exec("node1", ["systemctl", "start", "sfhad"])
+                #expect(started.exitCode == 0, "\(started.standardError)")
+                let pid = try #require(try lab.processes(on: "node1").first { $0.name == "sfhad" }?.pid)
+                let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
+                #expect(executable == Lab.builtProduct("sfhad"))
+                // Docs/Lab.md's command, word for word (sfhad answers once it has met corosync).
+                var status = ProgramResult(exitCode: -1)
+                let answered = try await LabTestSupport.eventually(timeout: .seconds(20)) {
+                    status = try await LabTestSupport.labCLI(["exec", "--name", "lt-path", "node1", "--", "sfha", "status"])
+                    return status.exitCode == 0
+                }
+                #expect(answered, "sfha status: \(status.exitCode) \(status.standardOutput)\(status.standardError)")
+                #expect(status.standardOutput.contains("node1"), "\(status.standardOutput)")
+                #expect(try await lab.exec("node1", ["systemctl", "stop", "sfhad"]).exitCode == 0)
+            }
+        }
+
+        /// `--name` after the host used to be swallowed into the command, which then ran in the default lab.
+        @Test func execParsesTheLabNameAnywhereBeforeTheCommandAndRefusesACommandWithoutDashes() async throws {
+            try await LabTestSupport.withLab("lt-exec", nodes: 1) { lab in
+                for arguments in [
+                    ["exec", "node1", "--name", "lt-exec", "--", "printenv", "SFHA_LAB"],
+                    ["exec", "--name", "lt-exec", "node1", "--", "printenv", "SFHA_LAB"],
+                    ["exec", "node1", "--name=lt-exec", "--", "printenv", "SFHA_LAB"],
+                ] {
+                    let result = try await LabTestSupport.labCLI(arguments)
+                    #expect(result.exitCode == 0, "\(arguments): \(result.standardError)")
+                    #expect(LabTestSupport.trimmed(result.standardOutput) == "lt-exec", "\(arguments)")
+                }
+                // The command starts with no signal blocked, as from a shell (it used to inherit the blocked mask of
+                // sfha-lab's thread and ignore SIGTERM).
+                let signals = try await LabTestSupport.labCLI(["exec", "--name", "lt-exec", "node1", "--", "grep", "^SigBlk:", "/proc/self/status"])
+                #expect(LabTestSupport.trimmed(signals.standardOutput) == "SigBlk:\t0000000000000000", "\(signals.standardError)")
+                // After --, everything is the command's, --name included.
+                let passed = try await LabTestSupport.labCLI(
+                    ["exec", "--name", "lt-exec", "node1", "--", "sh", "-c", "echo \"$SFHA_LAB $*\"", "sh", "--name", "other"])
+                #expect(LabTestSupport.trimmed(passed.standardOutput) == "lt-exec --name other", "\(passed.standardError)")
+                // Without --, the command's words cannot be told from sfha-lab's options: refused, nothing runs.
+                for (arguments, explanation) in [
+                    (["exec", "--name", "lt-exec", "node1", "touch", "/run/sfha/ran"], "after --"),
+                    (["exec", "node1", "--name", "lt-exec", "touch", "/run/sfha/ran"], "after --"),
+                    (["exec", "--name", "lt-exec", "node1", "--"], "after --"),
+                    (["exec", "--name", "lt-exec", "node1", "--bogus", "--", "touch", "/run/sfha/ran"], "--bogus"),
+                ] {
+                    let refused = try await LabTestSupport.labCLI(arguments)
+                    #expect(refused.exitCode != 0, "\(arguments) was accepted")
+                    #expect(refused.standardError.contains(explanation), "\(arguments): \(refused.standardError)")
+                }
+                #expect(try await lab.exec("node1", ["test", "-e", "/run/sfha/ran"]).exitCode == 1, "a refused exec ran")
             }
         }
 

@@ -61,4 +61,47 @@ enum LabTestSupport {
     }
 
     static func trimmed(_ text: String) -> String { text.trimmingCharacters(in: .whitespacesAndNewlines) }
+
+    /// Runs the built `sfha-lab` CLI on the host, as an operator would.
+    static func labCLI(_ arguments: [String], timeout: Duration = .seconds(60)) async throws -> ProgramResult {
+        try await SystemProgramRunner().run(Lab.builtProduct("sfha-lab"), arguments, input: nil, timeout: timeout)
+    }
+
+    /// Starts the built `sfha-lab` CLI in the background (like `sfha-lab exec node1 -- sleep 1000 &` in a shell),
+    /// its output discarded.
+    static func startLabCLI(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Lab.builtProduct("sfha-lab"))
+        process.arguments = arguments
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Live (not zombie) processes on the machine whose command line is exactly `commandLine`.
+    static func livePIDs(commandLine: [String]) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+                data.split(separator: 0).map({ String(decoding: $0, as: UTF8.self) }) == commandLine,
+                let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+            else { return false }
+            return !stat.contains(") Z")
+        }
+    }
+
+    /// Whether `path` is a mount point in this process's mount namespace (field 5 of mountinfo).
+    static func isMountPoint(_ path: String) -> Bool {
+        let text = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").contains { $0.split(separator: " ").dropFirst(4).first.map(String.init) == path }
+    }
+
+    /// Kills what a test left behind when the code under test failed to (so one failure does not leak processes).
+    static func killLeftovers(commandLines: [[String]]) {
+        for commandLine in commandLines {
+            for pid in livePIDs(commandLine: commandLine) { kill(pid, SIGKILL) }
+        }
+    }
 }
