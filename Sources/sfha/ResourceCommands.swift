@@ -256,6 +256,8 @@ struct LogsCommand: AsyncParsableCommand {
             }
             after = page.last
             first = false
+            // Piped (`sfha logs -f | grep …`), stdout is block-buffered: each page goes out as it arrives.
+            fflush(nil)
             if follow { try await Task.sleep(for: .milliseconds(500)) }
         } while follow
     }
