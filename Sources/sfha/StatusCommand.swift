@@ -233,21 +233,26 @@ enum DaemonStatusText {
                 ? "Cluster    \(status.clusterName)   nœud \(status.node) (id \(status.nodeId))   révision de configuration \(status.configurationRevision)"
                 : "Cluster    \(status.clusterName)   node \(status.node) (id \(status.nodeId))   config revision \(status.configurationRevision)")
                 + (status.maintenance ? "   MAINTENANCE" : ""))
-        lines.append("Quorum     " + (status.quorate ? (fr ? "QUORUM ATTEINT" : "QUORATE") : (fr ? "SANS QUORUM" : "NOT QUORATE")))
+        let votes = status.votes.map { "   votes \($0.present)/\($0.expected) (quorum \($0.quorum))" } ?? ""
+        lines.append("Quorum     " + (status.quorate ? (fr ? "QUORUM ATTEINT" : "QUORATE") : (fr ? "SANS QUORUM" : "NOT QUORATE")) + votes)
         lines.append("")
         let nodeHeader =
             fr
-            ? ["NŒUD", "ID", "MEMBRE", "SFHAD", "VEILLE", "SANTÉ", "ÉCHECS", "PRIORITÉ", "DÉTIENT"]
-            : ["NODE", "ID", "MEMBER", "SFHAD", "STANDBY", "HEALTH", "FAILURES", "PRIORITY", "HOLDS"]
-        let nodeRows = [nodeHeader]
-            + status.nodes.map {
-                [
-                    $0.name + ($0.local ? " *" : ""), String($0.nodeId), yesNo($0.member),
-                    $0.daemonAlive ? (fr ? "actif" : "up") : (fr ? "arrêté" : "down"), yesNo($0.standby),
-                    $0.healthy ? "ok" : (fr ? "en échec" : "failing"), String($0.failures), String($0.priority),
-                    $0.holdings.isEmpty ? "-" : $0.holdings.joined(separator: ","),
-                ]
-            }
+            ? ["NŒUD", "ID", "MEMBRE", "SFHAD", "VEILLE", "SANTÉ", "ÉCHECS", "PRIORITÉ", "RÉVISION", "DÉTIENT"]
+            : ["NODE", "ID", "MEMBER", "SFHAD", "STANDBY", "HEALTH", "FAILURES", "PRIORITY", "REVISION", "HOLDS"]
+        // What only a node's sfhad can say is "-" when it is not running: nothing is made up.
+        func known<T>(_ value: T?, _ text: (T) -> String) -> String { value.map(text) ?? "-" }
+        func row(_ node: DaemonStatus.Node) -> [String] {
+            let member = node.member ? yesNo(true) : (fr ? "HORS LIGNE" : "OFFLINE")
+            let daemon = node.daemonAlive ? (fr ? "actif" : "up") : (fr ? "arrêté" : "down")
+            let health = known(node.healthy) { $0 ? "ok" : (fr ? "en échec" : "failing") }
+            let holds = node.holdings.isEmpty ? "-" : node.holdings.joined(separator: ",")
+            return [
+                node.name + (node.local ? " *" : ""), String(node.nodeId), member, daemon, known(node.standby, yesNo), health,
+                known(node.failures) { String($0) }, known(node.priority) { String($0) }, known(node.revision) { String($0) }, holds,
+            ]
+        }
+        let nodeRows = [nodeHeader] + status.nodes.map(row)
         lines += table(nodeRows)
         lines.append("")
         let groupHeader = fr ? ["GROUPE", "DÉTENTEUR", "POURQUOI", "VIP", "SERVICES"] : ["GROUP", "HOLDER", "WHY", "VIPS", "SERVICES"]

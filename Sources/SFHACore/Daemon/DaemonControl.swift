@@ -5,18 +5,67 @@ import ServiceLifecycle
 
 /// `GET /v1/status`: the cluster as this daemon sees it. Never contains a secret.
 public struct DaemonStatus: Sendable, Equatable, Codable {
+    /// One node of corosync's nodelist. What only its sfhad can say (`standby`, `healthy`, `priority`, `failures`,
+    /// `revision`) is null when its sfhad is not running — nothing is made up.
     public struct Node: Sendable, Equatable, Codable {
         public var name: String
         public var nodeId: UInt32
+        /// In corosync's current membership (false: OFFLINE).
         public var member: Bool
         public var daemonAlive: Bool
-        public var standby: Bool
-        public var healthy: Bool
-        public var priority: Int
+        public var standby: Bool?
+        public var healthy: Bool?
+        public var priority: Int?
         public var holdings: [String]
         public var local: Bool
         /// Service failures counted on the node.
-        public var failures: Int
+        public var failures: Int?
+        /// The revision of the cluster document the node runs.
+        public var revision: UInt64?
+
+        public init(
+            name: String, nodeId: UInt32, member: Bool, daemonAlive: Bool, standby: Bool? = nil, healthy: Bool? = nil,
+            priority: Int? = nil, holdings: [String] = [], local: Bool = false, failures: Int? = nil, revision: UInt64? = nil
+        ) {
+            self.name = name
+            self.nodeId = nodeId
+            self.member = member
+            self.daemonAlive = daemonAlive
+            self.standby = standby
+            self.healthy = healthy
+            self.priority = priority
+            self.holdings = holdings
+            self.local = local
+            self.failures = failures
+            self.revision = revision
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, nodeId, member, daemonAlive, standby, healthy, priority, holdings, local, failures, revision
+        }
+
+        /// Every key is written, null when unknown: one schema whatever the node's state.
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name)
+            try c.encode(nodeId, forKey: .nodeId)
+            try c.encode(member, forKey: .member)
+            try c.encode(daemonAlive, forKey: .daemonAlive)
+            try c.encode(standby, forKey: .standby)
+            try c.encode(healthy, forKey: .healthy)
+            try c.encode(priority, forKey: .priority)
+            try c.encode(holdings, forKey: .holdings)
+            try c.encode(local, forKey: .local)
+            try c.encode(failures, forKey: .failures)
+            try c.encode(revision, forKey: .revision)
+        }
+    }
+
+    /// corosync's votes: `present` of `expected` (quorum at `quorum`).
+    public struct Votes: Sendable, Equatable, Codable {
+        public var present: UInt32
+        public var expected: UInt32
+        public var quorum: UInt32
     }
     public struct Group: Sendable, Equatable, Codable {
         public var name: String
@@ -41,10 +90,12 @@ public struct DaemonStatus: Sendable, Equatable, Codable {
     public var proven: Bool
     /// What the operator must know: a two-node cluster without fencing, a configuration saved in memory only, …
     public var warnings: [String]
+    /// corosync's votes (nil before corosync has answered).
+    public var votes: Votes? = nil
 
     enum CodingKeys: String, CodingKey {
         case source, clusterName, node, nodeId, quorate, maintenance, configurationRevision, configurationHash, nodes, groups
-        case proven, warnings
+        case proven, warnings, votes
     }
 
     public init(
@@ -80,6 +131,7 @@ public struct DaemonStatus: Sendable, Equatable, Codable {
         groups = try c.decode([Group].self, forKey: .groups)
         proven = try c.decodeIfPresent(Bool.self, forKey: .proven) ?? false
         warnings = try c.decodeIfPresent([String].self, forKey: .warnings) ?? []
+        votes = try c.decodeIfPresent(Votes.self, forKey: .votes)
     }
 }
 
@@ -120,23 +172,28 @@ extension DaemonRuntime {
         let document = self.document
         let configuration = document.configuration
         let local = localReport
+        let revisions = state.reportedRevisions
         var nodes = view.reports.values.map { report in
-            DaemonStatus.Node(
+            let isLocal = report.name == local.name
+            return DaemonStatus.Node(
                 name: report.name, nodeId: report.nodeID, member: view.members.contains(report.nodeID), daemonAlive: true,
                 standby: report.standby, healthy: report.healthy, priority: report.priority,
-                holdings: report.holdings.sorted(), local: report.name == local.name, failures: report.failures)
+                holdings: report.holdings.sorted(), local: isLocal, failures: report.failures,
+                revision: isLocal ? document.revision : revisions[report.name])
         }
         if !nodes.contains(where: { $0.local }) {
             nodes.append(DaemonStatus.Node(
                 name: local.name, nodeId: local.nodeID, member: view.members.contains(local.nodeID), daemonAlive: true,
                 standby: local.standby, healthy: local.healthy, priority: local.priority, holdings: local.holdings.sorted(),
-                local: true, failures: local.failures))
+                local: true, failures: local.failures, revision: document.revision))
         }
+        // The rest of corosync's nodelist: members whose sfhad is not running, and nodes that are not members
+        // (OFFLINE), by their corosync name.
         let reported = Set(nodes.map(\.nodeId))
-        for member in view.members.sorted() where !reported.contains(member) {
+        let names = state.facts?.nodeNames ?? [:]
+        for id in Set(names.keys).union(view.members).sorted() where !reported.contains(id) {
             nodes.append(DaemonStatus.Node(
-                name: "nodeid \(member)", nodeId: member, member: true, daemonAlive: false, standby: false, healthy: false,
-                priority: 0, holdings: [], local: false, failures: 0))
+                name: names[id] ?? "nodeid \(id)", nodeId: id, member: view.members.contains(id), daemonAlive: false))
         }
         nodes.sort { $0.nodeId < $1.nodeId }
         let groups = configuration.groups.map { group in
@@ -146,10 +203,12 @@ extension DaemonRuntime {
                 vips: group.vips.map { "\($0.cidr) dev \($0.interface)" }, services: group.services.map(\.systemdUnitName),
                 why: assignment?.reason)
         }
-        return DaemonStatus(
+        var status = DaemonStatus(
             clusterName: configuration.name, node: local.name, nodeId: local.nodeID, quorate: view.quorate,
             maintenance: configuration.maintenance, configurationRevision: document.revision,
             configurationHash: document.contentHash, nodes: nodes, groups: groups, proven: state.proven, warnings: warnings)
+        if let votes = state.facts?.votes { status.votes = votes }
+        return status
     }
 
     /// Runs an operator command and records it in the history, with its caller and its answer.

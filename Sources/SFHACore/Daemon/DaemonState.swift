@@ -17,6 +17,8 @@ public struct CorosyncFacts: Sendable, Equatable {
     public var nodeCount: Int
     /// corosync's effective token timeout.
     public var tokenTimeout: Duration
+    /// Votes present, expected, and the quorum (for `sfha status`).
+    public var votes: DaemonStatus.Votes?
 
     public init(
         members: Set<UInt32>, ring: RingID? = nil, quorate: Bool, quorumKnown: Bool = true, twoNode: Bool = false,
@@ -40,6 +42,7 @@ public struct CorosyncFacts: Sendable, Equatable {
             members: Set(snapshot.onlineMembers.map(\.nodeID)), ring: snapshot.ring, quorate: snapshot.quorateInCurrentRing,
             quorumKnown: snapshot.quorumIsCurrent, twoNode: snapshot.flags.contains(.twoNode), nodeNames: names,
             nodeCount: snapshot.members.count, tokenTimeout: tokenTimeout)
+        votes = DaemonStatus.Votes(present: snapshot.totalVotes, expected: snapshot.expectedVotes, quorum: snapshot.quorum)
     }
 }
 
@@ -183,6 +186,8 @@ public struct DaemonState: Sendable {
     /// another node's claim of the same group — is known here too, and placement has decided with it. (The local
     /// view takes its own report at once; only this says it went through the group.)
     public private(set) var ownDeliveredSequence: UInt64 = 0
+    /// The document revision each node's daemon last reported running.
+    public private(set) var reportedRevisions: [String: UInt64] = [:]
     private var lastAssigned: Set<String>?
 
     // Process group: this daemon, the daemons, and processes that joined but have not reported yet.
@@ -520,6 +525,7 @@ public struct DaemonState: Sendable {
         }
         lastSequence[from] = state.sequence
         let name = state.report.name
+        reportedRevisions[name] = state.configurationRevision
         // A summary written for another ring (before the sender learnt of this one) says nothing about this one.
         if let summary = state.previousRing, summary.ring == ring?.id { ringSummaries[from.nodeID] = .init(summary, at: now) }
         if from == localProcess {

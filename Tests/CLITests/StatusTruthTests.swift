@@ -1,0 +1,61 @@
+import CorosyncKit
+import Foundation
+import Logging
+import SFHABase
+import Testing
+
+@testable import SFHACore
+@testable import sfha
+
+/// `sfha status` tells the truth: every node of corosync's nodelist by name (OFFLINE when not a member), nothing
+/// made up for a node whose sfhad is down, the votes, and every node's document revision — one JSON schema.
+@Suite(.timeLimit(.minutes(1))) struct StatusTruthTests {
+    static let ring = RingID(nodeID: 1, sequence: 8)
+
+    /// node1 (this daemon) and node2 are members, node2's sfhad is not running; node3 is in the nodelist only.
+    static func snapshot() -> ClusterSnapshot {
+        ClusterSnapshot(
+            clusterName: "t", localNodeID: 1, ring: ring, quorate: true, quorumRing: ring, expectedVotes: 3, highestExpected: 3,
+            totalVotes: 2, quorum: 2, flags: [.quorate],
+            members: [
+                ClusterMember(nodeID: 1, name: "node1", addresses: ["10.0.0.1"], online: true, votes: 1, isLocal: true),
+                ClusterMember(nodeID: 2, name: "node2", addresses: ["10.0.0.2"], online: true, votes: 1, isLocal: false),
+                ClusterMember(nodeID: 3, name: "node3", addresses: ["10.0.0.3"], online: false, votes: 1, isLocal: false),
+            ])
+    }
+
+    @Test func offlineAndDaemonlessNodesAreShownByNameWithoutInventedValues() async throws {
+        let runtime = DaemonRuntime(
+            node: NodeConfiguration(name: "node1"), nodeID: 1,
+            document: ClusterDocument(revision: 1, configuration: ClusterConfiguration(name: "t")),
+            effects: NodeEffects(
+                addresses: FakeAddressController(addresses: []), announcer: FakeNeighbourAnnouncer(),
+                duplicates: FakeDuplicateAddressChecker(), services: FakeServiceController()),
+            documentPath: FileManager.default.temporaryDirectory.appendingPathComponent("sfha-st-\(UUID().uuidString).json").path,
+            requireProof: false, logger: Logger(label: "test"))
+        await runtime.start()
+        await runtime.corosync(.connected(Self.snapshot()))
+        let status = await runtime.status()
+        #expect(status.votes == DaemonStatus.Votes(present: 2, expected: 3, quorum: 2))
+        let node2 = try #require(status.nodes.first { $0.nodeId == 2 })
+        #expect(node2.name == "node2" && node2.member && !node2.daemonAlive)
+        #expect(node2.healthy == nil && node2.priority == nil && node2.standby == nil && node2.failures == nil)
+        let node3 = try #require(status.nodes.first { $0.nodeId == 3 })
+        #expect(node3.name == "node3" && !node3.member)
+        #expect(status.nodes.first { $0.local }?.revision == 1)
+
+        let text = DaemonStatusText.render(status)
+        #expect(text.contains("votes 2/3"), "\(text)")
+        let line3 = try #require(text.split(separator: "\n").first { $0.hasPrefix("node3") })
+        #expect(line3.contains("OFFLINE"), "\(line3)")
+        let line2 = try #require(text.split(separator: "\n").first { $0.hasPrefix("node2") })
+        #expect(!line2.contains("failing") && !line2.contains(" 0 "), "no invented health or priority: \(line2)")
+
+        // One schema: every node has every key, null when unknown.
+        let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(status)) as? [String: Any]
+        let nodes = try #require(json?["nodes"] as? [[String: Any]])
+        let keys = Set(nodes[0].keys)
+        #expect(nodes.allSatisfy { Set($0.keys) == keys }, "\(nodes)")
+        #expect(keys.isSuperset(of: ["name", "nodeId", "member", "daemonAlive", "standby", "healthy", "priority", "revision"]))
+    }
+}
