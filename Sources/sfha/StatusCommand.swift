@@ -72,6 +72,8 @@ struct StatusCommand: AsyncParsableCommand {
                         daemon.language))
             }
             try await showCorosyncView()
+            // corosync's view is shown, but sfhad is not running: exit 4, as documented.
+            throw ExitCode(ExitStatus.daemonUnavailable)
         case .notAnswering(let error):
             try report(error, daemonState: DaemonErrorReport.notAnswering)
         case .failed(let error):

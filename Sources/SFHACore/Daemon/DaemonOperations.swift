@@ -254,7 +254,7 @@ extension DaemonRuntime {
         let view = state.view
         guard let report = view.reports[target] else {
             let known = view.reports.keys.sorted().joined(separator: ", ")
-            throw SFHAError(.invalidArgument, "'\(target)' is not a node whose sfhad runs in this partition (alive: \(known))")
+            throw SFHAError(.notFound, "'\(target)' is not a node whose sfhad runs in this partition (alive: \(known))")
         }
         if report.standby { throw SFHAError(.invalidState, "\(target) is in standby: run 'sfha unstandby' on it first") }
         if !report.healthy { throw SFHAError(.invalidState, "\(target)'s node health checks are failing: see 'sfha health' on it") }
