@@ -24,6 +24,12 @@ struct StatusCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print JSON instead of text.")
     var json = false
 
+    @Flag(name: .long, help: "Keep showing the status, refreshed every --interval (Ctrl-C ends it); with --json, one object per line.")
+    var watch = false
+
+    @Option(name: .long, help: "Seconds between refreshes with --watch.")
+    var interval: Double = 2
+
     @OptionGroup var daemon: DaemonOptions
 
     /// What asking sfhad for its status gave.
@@ -56,11 +62,38 @@ struct StatusCommand: AsyncParsableCommand {
         }
     }
 
+    /// Pretty JSON, or one object per line while watching.
+    private var encoder: JSONEncoder {
+        guard watch else { return StatusReport.encoder }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+
+    func validate() throws {
+        guard interval >= 0.2 && interval <= 3600 else { throw ValidationError("--interval must be between 0.2 and 3600 seconds") }
+    }
+
     func run() async throws {
+        guard watch else { return try await showOnce() }
+        while true {
+            if !json { print("\u{1B}[H\u{1B}[2J", terminator: "") }
+            do {
+                try await showOnce()
+            } catch let exit as ExitCode {
+                // The daemon down or not answering is part of what is watched: keep watching.
+                _ = exit
+            }
+            fflush(nil)
+            try await Task.sleep(for: .milliseconds(Int(interval * 1000)))
+        }
+    }
+
+    private func showOnce() async throws {
         switch await Self.askDaemon(socket: daemon.socket) {
         case .status(let daemonStatus):
             if json {
-                print(String(decoding: try StatusReport.encoder.encode(daemonStatus), as: UTF8.self))
+                print(String(decoding: try encoder.encode(daemonStatus), as: UTF8.self))
             } else {
                 print(DaemonStatusText.render(daemonStatus, language: daemon.language), terminator: "")
             }
@@ -85,7 +118,7 @@ struct StatusCommand: AsyncParsableCommand {
     private func report(_ error: SFHAError, daemonState: String) throws {
         if json {
             let report = DaemonErrorReport(daemon: daemonState, error: error)
-            print(String(decoding: try StatusReport.encoder.encode(report), as: UTF8.self))
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else if daemonState == DaemonErrorReport.notAnswering {
             CLI.printError(Text(
                 en: "sfhad is RUNNING on this node but did not answer: the cluster's state is unknown (retry, or see 'journalctl -u sfhad')",
@@ -106,7 +139,7 @@ struct StatusCommand: AsyncParsableCommand {
             let message = "corosync is not reachable on this node (\(error)). Start corosync (or check that this "
                 + "command runs in corosync's network namespace), then retry."
             if json {
-                print(String(decoding: try StatusReport.encoder.encode(UnavailableReport(message: message)), as: UTF8.self))
+                print(String(decoding: try encoder.encode(UnavailableReport(message: message)), as: UTF8.self))
             } else if daemon.language == .fr {
                 CLI.printError("corosync est injoignable sur ce nœud. Démarrez corosync (ou vérifiez que cette commande "
                     + "tourne dans l'espace réseau de corosync), puis réessayez.")
@@ -118,7 +151,7 @@ struct StatusCommand: AsyncParsableCommand {
         }
         let report = StatusReport(snapshot)
         if json {
-            print(String(decoding: try StatusReport.encoder.encode(report), as: UTF8.self))
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print(report.text(daemon.language), terminator: "")
         }

@@ -58,4 +58,47 @@ import Testing
         #expect(nodes.allSatisfy { Set($0.keys) == keys }, "\(nodes)")
         #expect(keys.isSuperset(of: ["name", "nodeId", "member", "daemonAlive", "standby", "healthy", "priority", "revision"]))
     }
+
+    /// `sfha status --watch --json`: one status object per line, again and again, until stopped.
+    @Test func watchPrintsOneStatusPerLineUntilStopped() async throws {
+        let directory = try CLITemporaryDirectory()
+        defer { directory.remove() }
+        var router = ControlRouter()
+        router.get("/v1/status") { _ in
+            DaemonStatus(
+                clusterName: "t", node: "node1", nodeId: 1, quorate: true, maintenance: false, configurationRevision: 7,
+                configurationHash: "h", nodes: [], groups: [])
+        }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let server = ControlServer(socketPath: directory.path + "/sfhad.sock", router: router, logger: logger)
+        try server.start()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try builtSFHA())
+        process.arguments = ["status", "--watch", "--json", "--interval", "0.2", "--socket", server.socketPath]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let reader = pipe.fileHandleForReading
+        let lines = await withCheckedContinuation { (continuation: CheckedContinuation<[String], Never>) in
+            Thread.detachNewThread {
+                var text = ""
+                while text.filter({ $0 == "\n" }).count < 2 {
+                    let data = reader.availableData
+                    if data.isEmpty { break }
+                    text += String(decoding: data, as: UTF8.self)
+                }
+                continuation.resume(returning: text.split(separator: "\n").prefix(2).map(String.init))
+            }
+        }
+        #expect(process.isRunning, "still watching")
+        process.terminate()
+        process.waitUntilExit()
+        await server.stop()
+        #expect(lines.count == 2)
+        for line in lines {
+            let status = try JSONDecoder().decode(DaemonStatus.self, from: Data(line.utf8))
+            #expect(status.configurationRevision == 7)
+        }
+    }
 }
