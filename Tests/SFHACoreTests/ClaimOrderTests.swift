@@ -156,4 +156,18 @@ struct ClaimOrderTests {
         await fixture.group.deliverQueued()
         #expect(await eventually { fixture.vipAdded }, "the claim came back: the VIP goes up")
     }
+
+    /// `sfha_daemons_alive`: before, the count of reports ever received (an isolated node kept counting the others).
+    @Test func daemonsAliveFollowsTheMembership() async throws {
+        let fixture = Fixture()
+        defer { fixture.stop() }
+        try await fixture.start()
+        await fixture.group.deliverQueued()
+        #expect(await eventually { DaemonMetrics.daemonsAlive(await fixture.runtime.view) == 2 })
+        var alone = Fixture.snapshot
+        alone.members.removeAll { $0.nodeID == 2 }
+        await fixture.runtime.corosync(.membershipChanged(
+            MembershipChange(ring: RingID(nodeID: 1, sequence: 12), members: [1], joined: [], left: [2]), alone))
+        #expect(DaemonMetrics.daemonsAlive(await fixture.runtime.view) == 1)
+    }
 }

@@ -15,8 +15,14 @@ final class DaemonMetrics: Sendable {
     func observe(view: ClusterView, configurationRevision: UInt64) {
         quorate.record(view.quorate ? 1 : 0)
         members.record(view.members.count)
-        daemons.record(view.reports.count)
+        daemons.record(Self.daemonsAlive(view))
         revision.record(Int64(clamping: configurationRevision))
+    }
+
+    /// Daemons alive as this node sees them now: in its corosync membership and in the sfha process group. A report
+    /// kept from a node that left (or from before an isolation) is not a live daemon.
+    static func daemonsAlive(_ view: ClusterView) -> Int {
+        view.reports.values.filter { view.members.contains($0.nodeID) && view.daemons.contains($0.nodeID) }.count
     }
 
     func held(groups: Int) { groupsHeld.record(groups) }

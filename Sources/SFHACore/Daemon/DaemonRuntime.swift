@@ -312,6 +312,8 @@ public actor DaemonRuntime {
             logger.info("acquisition fence at \(fence) (now \(now)): \(state.fenceInputs)")
         }
         scheduleWakeUp()
+        // Every input may change who is alive (a daemon joining or leaving the group, a report): the gauges follow.
+        metrics.observe(view: state.view, configurationRevision: state.document.revision)
         for output in outputs { perform(output) }
         gate.setDesired(shuttingDown ? [] : desired)
         if let echo = state.lastOwnDelivery { gate.ownEcho(at: clock.instant(echo)) }
