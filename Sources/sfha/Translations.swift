@@ -25,6 +25,7 @@ extension PlacementReason {
         case .noQuorum: "pas de quorum : rien ne peut tourner"
         case .maintenance: "mode maintenance : placement figé"
         case .kept: "le détenteur actuel est toujours éligible (stabilité)"
+        case .previousHolder: "il détenait le groupe en dernier et reste éligible (stabilité)"
         case .highestPriority: "nœud éligible de plus haute priorité"
         case .failback(let from): "retour de \(from) vers le nœud de plus haute priorité"
         case .requested: "demande de l'opérateur"

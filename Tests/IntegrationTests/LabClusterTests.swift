@@ -15,8 +15,10 @@ extension LabTests {
                 #expect(snapshot.members.map(\.name) == ["node1", "node2", "node3"])
                 #expect(snapshot.members.map(\.addresses) == lab.nodes.map { [$0.address] })
                 #expect(snapshot.localNodeID == 1)
-                // The CLI run inside the node reports the same, as JSON.
-                let status = try await lab.check("node1", [Lab.builtProduct("sfha"), "status", "--json"])
+                // The CLI run inside the node reports the same, as JSON — corosync's view, since no sfhad runs here,
+                // which the exit status says (4: sfhad not running).
+                let status = try await lab.exec("node1", [Lab.builtProduct("sfha"), "status", "--json"])
+                #expect(status.exitCode == 4, "\(status.standardError)")
                 let json = try JSONSerialization.jsonObject(with: Data(status.standardOutput.utf8)) as? [String: Any]
                 let quorum = json?["quorum"] as? [String: Any]
                 #expect(quorum?["quorate"] as? Bool == true)

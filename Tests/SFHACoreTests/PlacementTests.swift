@@ -29,6 +29,30 @@ struct PlacementTests {
         #expect(place([node(3), node(1), node(2)]).assignment(of: "web")?.reason == .highestPriority)
     }
 
+    /// Found by the 5-node lab under load: the holder's VIP lease lapsed for a moment while a node rejoined (its
+    /// ring proof broke), nobody held the group, and it went to node1 — the returning node — by priority order.
+    /// Now the node that held it last takes it again when it is eligible; failback still prefers a higher priority.
+    @Test func theLastHolderTakesTheGroupAgainAfterALapse() {
+        let reports = [node(1), node(2), node(3)]
+        func decide(_ policy: PlacementPolicy = PlacementPolicy(groups: [GroupPolicy(name: "web")])) -> Placement {
+            Placer.place(
+                PlacementInput(
+                    quorate: true, members: [1, 2, 3], reports: reports, previousHolders: ["web": "node3"],
+                    now: Timestamp(nanoseconds: 10_000_000_000)),
+                policy: policy)
+        }
+        #expect(decide().holder(of: "web") == "node3")
+        #expect(decide().assignment(of: "web")?.reason == .previousHolder)
+        var failback = GroupPolicy(name: "web")
+        failback.failback = true
+        let preferring = [node(1, priority: 200), node(2), node(3)]
+        let placement = Placer.place(
+            PlacementInput(quorate: true, members: [1, 2, 3], reports: preferring, previousHolders: ["web": "node3"],
+                           now: Timestamp(nanoseconds: 10_000_000_000)),
+            policy: PlacementPolicy(groups: [failback]))
+        #expect(placement.holder(of: "web") == "node1", "failback: the higher priority wins")
+    }
+
     @Test func nobodyHoldsAnythingWithoutQuorum() {
         let placement = place([node(1, holds: ["web"]), node(2)], quorate: false)
         #expect(placement.holder(of: "web") == nil)

@@ -11,6 +11,8 @@ public struct ClusterView: Sendable, Equatable {
     /// Reports of live daemons, by node name.
     public private(set) var reports: [String: NodeReport] = [:]
     public private(set) var lastKnownHolders: [String: String] = [:]
+    /// The last node that reported holding each group, kept after it released it (see `PlacementInput`).
+    public private(set) var previousHolders: [String: String] = [:]
     public private(set) var departures: [String: Timestamp] = [:]
     /// Of `departures`, the daemons that left while their node stayed (their VIPs may linger until the lease ends).
     public private(set) var daemonDepartures: Set<String> = []
@@ -54,7 +56,10 @@ public struct ClusterView: Sendable, Equatable {
     /// A daemon published its state (it is alive and in the group).
     public mutating func received(_ report: NodeReport) {
         reports[report.name] = report
-        for group in report.holdings { lastKnownHolders[group] = report.name }
+        for group in report.holdings {
+            lastKnownHolders[group] = report.name
+            previousHolders[group] = report.name
+        }
         for (group, holder) in lastKnownHolders where holder == report.name && !report.holdings.contains(group) {
             // It released the group: nobody is known to hold it any more.
             lastKnownHolders[group] = nil
@@ -79,7 +84,8 @@ public struct ClusterView: Sendable, Equatable {
     public func placementInput(now: Timestamp) -> PlacementInput {
         PlacementInput(
             quorate: quorate, members: members, reports: reports.values.sorted { $0.nodeID < $1.nodeID },
-            lastKnownHolders: lastKnownHolders, departures: departures, daemonDepartures: daemonDepartures,
+            lastKnownHolders: lastKnownHolders, previousHolders: previousHolders, departures: departures,
+            daemonDepartures: daemonDepartures,
             fencedNodes: fencedNodes,
             moveRequests: moveRequests,
             awaitedReports: daemons.intersection(members).subtracting(reports.values.map(\.nodeID)), fence: fence,

@@ -183,6 +183,10 @@ public struct PlacementInput: Sendable, Equatable {
     public var reports: [NodeReport]
     /// The last node known to hold each group (it may have left since).
     public var lastKnownHolders: [String: String]
+    /// The last node that held each group, also after it released it. When nobody holds a group any more and that
+    /// node is eligible, it takes it again: a holder whose VIP lease lapsed for a moment (its ring proof broke while
+    /// a node joined) keeps the group, instead of the group moving to the first node by priority.
+    public var previousHolders: [String: String]
     /// When each node was last seen leaving the membership (or its daemon leaving the group).
     public var departures: [String: Timestamp]
     /// Of `departures`, the nodes whose daemon left while the node stayed in the membership.
@@ -204,6 +208,7 @@ public struct PlacementInput: Sendable, Equatable {
 
     public init(
         quorate: Bool, members: Set<UInt32>, reports: [NodeReport], lastKnownHolders: [String: String] = [:],
+        previousHolders: [String: String] = [:],
         departures: [String: Timestamp] = [:], daemonDepartures: Set<String> = [], fencedNodes: Set<String> = [],
         moveRequests: [String: MoveRequest] = [:], awaitedReports: Set<UInt32> = [], fence: Timestamp? = nil,
         accountedGroups: Set<String> = [], now: Timestamp
@@ -212,6 +217,7 @@ public struct PlacementInput: Sendable, Equatable {
         self.members = members
         self.reports = reports
         self.lastKnownHolders = lastKnownHolders
+        self.previousHolders = previousHolders
         self.departures = departures
         self.daemonDepartures = daemonDepartures
         self.fencedNodes = fencedNodes
@@ -239,6 +245,8 @@ public enum PlacementReason: Sendable, Equatable, Codable, CustomStringConvertib
     case noQuorum
     case maintenance
     case kept
+    /// Nobody holds it; the node that held it last is eligible and takes it again (stickiness across a lapse).
+    case previousHolder
     case highestPriority
     case failback(from: String)
     case requested
@@ -255,6 +263,7 @@ public enum PlacementReason: Sendable, Equatable, Codable, CustomStringConvertib
         case .noQuorum: "no quorum: nothing may run"
         case .maintenance: "maintenance mode: placement frozen"
         case .kept: "current holder is still eligible (stickiness)"
+        case .previousHolder: "it held the group last and is eligible (stickiness)"
         case .highestPriority: "highest-priority eligible node"
         case .failback(let from): "failback from \(from) to the higher-priority node"
         case .requested: "operator request"

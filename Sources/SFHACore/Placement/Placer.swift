@@ -146,6 +146,10 @@ private struct Context {
             } else {
                 (target, reason) = (current, .kept)
             }
+        } else if let previous = input.previousHolders[lead.name], let node = eligible.first(where: { $0.name == previous }),
+            !(lead.failback && eligible.first.map { priority(of: $0, for: lead) > priority(of: node, for: lead) } == true)
+        {
+            (target, reason) = (node, .previousHolder)
         } else if let best = eligible.first {
             (target, reason) = (best, .highestPriority)
         } else {
