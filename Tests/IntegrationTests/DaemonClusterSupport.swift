@@ -70,9 +70,9 @@ struct DaemonLab {
     func settle(timeout: Duration = .seconds(40)) async throws -> String {
         let quorate = await watcher.waitForQuorum(of: nodeNames, members: nodeNames.count, timeout: timeout)
         try #require(quorate, "all nodes quorate with \(nodeNames.count) members: \(watcher.quorum) \(watcher.members)")
-        let holder = try #require(
-            await watcher.waitForSingleHolder(of: vip, stable: .seconds(1), timeout: timeout),
-            "the VIP settles on one node: \(String(describing: watcher.latest?.holders))")
+        let settled = await watcher.waitForSingleHolder(of: vip, stable: .seconds(1), timeout: timeout)
+        if settled == nil { printLogs(lastLines: 80) }
+        let holder = try #require(settled, "the VIP settles on one node: \(String(describing: watcher.latest?.holders))")
         let observer = nodeNames.first { $0 != holder }!
         var last: DaemonStatus?
         let agreed = try await LabTestSupport.eventually(timeout: timeout) {
