@@ -11,7 +11,9 @@ public struct ClusterView: Sendable, Equatable {
     /// Reports of live daemons, by node name.
     public private(set) var reports: [String: NodeReport] = [:]
     public private(set) var lastKnownHolders: [String: String] = [:]
-    /// The last node that reported holding each group, kept after it released it (see `PlacementInput`).
+    /// The last node that reported running each group (up: VIPs and services, not merely claimed), kept after it
+    /// released it (see `PlacementInput`). A claim does not count: two nodes that each dropped their claim for the
+    /// other would otherwise each name the other, and neither would take the group.
     public private(set) var previousHolders: [String: String] = [:]
     public private(set) var departures: [String: Timestamp] = [:]
     /// Of `departures`, the daemons that left while their node stayed (their VIPs may linger until the lease ends).
@@ -56,10 +58,8 @@ public struct ClusterView: Sendable, Equatable {
     /// A daemon published its state (it is alive and in the group).
     public mutating func received(_ report: NodeReport) {
         reports[report.name] = report
-        for group in report.holdings {
-            lastKnownHolders[group] = report.name
-            previousHolders[group] = report.name
-        }
+        for group in report.holdings { lastKnownHolders[group] = report.name }
+        for group in report.running { previousHolders[group] = report.name }
         for (group, holder) in lastKnownHolders where holder == report.name && !report.holdings.contains(group) {
             // It released the group: nobody is known to hold it any more.
             lastKnownHolders[group] = nil

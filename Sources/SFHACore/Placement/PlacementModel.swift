@@ -183,9 +183,10 @@ public struct PlacementInput: Sendable, Equatable {
     public var reports: [NodeReport]
     /// The last node known to hold each group (it may have left since).
     public var lastKnownHolders: [String: String]
-    /// The last node that held each group, also after it released it. When nobody holds a group any more and that
-    /// node is eligible, it takes it again: a holder whose VIP lease lapsed for a moment (its ring proof broke while
-    /// a node joined) keeps the group, instead of the group moving to the first node by priority.
+    /// The last node that ran each group (reported it up, not merely claimed), also after it released it. When
+    /// nobody holds a group any more and that node is eligible, it takes it again: a holder whose VIP lease lapsed
+    /// for a moment (its ring proof broke while a node joined) keeps the group, instead of the group moving to the
+    /// first node by priority.
     public var previousHolders: [String: String]
     /// When each node was last seen leaving the membership (or its daemon leaving the group).
     public var departures: [String: Timestamp]

@@ -410,7 +410,8 @@ private struct Engine {
         }
         return NodeReport(
             name: node.name, nodeID: node.id, priority: node.priority, standby: node.standby, healthy: !criticalFailing,
-            blockedGroups: blocked, holdings: holdings(i), upSince: node.upSince)
+            // The simulated reconciler acquires at once: what it holds is up (no claim in flight).
+            blockedGroups: blocked, holdings: holdings(i), upSince: node.upSince, running: holdings(i))
     }
 
     /// Delivers node `i`'s report to every live daemon that shares its membership (CPG), and to itself.
