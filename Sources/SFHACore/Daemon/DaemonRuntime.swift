@@ -150,7 +150,6 @@ public actor DaemonRuntime {
                 if !change.joined.isEmpty { reannounce() }
             }
         }
-        metrics.observe(view: state.view, configurationRevision: state.document.revision)
     }
 
     /// corosync's token settings (effective token timeout, hold), read from cmap after each connection.
@@ -463,7 +462,6 @@ public actor DaemonRuntime {
         liveness.setVIPs(document.configuration.groups.flatMap(\.vips))
         publishCheckSetIfChanged()
         logDriftIfAny()
-        metrics.observe(view: state.view, configurationRevision: document.revision)
         logger.notice("cluster document committed", metadata: ["revision": "\(document.revision)", "hash": "\(document.contentHash.prefix(12))"])
     }
 
