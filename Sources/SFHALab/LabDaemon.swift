@@ -91,7 +91,7 @@ public struct LabDaemonCluster: Sendable {
     public func status(on node: String) async throws(SFHAError) -> DaemonStatus? {
         let result = try await sfha(node, ["status", "--json"], timeout: .seconds(10))
         guard result.succeeded else { return nil }
-        return try? JSONDecoder().decode(DaemonStatus.self, from: Data(result.standardOutput.utf8))
+        return try? ControlJSON.decoder().decode(DaemonStatus.self, from: Data(result.standardOutput.utf8))
     }
 
     /// Polls `sfha status --json` on `node` until every node's daemon is alive in a quorate cluster and every

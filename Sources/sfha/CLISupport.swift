@@ -133,10 +133,15 @@ enum CLI {
         }
     }
 
-    static func printJSON(_ value: some Encodable) throws {
+    static func printJSON(_ value: some Encodable) throws { print(try jsonText(value)) }
+
+    /// What `--json` prints: pretty, sorted keys, dates in ISO 8601 as the control API writes them (a history
+    /// entry's time, a group's last move).
+    static func jsonText(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+        encoder.dateEncodingStrategy = .iso8601
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
     /// Asks before a destructive action unless `yes`. Without a terminal to ask on, refuses (exit 10) and says

@@ -41,21 +41,45 @@ func report(_ result: ChangeResult, json: Bool) throws {
 struct FailoverCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "failover",
-        abstract: "Move a group (every group when none is named) to another node now.",
+        abstract: "Move a group (every group when none is named) to another node now, or keep it off a node.",
         discussion: """
             Without --to, the group leaves its current holder for the best other eligible node; with --to, it goes to \
             that node (which must run sfhad, be out of standby and healthy). The command waits until placement \
             honours the request (at most 10 s); a request that cannot be honoured is cancelled and the reason printed. \
             Stickiness applies afterwards: the group stays where it was moved.
+            --ban NODE keeps the group off NODE until --clear (cluster-wide and persistent, in cluster.banned_nodes): \
+            if NODE holds it, it moves away, and the command says where it went. --clear lifts the group's bans (every \
+            group's when none is named).
             """)
 
     @Argument(help: "The group to move (default: every group).") var group: String?
     @Option(name: .long, help: "The node to move it to.") var to: String?
+    @Option(name: .long, help: "Keep the group off this node until --clear.") var ban: String?
+    @Flag(name: .long, help: "Lift the group's bans (every group's when none is named).") var clear = false
     @Flag(name: .long, help: "Do not ask for confirmation.") var yes = false
     @Flag(name: .long, help: "Print JSON.") var json = false
     @OptionGroup var daemon: DaemonOptions
 
+    func validate() throws {
+        if [to != nil, ban != nil, clear].filter({ $0 }).count > 1 {
+            throw ValidationError("--to, --ban and --clear exclude one another")
+        }
+        if ban != nil && group == nil { throw ValidationError("--ban needs a group: sfha failover GROUP --ban NODE") }
+    }
+
     func run() async throws {
+        if clear {
+            let result: ChangeResult = try await daemon.call { try await $0.post("/v1/unban", body: ClearBansRequest(group: group)) }
+            return try report(result, json: json)
+        }
+        if let ban, let group {
+            try CLI.confirm(
+                Text(en: "Keep \(group) off \(ban) until 'sfha failover \(group) --clear'?",
+                     fr: "Tenir \(group) à l'écart de \(ban) jusqu'à 'sfha failover \(group) --clear' ?"),
+                yes: yes, language: daemon.language)
+            let result: ChangeResult = try await daemon.call { try await $0.post("/v1/ban", body: BanRequest(group: group, node: ban)) }
+            return try report(result, json: json)
+        }
         let what = group ?? "every group"
         try CLI.confirm(
             Text(en: "Move \(what)\(to.map { " to \($0)" } ?? " away from its holder")?",

@@ -67,6 +67,7 @@ struct StatusCommand: AsyncParsableCommand {
         guard watch else { return StatusReport.encoder }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
         return encoder
     }
 
@@ -226,6 +227,8 @@ struct StatusReport: Encodable {
     static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        // A group's last move: ISO 8601, as the control API writes it.
+        encoder.dateEncodingStrategy = .iso8601
         return encoder
     }
 
@@ -299,6 +302,27 @@ enum DaemonStatusText {
                 ]
             }
         lines += table(groupRows)
+        // Under the table: how each group got where it is, and who may not take it (and why).
+        let time = DateFormatter()
+        time.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        for group in status.groups {
+            if let move = group.lastMove {
+                let at = time.string(from: move.at)
+                let cause = move.cause.text(language)
+                let line =
+                    switch (move.from, fr) {
+                    case (let from?, false): "  \(group.name): moved from \(from) to \(move.to) at \(at) — \(cause)"
+                    case (let from?, true): "  \(group.name) : déplacé de \(from) vers \(move.to) à \(at) — \(cause)"
+                    case (nil, false): "  \(group.name): on \(move.to) since \(at) — \(cause)"
+                    case (nil, true): "  \(group.name) : sur \(move.to) depuis \(at) — \(cause)"
+                    }
+                lines.append(line)
+            }
+            if !group.ineligible.isEmpty {
+                let list = group.ineligible.map { "\($0.node) (\($0.why.text(language)))" }.joined(separator: ", ")
+                lines.append(fr ? "  \(group.name) : non éligibles : \(list)" : "  \(group.name): not eligible: \(list)")
+            }
+        }
         if !status.proven {
             lines.append("")
             lines.append(fr

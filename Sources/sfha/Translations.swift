@@ -14,6 +14,7 @@ extension Ineligibility {
         case .notProven: "pas prouvé dans l'anneau avec quorum"
         case .blocked: "au-delà de sa limite d'échecs pour ce groupe"
         case .movedAway: "groupe éloigné par l'opérateur"
+        case .banned: "banni du groupe par l'opérateur"
         }
     }
 }
@@ -41,6 +42,18 @@ extension PlacementReason {
             why.isEmpty
                 ? "aucun nœud dans l'appartenance"
                 : "aucun nœud éligible : " + why.keys.sorted().map { "\($0) \(why[$0]!.text(.fr))" }.joined(separator: ", ")
+        }
+    }
+}
+
+extension MoveCause {
+    func text(_ language: Language) -> String {
+        guard language == .fr else { return description }
+        return switch self {
+        case .placed(let reason): reason.text(.fr)
+        case .holderLeft(let node): "\(node) a quitté l'appartenance (nœud perdu ou coupé)"
+        case .holderDaemonStopped(let node): "sfhad s'est arrêté sur \(node)"
+        case .holderIneligible(let node, let why): "\(node) ne peut plus le détenir : \(why.text(.fr))"
         }
     }
 }

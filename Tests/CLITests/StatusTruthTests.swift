@@ -95,7 +95,7 @@ import Testing
                     text = String(lines.last ?? "")
                     for line in lines.dropLast() {
                         if line.first != "{" || line.last != "}" { malformed.append(String(line)) }
-                        if let status = try? JSONDecoder().decode(DaemonStatus.self, from: Data(line.utf8)) { found.append(status) }
+                        if let status = try? ControlJSON.decoder().decode(DaemonStatus.self, from: Data(line.utf8)) { found.append(status) }
                     }
                 }
                 continuation.resume(returning: (found, malformed))

@@ -57,7 +57,7 @@ extension LabTests {
                 // Every node's status shows the failures counted on the old holder; cleanup forgets them.
                 let counted = try await LabTestSupport.eventually(timeout: .seconds(5)) {
                     let status = try await cluster.sfha(newHolder, ["status", "--json"])
-                    let decoded = try? JSONDecoder().decode(DaemonStatus.self, from: Data(status.standardOutput.utf8))
+                    let decoded = try? ControlJSON.decoder().decode(DaemonStatus.self, from: Data(status.standardOutput.utf8))
                     return (decoded?.nodes.first { $0.name == holder }?.failures ?? 0) >= 2
                 }
                 #expect(counted)
@@ -126,7 +126,7 @@ extension LabTests.DaemonHealth {
             #expect(record?.failed == true && record?.lastReason.contains("sfha-demo-web") == true, "\(String(describing: record))")
             let shown = try await LabTestSupport.eventually(timeout: .seconds(5)) {
                 let status = try await cluster.sfha(newHolder, ["status", "--json"])
-                let decoded = try? JSONDecoder().decode(DaemonStatus.self, from: Data(status.standardOutput.utf8))
+                let decoded = try? ControlJSON.decoder().decode(DaemonStatus.self, from: Data(status.standardOutput.utf8))
                 return (decoded?.nodes.first { $0.name == holder }?.failures ?? 0) >= 2
             }
             #expect(shown, "every node's status counts the failures on \(holder)")
@@ -162,7 +162,7 @@ extension LabTests.Daemon {
             var revisions: [UInt64] = []
             for node in lab.nodes.map(\.name) {
                 let status = try await cluster.sfha(node, ["status", "--json"])
-                revisions.append(try JSONDecoder().decode(DaemonStatus.self, from: Data(status.standardOutput.utf8)).configurationRevision)
+                revisions.append(try ControlJSON.decoder().decode(DaemonStatus.self, from: Data(status.standardOutput.utf8)).configurationRevision)
             }
             #expect(revisions == [2, 2, 2])
 
@@ -179,7 +179,7 @@ extension LabTests.Daemon {
             #expect(signalRefused, "sfhad logged the refusal of the SIGHUP reload")
             #expect(try cluster.sfhadPID(editor) == sfhad)
             let status = try await cluster.sfha(editor, ["status", "--json"])
-            #expect(try JSONDecoder().decode(DaemonStatus.self, from: Data(status.standardOutput.utf8)).configurationRevision == 2)
+            #expect(try ControlJSON.decoder().decode(DaemonStatus.self, from: Data(status.standardOutput.utf8)).configurationRevision == 2)
             // corosync was not restarted by any of this (same PID on every node).
             #expect(try lab.nodes.map { node in try lab.processes(on: node.name).first { $0.name == "corosync" }?.pid } == corosyncPIDs)
         }

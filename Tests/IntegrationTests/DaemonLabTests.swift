@@ -75,7 +75,7 @@ extension LabTests {
                 var json: DaemonStatus?
                 let settled = try await LabTestSupport.eventually(timeout: .seconds(15)) {
                     let status = try await cluster.sfha("node2", ["status", "--json"])
-                    json = try? JSONDecoder().decode(DaemonStatus.self, from: Data(status.standardOutput.utf8))
+                    json = try? ControlJSON.decoder().decode(DaemonStatus.self, from: Data(status.standardOutput.utf8))
                     return json.map { $0.quorate && $0.nodes.count == 3 && $0.nodes.allSatisfy(\.daemonAlive) } ?? false
                 }
                 #expect(settled, "status from node2: \(String(describing: json))")
@@ -94,7 +94,24 @@ extension LabTests {
                 #expect(moved.dual == 0)
                 let second = try #require(moved.last.first)
                 #expect(second != holder)
+                // Status says why it moved: the previous holder went into standby.
+                let afterStandby = try await cluster.sfha(second, ["status", "--json"])
+                let standbyStatus = try? ControlJSON.decoder().decode(DaemonStatus.self, from: Data(afterStandby.standardOutput.utf8))
+                #expect(standbyStatus?.groups.first?.lastMove?.cause == .holderIneligible(holder, .standby), "\(afterStandby.standardOutput)")
+                #expect(standbyStatus?.groups.first?.ineligible.contains { $0.node == holder && $0.why == .standby } == true)
                 #expect(try await cluster.sfha(holder, ["unstandby"]).succeeded)
+
+                // A ban keeps the group off a node, cluster-wide: it leaves `second` (never two holders), the answer
+                // says where it went, and status names the ban; --clear lifts it.
+                let group = try #require(standbyStatus?.groups.first?.name)
+                let ban = try await cluster.sfha(holder, ["failover", group, "--ban", second, "--yes"])
+                #expect(ban.succeeded && ban.standardOutput.contains("\(group) is on "), "\(ban.standardOutput)\(ban.standardError)")
+                let banned = try await cluster.watch(timeout: .seconds(10)) { $0.count == 1 && $0[0] != second }
+                #expect(banned.dual == 0 && banned.last.count == 1 && banned.last.first != second, "\(banned.last)")
+                let bannedStatus = try await cluster.sfha(holder, ["status", "--json"])
+                let bans = try? ControlJSON.decoder().decode(DaemonStatus.self, from: Data(bannedStatus.standardOutput.utf8))
+                #expect(bans?.groups.first?.bannedNodes == [second], "\(bannedStatus.standardOutput)")
+                #expect(try await cluster.sfha(holder, ["failover", group, "--clear"]).succeeded)
                 // Let every daemon settle (an acquisition in flight is only reported once it completes).
                 let settledHolder = try await cluster.watch(timeout: .seconds(10)) { _ in false }
                 #expect(settledHolder.dual == 0)

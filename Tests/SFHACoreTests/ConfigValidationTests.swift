@@ -493,7 +493,7 @@ struct ConfigWarningTests {
             """
         let warnings = try ConfigTest.warnings(yaml)
         #expect(warnings == [
-            "/etc/sfha/config.yml:3:3: warning: cluster.colour: unknown key, ignored (known keys here: name, quorum_required, failover_delay_ms, maintenance, node_priorities, standby_nodes)",
+            "/etc/sfha/config.yml:3:3: warning: cluster.colour: unknown key, ignored (known keys here: name, quorum_required, failover_delay_ms, maintenance, node_priorities, standby_nodes, banned_nodes)",
             "/etc/sfha/config.yml:6:3: warning: node.prio: unknown key, ignored (did you mean \"priority\"?)",
             "/etc/sfha/config.yml:10:5: warning: vips[0].netmask: unknown key, ignored (known keys here: name, ip, cidr, interface, group)",
             "/etc/sfha/config.yml:16:7: warning: services[0].healthcheck.intervall_ms: unknown key, ignored (did you mean \"interval_ms\"?)",

@@ -102,7 +102,8 @@ extension PlacementPolicy {
             groups: configuration.groups.map {
                 GroupPolicy(
                     name: $0.name, priorities: $0.priorities, failback: $0.failback, failbackDelay: $0.failbackDelay,
-                    colocatedWith: $0.colocatedWith, startAfter: $0.startAfter)
+                    colocatedWith: $0.colocatedWith, startAfter: $0.startAfter,
+                    bannedNodes: Set(configuration.bannedNodes[$0.name] ?? []))
             })
     }
 }

@@ -112,6 +112,11 @@ public struct ConfigurationDiff: Sendable, Equatable, Codable {
 
         // A node taken out of standby by a stale file is a removal the operator confirms.
         compare("standby", old.standbyNodes.map { ($0, $0) }, new.standbyNodes.map { ($0, $0) }, describe: { _ in "" }) { _, _ in nil }
+        // So is a ban lifted by a stale file.
+        let bans = { (configuration: ClusterConfiguration) in
+            configuration.bannedNodes.sorted { $0.key < $1.key }.flatMap { group, nodes in nodes.map { ("\(group) on \($0)", $0) } }
+        }
+        compare("ban", bans(old), bans(new), describe: { _ in "" }) { _, _ in nil }
 
         let settings: [String?] = [
             arrow("name", old.name, new.name), arrow("quorum_required", old.quorumRequired, new.quorumRequired),

@@ -95,6 +95,35 @@ extension ClusterConfiguration {
         return edited
     }
 
+    /// Bans `node` from `group` (it may not hold it) or lifts that ban.
+    public func settingBan(group: String, node: String, _ on: Bool) throws(SFHAError) -> ClusterConfiguration {
+        if let problem = Validators.nodeName(node) {
+            throw SFHAError(.invalidArgument, "'\(node)' is not a valid node name: \(problem)")
+        }
+        guard self.group(named: group) != nil else {
+            throw SFHAError(.notFound, "there is no group named '\(group)'\(Self.known(groups.map(\.name)))")
+        }
+        var edited = self
+        var nodes = Set(bannedNodes[group] ?? [])
+        if on { nodes.insert(node) } else { nodes.remove(node) }
+        edited.bannedNodes[group] = nodes.isEmpty ? nil : nodes.sorted()
+        return edited
+    }
+
+    /// Lifts every ban of `group` (of every group when nil).
+    public func clearingBans(group: String?) throws(SFHAError) -> ClusterConfiguration {
+        var edited = self
+        guard let group else {
+            edited.bannedNodes = [:]
+            return edited
+        }
+        guard self.group(named: group) != nil else {
+            throw SFHAError(.notFound, "there is no group named '\(group)'\(Self.known(groups.map(\.name)))")
+        }
+        edited.bannedNodes[group] = nil
+        return edited
+    }
+
     public func settingMaintenance(_ on: Bool) -> ClusterConfiguration {
         var edited = self
         edited.maintenance = on
@@ -118,6 +147,7 @@ extension ClusterConfiguration {
         guard let group = self.group(named: name), group.vips.isEmpty, group.services.isEmpty else { return }
         guard !groups.contains(where: { $0.colocatedWith.contains(name) || $0.startAfter.contains(name) }) else { return }
         groups.removeAll { $0.name == name }
+        bannedNodes[name] = nil
     }
 
     private func checkUnconstrained(_ name: String) throws(SFHAError) {

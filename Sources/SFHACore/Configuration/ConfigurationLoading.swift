@@ -174,7 +174,8 @@ final class ConfigurationParser {
         guard let rootMap else { return nil }
         reader.checkKeys(rootMap, known: Self.topLevelKeys)
 
-        var cluster = parseCluster(reader.mapping(rootMap, "cluster"))
+        let clusterMap = reader.mapping(rootMap, "cluster")
+        var cluster = parseCluster(clusterMap)
         let node = parseNode(rootMap)
         let vips = reader.list(rootMap, "vips").map { parseVIP($0.node, path: $0.path) }
         let services = reader.list(rootMap, "services").map { parseService($0.node, path: $0.path) }
@@ -190,6 +191,9 @@ final class ConfigurationParser {
         let resolved = resolver.resolve()
 
         cluster.groups = resolved
+        if let clusterMap {
+            cluster.bannedNodes = parseBans(reader.mapping(clusterMap, "banned_nodes"), groups: Set(resolved.map(\.name)))
+        }
         cluster.nodeChecks = checks.compactMap(\.check)
         cluster.constraints = constraints.map(\.constraint)
 
@@ -203,7 +207,10 @@ final class ConfigurationParser {
         var cluster = ClusterConfiguration()
         guard let map else { return cluster }
         reader.checkKeys(
-            map, known: ["name", "quorum_required", "failover_delay_ms", "maintenance", "node_priorities", "standby_nodes"],
+            map, known: [
+                "name", "quorum_required", "failover_delay_ms", "maintenance", "node_priorities", "standby_nodes",
+                "banned_nodes",
+            ],
             deprecated: [
                 "poll_interval_ms": "deprecated and ignored: sfha reacts to corosync membership and quorum events "
                     + "instead of polling; remove this key",
@@ -230,6 +237,31 @@ final class ConfigurationParser {
         }
         cluster.standbyNodes = standby.sorted()
         return cluster
+    }
+
+    /// `cluster.banned_nodes`: group → nodes that may not hold it (`sfha failover GROUP --ban NODE`). A ban on a
+    /// group the file does not define is dropped with a warning (the group was removed; the ban means nothing).
+    private func parseBans(_ map: YAMLMap?, groups: Set<String>) -> [String: [String]] {
+        guard let map else { return [:] }
+        var bans: [String: [String]] = [:]
+        for entry in map.entries {
+            let path = map.path(entry.key)
+            var nodes: Set<String> = []
+            for item in reader.list(entry.value, path: path) {
+                guard let node = reader.string(item.node, path: item.path) else { continue }
+                if let problem = Validators.nodeName(node.value) {
+                    reader.error(node.path, node.position, "\(quoted(node.value)) is not a valid node name: \(problem)")
+                } else {
+                    nodes.insert(node.value)
+                }
+            }
+            guard groups.contains(entry.key) else {
+                reader.warning(path, Position(entry.keyNode), "no group is named \(quoted(entry.key)): its ban is ignored")
+                continue
+            }
+            if !nodes.isEmpty { bans[entry.key] = nodes.sorted() }
+        }
+        return bans
     }
 
     private func parseNode(_ root: YAMLMap) -> NodeConfiguration? {

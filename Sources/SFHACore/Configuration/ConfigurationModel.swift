@@ -68,6 +68,9 @@ public struct ClusterConfiguration: Sendable, Equatable, Codable, CustomStringCo
     /// Nodes in standby (`cluster.standby_nodes`, set by `sfha standby [NODE]`): they hold no group. Kept in the
     /// replicated document, so standby survives a daemon restart and a reboot. Sorted, no duplicates.
     public var standbyNodes: [String] = []
+    /// Group → nodes that may not hold it (`cluster.banned_nodes`, set by `sfha failover GROUP --ban NODE`, removed
+    /// by `--clear`). Replicated and persistent like standby. Each list sorted, no duplicates, no empty list.
+    public var bannedNodes: [String: [String]] = [:]
 
     /// Whether a node that left can be fenced: STONITH enabled and implemented (it is not yet, so never).
     public var fences: Bool { stonith?.enabled == true && StonithConfiguration.isImplemented }
@@ -128,7 +131,7 @@ public struct ClusterConfiguration: Sendable, Equatable, Codable, CustomStringCo
 
     enum CodingKeys: String, CodingKey {
         case name, quorumRequired, takeoverDelayMilliseconds, maintenance, groups, nodeChecks, constraints, stonith,
-             nodePriorities, standbyNodes
+             nodePriorities, standbyNodes, bannedNodes
     }
 
     public init(from decoder: any Decoder) throws {
@@ -144,6 +147,7 @@ public struct ClusterConfiguration: Sendable, Equatable, Codable, CustomStringCo
         nodePriorities = try c.decode([String: Int].self, forKey: .nodePriorities)
         // Absent in documents written before standby was replicated.
         standbyNodes = try c.decodeIfPresent([String].self, forKey: .standbyNodes) ?? []
+        bannedNodes = try c.decodeIfPresent([String: [String]].self, forKey: .bannedNodes) ?? [:]
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -158,6 +162,7 @@ public struct ClusterConfiguration: Sendable, Equatable, Codable, CustomStringCo
         try c.encodeIfPresent(stonith, forKey: .stonith)
         try c.encode(nodePriorities, forKey: .nodePriorities)
         if !standbyNodes.isEmpty { try c.encode(standbyNodes, forKey: .standbyNodes) }
+        if !bannedNodes.isEmpty { try c.encode(bannedNodes, forKey: .bannedNodes) }
     }
 }
 

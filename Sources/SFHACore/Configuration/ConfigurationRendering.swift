@@ -47,6 +47,9 @@ extension ClusterConfiguration {
         ]
         if !nodePriorities.isEmpty { entries.append(("node_priorities", .integers(nodePriorities))) }
         if !standbyNodes.isEmpty { entries.append(("standby_nodes", .strings(standbyNodes))) }
+        if !bannedNodes.isEmpty {
+            entries.append(("banned_nodes", .mapping(bannedNodes.sorted { $0.key < $1.key }.map { ($0.key, .strings($0.value)) })))
+        }
         return .mapping(entries)
     }
 

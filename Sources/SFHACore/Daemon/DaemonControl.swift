@@ -68,6 +68,12 @@ public struct DaemonStatus: Sendable, Equatable, Codable {
         public var quorum: UInt32
     }
     public struct Group: Sendable, Equatable, Codable {
+        /// A node that may not hold the group now, and why.
+        public struct Ineligible: Sendable, Equatable, Codable {
+            public var node: String
+            public var why: Ineligibility
+        }
+
         public var name: String
         public var holder: String?
         public var reason: String
@@ -75,6 +81,56 @@ public struct DaemonStatus: Sendable, Equatable, Codable {
         public var services: [String]
         /// `reason` as data, so a client can say it in the operator's language (absent from older daemons).
         public var why: PlacementReason? = nil
+        /// The group's last change of holder seen by this node's sfhad since it started (null: none yet).
+        public var lastMove: LastMove? = nil
+        /// Every node that may not hold the group now, by name, with why.
+        public var ineligible: [Ineligible] = []
+        /// Nodes banned from the group (`sfha failover GROUP --ban NODE`).
+        public var bannedNodes: [String] = []
+
+        enum CodingKeys: String, CodingKey { case name, holder, reason, vips, services, why, lastMove, ineligible, bannedNodes }
+
+        public init(
+            name: String, holder: String?, reason: String, vips: [String], services: [String], why: PlacementReason? = nil,
+            lastMove: LastMove? = nil, ineligible: [Ineligible] = [], bannedNodes: [String] = []
+        ) {
+            self.name = name
+            self.holder = holder
+            self.reason = reason
+            self.vips = vips
+            self.services = services
+            self.why = why
+            self.lastMove = lastMove
+            self.ineligible = ineligible
+            self.bannedNodes = bannedNodes
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            name = try c.decode(String.self, forKey: .name)
+            holder = try c.decodeIfPresent(String.self, forKey: .holder)
+            reason = try c.decode(String.self, forKey: .reason)
+            vips = try c.decode([String].self, forKey: .vips)
+            services = try c.decode([String].self, forKey: .services)
+            why = try c.decodeIfPresent(PlacementReason.self, forKey: .why)
+            lastMove = try c.decodeIfPresent(LastMove.self, forKey: .lastMove)
+            ineligible = try c.decodeIfPresent([Ineligible].self, forKey: .ineligible) ?? []
+            bannedNodes = try c.decodeIfPresent([String].self, forKey: .bannedNodes) ?? []
+        }
+
+        /// Every key is written, null when unknown: one schema whatever the group's state.
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name)
+            try c.encode(holder, forKey: .holder)
+            try c.encode(reason, forKey: .reason)
+            try c.encode(vips, forKey: .vips)
+            try c.encode(services, forKey: .services)
+            try c.encode(why, forKey: .why)
+            try c.encode(lastMove, forKey: .lastMove)
+            try c.encode(ineligible, forKey: .ineligible)
+            try c.encode(bannedNodes, forKey: .bannedNodes)
+        }
     }
     public var source = "sfhad"
     public var clusterName: String
@@ -132,6 +188,21 @@ public struct DaemonStatus: Sendable, Equatable, Codable {
         proven = try c.decodeIfPresent(Bool.self, forKey: .proven) ?? false
         warnings = try c.decodeIfPresent([String].self, forKey: .warnings) ?? []
         votes = try c.decodeIfPresent(Votes.self, forKey: .votes)
+    }
+}
+
+/// A group's last change of holder, as this node saw it.
+public struct LastMove: Sendable, Equatable, Codable {
+    public var from: String?
+    public var to: String
+    public var at: Date
+    public var cause: MoveCause
+
+    public init(from: String?, to: String, at: Date, cause: MoveCause) {
+        self.from = from
+        self.to = to
+        self.at = at
+        self.cause = cause
     }
 }
 
@@ -196,12 +267,17 @@ extension DaemonRuntime {
                 name: names[id] ?? "nodeid \(id)", nodeId: id, member: view.members.contains(id), daemonAlive: false))
         }
         nodes.sort { $0.nodeId < $1.nodeId }
+        let input = view.placementInput(now: now)
+        let policy = PlacementPolicy(configuration)
         let groups = configuration.groups.map { group in
             let assignment = placement?.assignment(of: group.name)
+            let ineligible = Placer.ineligibleNodes(for: group.name, input, policy: policy)
             return DaemonStatus.Group(
                 name: group.name, holder: assignment?.holder, reason: assignment.map { "\($0.reason)" } ?? "not decided yet",
                 vips: group.vips.map { "\($0.cidr) dev \($0.interface)" }, services: group.services.map(\.systemdUnitName),
-                why: assignment?.reason)
+                why: assignment?.reason, lastMove: lastMoves[group.name],
+                ineligible: ineligible.keys.sorted().map { DaemonStatus.Group.Ineligible(node: $0, why: ineligible[$0]!) },
+                bannedNodes: configuration.bannedNodes[group.name] ?? [])
         }
         var status = DaemonStatus(
             clusterName: configuration.name, node: local.name, nodeId: local.nodeID, quorate: view.quorate,
@@ -262,6 +338,16 @@ extension DaemonRuntime {
             try await self.audited(raw, "failover \(request.group ?? "every group")\(request.to.map { " --to \($0)" } ?? "")") {
                 try await self.failover(group: request.group, to: request.to)
             }
+        }
+        router.post("/v1/ban", body: BanRequest.self) { raw, request in
+            try raw.requireOnlyParameters(["group", "node"])
+            return try await self.audited(raw, "failover \(request.group) --ban \(request.node)") {
+                try await self.ban(group: request.group, node: request.node)
+            }
+        }
+        router.post("/v1/unban", body: ClearBansRequest.self) { raw, request in
+            try raw.requireOnlyParameters(["group"])
+            return try await self.audited(raw, "failover \(request.group.map { "\($0) " } ?? "")--clear") { try await self.clearBans(group: request.group) }
         }
         router.post("/v1/maintenance", body: MaintenanceRequest.self) { raw, request in
             try await self.audited(raw, "maintenance \(request.on ? "on" : "off")") { try await self.setMaintenance(request.on) }

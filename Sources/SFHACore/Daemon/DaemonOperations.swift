@@ -165,12 +165,51 @@ extension DaemonRuntime {
     /// it survives a daemon restart and a reboot). The node must be one corosync knows.
     public func setStandby(node requested: String?, _ on: Bool) async throws(SFHAError) -> ChangeResult {
         let node = requested ?? state.nodeName
+        try checkKnownNode(node)
+        return try await change(on ? "standby on for \(node)" : "standby off for \(node)") { configuration throws(SFHAError) in
+            try configuration.settingStandby(node, on)
+        }
+    }
+
+    /// Nodes corosync or the process group know of (a name outside them is a typo, refused).
+    private func checkKnownNode(_ node: String) throws(SFHAError) {
         let known = Set(state.view.reports.keys).union(state.facts?.nodeNames.values.map { $0 } ?? []).union([state.nodeName])
         guard known.contains(node) else {
             throw SFHAError(.notFound, "there is no node named '\(node)' in this cluster (nodes: \(known.sorted().joined(separator: ", ")))")
         }
-        return try await change(on ? "standby on for \(node)" : "standby off for \(node)") { configuration throws(SFHAError) in
-            try configuration.settingStandby(node, on)
+    }
+
+    /// Bans `node` from `group`, cluster-wide and persistently (`cluster.banned_nodes`), then waits (at most
+    /// `moveTimeout`) until the group has left that node and says where it went, or why it has no holder.
+    public func ban(group: String, node: String) async throws(SFHAError) -> ChangeResult {
+        try checkKnownNode(node)
+        var result = try await change("ban of \(node) from group \(group)") { configuration throws(SFHAError) in
+            try configuration.settingBan(group: group, node: node, true)
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now + Self.moveTimeout
+        func left() -> Bool { state.view.reports[node]?.holdings.contains(group) != true }
+        func settled() -> Bool {
+            guard left(), let assignment = state.lastPlacement?.assignment(of: group) else { return false }
+            guard let holder = assignment.holder else { return true }
+            return state.view.reports[holder]?.running.contains(group) == true
+        }
+        while clock.now < deadline, !settled() { try? await Task.sleep(for: .milliseconds(20)) }
+        let assignment = state.lastPlacement?.assignment(of: group)
+        if !left() {
+            result.message += "; \(node) still holds \(group) (\(assignment?.reason.description ?? "not decided"))"
+        } else if let holder = assignment?.holder, state.view.reports[holder]?.running.contains(group) == true {
+            result.message += "; \(group) is on \(holder)"
+        } else {
+            result.message += "; \(group) has no holder: \(assignment?.reason.description ?? "not decided")"
+        }
+        return result
+    }
+
+    /// Lifts the bans of `group` (of every group when nil).
+    public func clearBans(group: String?) async throws(SFHAError) -> ChangeResult {
+        try await change("clearing the bans of \(group.map { "group \($0)" } ?? "every group")") { configuration throws(SFHAError) in
+            try configuration.clearingBans(group: group)
         }
     }
 
@@ -525,6 +564,24 @@ public struct ReloadPlan: Sendable, Equatable, Codable {
         self.warnings = warnings
         self.note = note
     }
+}
+
+/// `POST /v1/ban`: keep `group` off `node`.
+public struct BanRequest: Sendable, Equatable, Codable {
+    public var group: String
+    public var node: String
+
+    public init(group: String, node: String) {
+        self.group = group
+        self.node = node
+    }
+}
+
+/// `POST /v1/unban`: lift the bans of `group` (every group when absent).
+public struct ClearBansRequest: Sendable, Equatable, Codable {
+    public var group: String?
+
+    public init(group: String? = nil) { self.group = group }
 }
 
 /// `POST /v1/standby`, `/v1/unstandby`: the node (this one when absent).

@@ -27,6 +27,8 @@ public actor DaemonRuntime {
     public nonisolated let history: DaemonHistory
     /// The last holder recorded in the history for each group.
     private var recordedHolders: [String: String] = [:]
+    /// Each group's last change of holder since this daemon started (`sfha status`; older ones: `sfha history`).
+    private(set) var lastMoves: [String: LastMove] = [:]
     var group: ProcessGroup?
     let logger: Logger
     private(set) var shuttingDown = false
@@ -298,12 +300,17 @@ public actor DaemonRuntime {
         where state.inProcessGroup && loggedAssignments[assignment.group] != assignment {
             loggedAssignments[assignment.group] = assignment
             if let holder = assignment.holder, recordedHolders[assignment.group] != holder {
-                // A move is news; a holder kept for another reason, or "none" while waiting, is not.
+                // A move is news; a holder kept for another reason, or "none" while waiting, is not. Said with what
+                // became of the previous holder, which placement's own reason for the new one does not tell.
                 let previous = recordedHolders[assignment.group]
                 recordedHolders[assignment.group] = holder
-                let line: Logger.Message = "group \(assignment.group) \(previous.map { "moves from \($0) to" } ?? "goes to") \(holder): \(assignment.reason)"
+                let cause = Placer.cause(
+                    ofMoveFrom: previous, to: assignment, state.view.placementInput(now: now),
+                    policy: PlacementPolicy(state.document.configuration))
+                lastMoves[assignment.group] = LastMove(from: previous, to: holder, at: Date(), cause: cause)
+                let line: Logger.Message = "group \(assignment.group) \(previous.map { "moves from \($0) to" } ?? "goes to") \(holder): \(cause)"
                 if previous == nil { logger.notice(line) } else { logger.warning(line) }
-                record(.move, "group \(assignment.group): \(previous ?? "none") → \(holder) (\(assignment.reason))")
+                record(.move, "group \(assignment.group): \(previous ?? "none") → \(holder) (\(cause))")
             }
             logger.info("placement", metadata: ["group": "\(assignment.group)", "holder": "\(assignment.holder ?? "none")", "reason": "\(assignment.reason)"])
         }

@@ -56,11 +56,14 @@ public struct GroupPolicy: Sendable, Equatable, Codable {
     public var colocatedWith: [String]
     /// Groups that must have a holder before this one is placed.
     public var startAfter: [String]
+    /// Nodes the operator banned from this group (`sfha failover GROUP --ban NODE`): never eligible for it.
+    public var bannedNodes: Set<String>
 
     public init(
         name: String, priorities: [String: Int] = [:], failback: Bool = false, failbackDelay: Duration = .zero,
-        colocatedWith: [String] = [], startAfter: [String] = []
+        colocatedWith: [String] = [], startAfter: [String] = [], bannedNodes: Set<String> = []
     ) {
+        self.bannedNodes = bannedNodes
         self.name = name
         self.priorities = priorities
         self.failback = failback
@@ -239,6 +242,7 @@ public enum Ineligibility: String, Sendable, Equatable, Codable, CaseIterable {
     case notProven = "not proven to be in the quorate ring"
     case blocked = "over its failure limit for this group"
     case movedAway = "operator moved the group away"
+    case banned = "banned from the group by the operator"
 }
 
 /// Why a group is (or is not) where placement put it.

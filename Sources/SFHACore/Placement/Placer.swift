@@ -5,8 +5,8 @@
 /// 1. Maintenance freezes placement: whoever holds a group keeps it; nothing else moves.
 /// 2. Without quorum (when required) nobody holds anything.
 /// 3. A node is eligible for a group when it is in the membership, its daemon is alive, it is not in standby, its
-///    node-level critical checks pass, it is not over its failure limit for the group, and no operator moved the
-///    group away from it.
+///    node-level critical checks pass, it is not over its failure limit for the group, no operator moved the
+///    group away from it, and no operator banned it from the group (or from a group colocated with it).
 /// 4. The current holder keeps the group while eligible (stickiness), unless failback applies (the group allows it,
 ///    a strictly higher-priority node has been eligible for `failbackDelay`) or an operator asked to move it to
 ///    another eligible node. Otherwise the highest-priority eligible node wins, ties to the lowest node id.
@@ -27,6 +27,51 @@ public enum Placer {
         }
         context.applyOrder(&decisions)
         return Placement(assignments: policy.groups.compactMap { decisions[$0.name] })
+    }
+
+    /// Why each node may not hold `group` now (nodes absent from the answer may): what `sfha status` shows beside
+    /// the group, whoever holds it.
+    public static func ineligibleNodes(for group: String, _ input: PlacementInput, policy: PlacementPolicy) -> [String: Ineligibility] {
+        let context = Context(input: input, policy: policy)
+        guard let component = context.components.first(where: { $0.contains { $0.name == group } }) else { return [:] }
+        return context.ineligibilityReport(component)
+    }
+
+    /// Why `group` went from `previous` to the node `assignment` gives it: what became of the previous holder
+    /// (left, its daemon stopped, no longer eligible), else placement's own reason (an operator request, failback,
+    /// or the first placement).
+    public static func cause(
+        ofMoveFrom previous: String?, to assignment: GroupAssignment, _ input: PlacementInput, policy: PlacementPolicy
+    ) -> MoveCause {
+        guard let previous, previous != assignment.holder else { return .placed(assignment.reason) }
+        guard input.reports.contains(where: { $0.name == previous && input.members.contains($0.nodeID) }) else {
+            return input.daemonDepartures.contains(previous) ? .holderDaemonStopped(previous) : .holderLeft(previous)
+        }
+        if let why = ineligibleNodes(for: assignment.group, input, policy: policy)[previous] {
+            return .holderIneligible(previous, why)
+        }
+        return .placed(assignment.reason)
+    }
+}
+
+/// Why a group's holder changed (`sfha status`'s last move, the log, `sfha history`).
+public enum MoveCause: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// Placement's reason on its own: the first placement, an operator's request, failback.
+    case placed(PlacementReason)
+    /// The previous holder left the corosync membership (node loss, or a partition).
+    case holderLeft(String)
+    /// The previous holder's sfhad stopped (or was killed) while its node stayed in the membership.
+    case holderDaemonStopped(String)
+    /// The previous holder may no longer hold it (standby, failure limit, health, ban, operator move).
+    case holderIneligible(String, Ineligibility)
+
+    public var description: String {
+        switch self {
+        case .placed(let reason): "\(reason)"
+        case .holderLeft(let node): "\(node) left the membership (node lost or cut off)"
+        case .holderDaemonStopped(let node): "sfhad on \(node) stopped"
+        case .holderIneligible(let node, let why): "\(node) may not hold it: \(why.rawValue)"
+        }
     }
 }
 
@@ -94,6 +139,7 @@ private struct Context {
         for group in component {
             if case .awayFrom(let away)? = input.moveRequests[group.name], away == node.name { return .movedAway }
         }
+        if component.contains(where: { $0.bannedNodes.contains(node.name) }) { return .banned }
         return nil
     }
 
