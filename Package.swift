@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // corosync's C client libraries (cmap, quorum, votequorum, cfg, cpg). Headers live in /usr/include, so no
@@ -56,6 +57,17 @@ let package = Package(
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
             ]
         ),
+        // sfhad's optional TCP listener for /metrics: its own module, so that only sfhad links SwiftNIO.
+        .target(
+            name: "SFHAMetricsHTTP",
+            dependencies: [
+                "SFHABase",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         // Network-namespace lab: real corosync nodes on one machine (tests, benchmarks, demo).
         .target(
             name: "SFHALab",
@@ -70,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "sfhad",
             dependencies: [
-                "SFHACore", "CorosyncKit", "SFHABase",
+                "SFHACore", "CorosyncKit", "SFHABase", "SFHAMetricsHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -87,6 +99,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SFHABaseTests", dependencies: ["SFHABase"]),
+        .testTarget(name: "SFHAMetricsHTTPTests", dependencies: ["SFHAMetricsHTTP", "SFHABase"]),
         .testTarget(name: "CorosyncKitTests", dependencies: ["CorosyncKit", "SFHABase"]),
         .testTarget(
             name: "SFHACoreTests",

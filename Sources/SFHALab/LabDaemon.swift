@@ -20,6 +20,8 @@ public struct LabDaemonCluster: Sendable {
         public var failoverDelayMilliseconds: Int?
         /// More keys of the service's entry (YAML, indented as under `- name:`), e.g. a health check.
         public var serviceOptions: String
+        /// Each node also serves /metrics over TCP on its lab address, this port (`metrics.listen`).
+        public var metricsPort = 9469
 
         public init(failoverDelayMilliseconds: Int? = nil, serviceOptions: String = "") {
             self.failoverDelayMilliseconds = failoverDelayMilliseconds
@@ -56,6 +58,9 @@ public struct LabDaemonCluster: Sendable {
 
             """
         for line in settings.serviceOptions.split(separator: "\n", omittingEmptySubsequences: true) { text += "    \(line)\n" }
+        if let address = try? lab.node(node).address {
+            text += "metrics:\n  listen: \(address):\(settings.metricsPort)\n"
+        }
         return text
     }
 

@@ -6,6 +6,7 @@ import Metrics
 import Prometheus
 import SFHABase
 import SFHACore
+import SFHAMetricsHTTP
 import ServiceLifecycle
 
 /// `sfhad`: keeps each resource group on exactly one live, quorate, healthy node.
@@ -86,27 +87,34 @@ struct SFHADaemonCommand: AsyncParsableCommand {
             defer { notifier.notify(["READY": "1", "STATUS": "running"]) }
             return try await runtime.reload(path: configPath, confirmedRemovals: request.confirmedRemovals) { level.level = $0.loggerLevel }
         }
+        let emitMetrics: @Sendable () -> [UInt8] = {
+            var buffer: [UInt8] = []
+            registry.emit(into: &buffer)
+            return buffer
+        }
         let router = runtime.controlRouter(
             reload: reload, configurationPath: configPath,
-            metrics: {
-                var buffer: [UInt8] = []
-                registry.emit(into: &buffer)
-                return buffer
-            },
+            metrics: emitMetrics,
             logs: logBuffer)
         // A graceful stop ends the services in reverse order, each awaited: the handover (in ProcessGroupService)
         // runs while the lease refresh (the core loop's beat), the message sender, corosync's counters and the
         // corosync watch still run.
+        var services: [any Service] = [
+            LeaseService(runtime: runtime), SenderService(runtime: runtime), TotemService(runtime: runtime),
+            CorosyncWatchService(runtime: runtime), ProcessGroupService(runtime: runtime, logger: logger),
+            ReconcileService(runtime: runtime), HeartbeatService(runtime: runtime),
+            HealthService(runtime: runtime, probe: SystemHealthProbe()),
+            ControlService(router: router, socketPath: socket, logger: logger),
+            SignalService(runtime: runtime, reload: reload, logger: logger),
+            ReadinessService(notifier: notifier),
+        ]
+        if let listen = loaded.node.metricsListen {
+            services.append(MetricsListenerService(
+                server: MetricsHTTPServer(host: "\(listen.address)", port: Int(listen.port), logger: logger, render: emitMetrics),
+                logger: logger))
+        }
         let group = ServiceGroup(
-            services: [
-                LeaseService(runtime: runtime), SenderService(runtime: runtime), TotemService(runtime: runtime),
-                CorosyncWatchService(runtime: runtime), ProcessGroupService(runtime: runtime, logger: logger),
-                ReconcileService(runtime: runtime), HeartbeatService(runtime: runtime),
-                HealthService(runtime: runtime, probe: SystemHealthProbe()),
-                ControlService(router: router, socketPath: socket, logger: logger),
-                SignalService(runtime: runtime, reload: reload, logger: logger),
-                ReadinessService(notifier: notifier),
-            ],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
         logger.notice("sfhad stopped", metadata: ["node": "\(loaded.node.name)"])

@@ -1,6 +1,7 @@
 import Logging
 import SFHABase
 import SFHACore
+import SFHAMetricsHTTP
 import ServiceLifecycle
 import UnixSignals
 
@@ -43,5 +44,21 @@ struct ReadinessService: Service {
         notifier.notify(["READY": "1", "STATUS": "running"])
         try? await gracefulShutdown()
         notifier.notify(["STOPPING": "1", "STATUS": "handing over and stopping"])
+    }
+}
+
+/// The optional TCP /metrics listener (`metrics.listen`). One that cannot listen (an address not on this node, a
+/// port in use) is an error in the log, not a reason to stop sfhad: the groups it keeps matter more than a scrape.
+struct MetricsListenerService: Service {
+    let server: MetricsHTTPServer
+    let logger: Logger
+
+    func run() async throws {
+        do {
+            try await server.run()
+        } catch {
+            logger.error("\(error); /metrics stays available on the control socket ('sfha metrics')")
+            try? await gracefulShutdown()
+        }
     }
 }

@@ -87,6 +87,10 @@ extension LabTests {
                     return !page.isEmpty
                 }
                 #expect(answered && page == holder)
+                // Prometheus can scrape each node over TCP (`metrics.listen`, set by the lab on the node's address).
+                let scrape = try await LabTestSupport.fetchFromClient(
+                    cluster.lab, "http://\(try cluster.lab.node(holder).address):\(LabDaemonCluster.Settings().metricsPort)/metrics")
+                #expect(scrape.standardOutput.contains("sfha_quorate"), "\(scrape.standardOutput.prefix(300))\(scrape.standardError)")
 
                 // Standby moves the group at once; unstandby does not move it back (stickiness).
                 #expect(try await cluster.sfha(holder, ["standby"]).succeeded)

@@ -173,7 +173,7 @@ struct ConfigDiagnosticSafetyTests {
         #expect(config.warnings.count == limit + 1)
         // The first ones in file order, then how many more.
         #expect(config.warnings.first?.description == "\(file):2:1: warning: u0: unknown key, ignored (known keys "
-            + "here: cluster, node, vips, services, health_checks, constraints, stonith, logging, groups)")
+            + "here: cluster, node, vips, services, health_checks, constraints, stonith, logging, groups, metrics)")
         #expect(config.warnings[limit - 1].keyPath == "u\(limit - 1)")
         #expect(config.warnings.last?.description == "\(file): warning: and \(count - limit) more warnings not shown "
             + "(the first \(limit) are above)")
@@ -233,12 +233,12 @@ struct ConfigDiagnosticSafetyTests {
             """#)
         #expect(config.warnings.map(\.description) == [
             #"/etc/sfha/config.yml:2:1: warning: \u{1B}[31mred: unknown key, ignored (known keys here: cluster, node, "#
-                + "vips, services, health_checks, constraints, stonith, logging, groups)",
+                + "vips, services, health_checks, constraints, stonith, logging, groups, metrics)",
             #"/etc/sfha/config.yml:3:1: warning: x\n/etc/sfha/config.yml:1:1: error: forged: unknown key, ignored "#
                 + "(known keys here: cluster, node, vips, services, health_checks, constraints, stonith, logging, "
-                + "groups)",
+                + "groups, metrics)",
             #"/etc/sfha/config.yml:4:1: warning: nel\u{85} and\u{2028}sep: unknown key, ignored (known keys here: "#
-                + "cluster, node, vips, services, health_checks, constraints, stonith, logging, groups)",
+                + "cluster, node, vips, services, health_checks, constraints, stonith, logging, groups, metrics)",
             #"/etc/sfha/config.yml:6:29: warning: vips[0].interfac\u{1B}: unknown key, ignored (did you mean "#
                 + "\"interface\"?)",
         ])

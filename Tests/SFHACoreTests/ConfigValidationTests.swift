@@ -497,7 +497,7 @@ struct ConfigWarningTests {
             "/etc/sfha/config.yml:6:3: warning: node.prio: unknown key, ignored (did you mean \"priority\"?)",
             "/etc/sfha/config.yml:10:5: warning: vips[0].netmask: unknown key, ignored (known keys here: name, ip, cidr, interface, group)",
             "/etc/sfha/config.yml:16:7: warning: services[0].healthcheck.intervall_ms: unknown key, ignored (did you mean \"interval_ms\"?)",
-            "/etc/sfha/config.yml:17:1: warning: extras: unknown key, ignored (known keys here: cluster, node, vips, services, health_checks, constraints, stonith, logging, groups)",
+            "/etc/sfha/config.yml:17:1: warning: extras: unknown key, ignored (known keys here: cluster, node, vips, services, health_checks, constraints, stonith, logging, groups, metrics)",
         ])
         let warning = try #require(try ConfigTest.load(yaml).warnings.first)
         #expect(warning.keyPath == "cluster.colour" && warning.line == 3 && warning.column == 3)

@@ -161,7 +161,7 @@ final class ConfigurationParser {
     }
 
     static let topLevelKeys = [
-        "cluster", "node", "vips", "services", "health_checks", "constraints", "stonith", "logging", "groups",
+        "cluster", "node", "vips", "services", "health_checks", "constraints", "stonith", "logging", "groups", "metrics",
     ]
 
     func parse(root: Node?) -> Output? {
@@ -278,6 +278,16 @@ final class ConfigurationParser {
                 }
             }
         }
+        var metricsListen: ListenAddress?
+        if let metrics = reader.mapping(root, "metrics") {
+            reader.checkKeys(metrics, known: ["listen"])
+            if let text = reader.string(metrics, "listen") {
+                switch ListenAddress.parse(text.value) {
+                case .success(let address): metricsListen = address
+                case .failure(let error): reader.error(text.path, text.position, error.message)
+                }
+            }
+        }
         guard let map else {
             reader.error("node.name", root.contains("node") ? root.keyPosition("node") : .none,
                          "is required (this node's name, as in corosync.conf)")
@@ -292,7 +302,7 @@ final class ConfigurationParser {
             reader.error(name.path, name.position, "\(quoted(name.value)) is not a valid node name: \(problem)")
             return nil
         }
-        return NodeConfiguration(name: name.value, priority: priority, logLevel: level)
+        return NodeConfiguration(name: name.value, priority: priority, logLevel: level, metricsListen: metricsListen)
     }
 
     static let priorityRange = 0...1000

@@ -32,16 +32,64 @@ public struct NodeConfiguration: Sendable, Equatable, Codable, CustomStringConve
     /// `priorities` take precedence over it; see `ClusterConfiguration.priority(of:in:published:)`.
     public var priority: Int
     public var logLevel: LogLevel
+    /// Where sfhad also serves `GET /metrics` over TCP (`metrics.listen`), for Prometheus to scrape without a
+    /// proxy; nil (the default): only on the control socket. Read at start.
+    public var metricsListen: ListenAddress?
 
     public static let defaultPriority = 100
 
-    public init(name: String, priority: Int = NodeConfiguration.defaultPriority, logLevel: LogLevel = .info) {
+    public init(
+        name: String, priority: Int = NodeConfiguration.defaultPriority, logLevel: LogLevel = .info, metricsListen: ListenAddress? = nil
+    ) {
         self.name = name
         self.priority = priority
         self.logLevel = logLevel
+        self.metricsListen = metricsListen
     }
 
-    public var description: String { "node \(name) (priority \(priority), log level \(logLevel.rawValue))" }
+    public var description: String {
+        "node \(name) (priority \(priority), log level \(logLevel.rawValue)\(metricsListen.map { ", metrics on \($0)" } ?? ""))"
+    }
+}
+
+/// A TCP address to listen on: `ADDRESS:PORT`, `[IPv6]:PORT`. An address, not a host name: what is bound is exactly
+/// what the operator wrote.
+public struct ListenAddress: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var address: IPAddress
+    public var port: UInt16
+
+    public init(address: IPAddress, port: UInt16) {
+        self.address = address
+        self.port = port
+    }
+
+    /// Parses `ADDRESS:PORT` or `[IPv6]:PORT`, or says why it cannot.
+    public static func parse(_ text: String) -> Result<ListenAddress, SFHAError> {
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                return .failure(SFHAError(.invalidArgument, "'\(text)' is not [IPv6]:PORT"))
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":"), text.firstIndex(of: ":") == colon else {
+                return .failure(SFHAError(.invalidArgument, "'\(text)' is not ADDRESS:PORT (write an IPv6 address as [ADDRESS]:PORT)"))
+            }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        guard let address = IPAddress(host) else {
+            return .failure(SFHAError(.invalidArgument, "'\(host)' is not an IPv4 or IPv6 address (a host name is not accepted)"))
+        }
+        guard let port = parseInteger(String(portText)), (1...65535).contains(port) else {
+            return .failure(SFHAError(.invalidArgument, "'\(portText)' is not a port (1 to 65535)"))
+        }
+        return .success(ListenAddress(address: address, port: UInt16(port)))
+    }
+
+    public var description: String { address.isIPv6 ? "[\(address)]:\(port)" : "\(address):\(port)" }
 }
 
 /// The cluster-wide part of the configuration. Every node must see the same value; it is what nodes replicate

@@ -76,7 +76,11 @@ extension SFHAConfiguration {
             ("node", .mapping([("name", .string(node.name)), ("priority", .integer(node.priority))])),
         ])
         let loggingSection = YAMLNode.mapping([("logging", .mapping([("level", .string(node.logLevel.rawValue))]))])
-        sections.insert(contentsOf: [nodeSection, loggingSection], at: 1)
+        var nodeSections = [nodeSection, loggingSection]
+        if let listen = node.metricsListen {
+            nodeSections.append(.mapping([("metrics", .mapping([("listen", .string(listen.description))]))]))
+        }
+        sections.insert(contentsOf: nodeSections, at: 1)
         var text = "# sfha configuration.\n"
         for section in sections {
             text += "\n" + section.yamlText()
