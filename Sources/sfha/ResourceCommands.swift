@@ -13,17 +13,7 @@ struct ResourcesCommand: AsyncParsableCommand {
     func run() async throws {
         let report: ResourcesReport = try await daemon.call { try await $0.get("/v1/resources") }
         if json { return try CLI.printJSON(report) }
-        let here = Text(en: "HERE", fr: "ICI")(daemon.language)
-        print(CLI.table(
-            [["VIP", "ADDRESS", "DEV", "GROUP", "HOLDER", here]]
-                + report.vips.map { [$0.name, $0.address, $0.interface, $0.group, $0.holder ?? "-", $0.presentHere ? "up" : "-"] }),
-            terminator: "")
-        guard !report.services.isEmpty else { return }
-        print("")
-        print(CLI.table(
-            [["SERVICE", "UNIT", "GROUP", "HOLDER", here]]
-                + report.services.map { [$0.name, $0.unit, $0.group, $0.holder ?? "-", $0.activeHere ? "active" : "-"] }),
-            terminator: "")
+        print(ResourceTables.resources(report, daemon.language), terminator: "")
     }
 }
 
@@ -37,25 +27,7 @@ struct HealthCommand: AsyncParsableCommand {
     func run() async throws {
         let report: HealthReport = try await daemon.call { try await $0.get("/v1/health") }
         if json { return try CLI.printJSON(report) }
-        let language = daemon.language
-        print(Text(en: "Node \(report.node): \(report.nodeHealthy ? "healthy" : "UNHEALTHY")",
-                   fr: "Nœud \(report.node) : \(report.nodeHealthy ? "sain" : "EN ÉCHEC")")(language))
-        if report.checks.isEmpty {
-            print(Text(en: "No health check runs here.", fr: "Aucun contrôle de santé ne tourne ici.")(language))
-        } else {
-            print(CLI.table(
-                [["CHECK", "STATE", "PROBES", "FAILURES", "LAST"]]
-                    + report.checks.map {
-                        [$0.name, $0.healthy ? "healthy" : "unhealthy", String($0.probes), String($0.consecutiveFailures), $0.lastResult ?? "-"]
-                    }), terminator: "")
-        }
-        if !report.failures.isEmpty {
-            print(CLI.table(
-                [["GROUP", "SERVICE", "UNIT", "FAILURES", "RESTARTS", "STATE", "REASON"]]
-                    + report.failures.map {
-                        [$0.group, $0.service, $0.unit, String($0.failures), String($0.restartsInWindow), $0.failed ? "failed" : "ok", $0.lastReason]
-                    }), terminator: "")
-        }
+        print(ResourceTables.health(report, daemon.language), terminator: "")
     }
 }
 
@@ -69,13 +41,7 @@ struct ConstraintsCommand: AsyncParsableCommand {
     func run() async throws {
         let report: ConstraintsReport = try await daemon.call { try await $0.get("/v1/constraints") }
         if json { return try CLI.printJSON(report) }
-        print(CLI.table(
-            [["GROUP", "RESOURCES", "WITH", "AFTER", "NEEDS CHECKS"]]
-                + report.groups.map {
-                    [$0.name, $0.resources.joined(separator: ","), $0.colocatedWith.joined(separator: ",").ifEmpty("-"),
-                     $0.startAfter.joined(separator: ",").ifEmpty("-"), $0.requiredChecks.joined(separator: ",").ifEmpty("-")]
-                }), terminator: "")
-        for constraint in report.constraints { print("  \(constraint)") }
+        print(ResourceTables.constraints(report, daemon.language), terminator: "")
     }
 }
 
@@ -137,9 +103,7 @@ struct VIPListCommand: AsyncParsableCommand {
     func run() async throws {
         let report: ResourcesReport = try await daemon.call { try await $0.get("/v1/resources") }
         if json { return try CLI.printJSON(report.vips) }
-        print(CLI.table(
-            [["NAME", "ADDRESS", "DEV", "GROUP", "HOLDER"]]
-                + report.vips.map { [$0.name, $0.address, $0.interface, $0.group, $0.holder ?? "-"] }), terminator: "")
+        print(ResourceTables.vips(report, daemon.language), terminator: "")
     }
 }
 
@@ -208,10 +172,7 @@ struct ServiceListCommand: AsyncParsableCommand {
     func run() async throws {
         let report: ResourcesReport = try await daemon.call { try await $0.get("/v1/resources") }
         if json { return try CLI.printJSON(report.services) }
-        print(CLI.table(
-            [["NAME", "UNIT", "GROUP", "HOLDER", "ACTIVE HERE"]]
-                + report.services.map { [$0.name, $0.unit, $0.group, $0.holder ?? "-", $0.activeHere ? "yes" : "no"] }),
-            terminator: "")
+        print(ResourceTables.services(report, daemon.language), terminator: "")
     }
 }
 

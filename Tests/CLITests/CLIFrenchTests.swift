@@ -70,6 +70,37 @@ import Testing
         #expect(DaemonStatusText.render(Self.status(quorate: true, proven: true)).contains("highest-priority eligible node"))
     }
 
+    /// `resources`, `vip list`, `service list`, `health` and `constraints`: every table in French, data kept.
+    @Test func theResourceTablesAreFrench() {
+        let resources = ResourcesReport(
+            node: "n1",
+            vips: [.init(name: "v1", address: "192.0.2.3/24", interface: "eth0", group: "g1", holder: "n1", presentHere: true),
+                   .init(name: "v2", address: "192.0.2.4/24", interface: "eth0", group: "g2", holder: nil, presentHere: false)],
+            services: [.init(name: "s1", unit: "u1.service", group: "g1", holder: "n1", activeHere: true),
+                       .init(name: "s2", unit: "u2.service", group: "g2", holder: nil, activeHere: false)])
+        let health = HealthReport(
+            node: "n1", nodeHealthy: false,
+            checks: [.init(name: "c1", healthy: false, probes: 3, consecutiveFailures: 2, consecutiveSuccesses: 0, lastResult: "x1"),
+                     .init(name: "c2", healthy: true, probes: 3, consecutiveFailures: 0, consecutiveSuccesses: 3, lastResult: nil)],
+            failures: [.init(group: "g1", service: "s1", unit: "u1.service", failures: 2, restartsInWindow: 1, failed: true, lastReason: "x2"),
+                       .init(group: "g2", service: "s2", unit: "u2.service", failures: 0, restartsInWindow: 0, failed: false, lastReason: "x3")])
+        let healthy = HealthReport(node: "n1", nodeHealthy: true, checks: [], failures: [])
+        let constraints = ConstraintsReport(
+            constraints: ["colocation s1 with c1"],
+            groups: [.init(name: "g1", resources: ["v1", "s1"], colocatedWith: ["g2"], startAfter: [], requiredChecks: ["c1"])])
+        let texts: [(Language) -> String] = [
+            { ResourceTables.resources(resources, $0) }, { ResourceTables.vips(resources, $0) },
+            { ResourceTables.services(resources, $0) }, { ResourceTables.health(health, $0) }, { ResourceTables.health(healthy, $0) },
+            { ResourceTables.constraints(constraints, $0) },
+        ]
+        for text in texts {
+            let (english, french) = (text(.en), text(.fr))
+            #expect(Self.leaked(french: french, english: english, data: ["colocation s1 with c1", "eth0"]) == [], "\(french)")
+            #expect(english != french)
+        }
+        #expect(ResourceTables.resources(resources, .fr).contains("u2.service"))
+    }
+
     @Test func corosyncsViewIsFrench() {
         let ring = RingID(nodeID: 1, sequence: 8)
         for quorate in [true, false] {
