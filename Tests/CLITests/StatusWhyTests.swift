@@ -27,21 +27,21 @@ import Testing
     }
 
     @Test func theCauseOfAMoveIsWhatBecameOfThePreviousHolder() {
-        #expect(Self.cause(from: "node1", Self.input([Self.report(1, standby: true), Self.report(2)])) == .holderIneligible("node1", .standby))
-        #expect(Self.cause(from: "node1", Self.input([Self.report(1, blocked: ["web"]), Self.report(2)])) == .holderIneligible("node1", .blocked))
-        #expect(Self.cause(from: "node1", Self.input([Self.report(1, healthy: false), Self.report(2)])) == .holderIneligible("node1", .unhealthy))
+        #expect(Self.cause(from: "node1", Self.input([Self.report(1, standby: true), Self.report(2)])) == .holderIneligible(node: "node1", why: .standby))
+        #expect(Self.cause(from: "node1", Self.input([Self.report(1, blocked: ["web"]), Self.report(2)])) == .holderIneligible(node: "node1", why: .blocked))
+        #expect(Self.cause(from: "node1", Self.input([Self.report(1, healthy: false), Self.report(2)])) == .holderIneligible(node: "node1", why: .unhealthy))
         // Node loss: node1 is not a member any more. Its daemon alone stopped: a member without a report.
-        #expect(Self.cause(from: "node1", Self.input([Self.report(2)], members: [2, 3])) == .holderLeft("node1"))
-        #expect(Self.cause(from: "node1", Self.input([Self.report(2)], daemonDepartures: ["node1"])) == .holderDaemonStopped("node1"))
+        #expect(Self.cause(from: "node1", Self.input([Self.report(2)], members: [2, 3])) == .holderLeft(node: "node1"))
+        #expect(Self.cause(from: "node1", Self.input([Self.report(2)], daemonDepartures: ["node1"])) == .holderDaemonStopped(node: "node1"))
         // Operator moves: away from node1 (it is no longer eligible), or to node2 (node1 still was).
         #expect(Self.cause(from: "node1", Self.input([Self.report(1), Self.report(2)], requests: ["web": .awayFrom("node1")]))
-            == .holderIneligible("node1", .movedAway))
-        #expect(Self.cause(from: "node1", Self.input([Self.report(1), Self.report(2)], requests: ["web": .to("node2")])) == .placed(.requested))
+            == .holderIneligible(node: "node1", why: .movedAway))
+        #expect(Self.cause(from: "node1", Self.input([Self.report(1), Self.report(2)], requests: ["web": .to("node2")])) == .placed(reason: .requested))
         // A ban.
         let banned = PlacementPolicy(groups: [GroupPolicy(name: "web", bannedNodes: ["node1"])])
-        #expect(Self.cause(from: "node1", Self.input([Self.report(1), Self.report(2)]), policy: banned) == .holderIneligible("node1", .banned))
+        #expect(Self.cause(from: "node1", Self.input([Self.report(1), Self.report(2)]), policy: banned) == .holderIneligible(node: "node1", why: .banned))
         // No previous holder: placement's own reason.
-        #expect(Self.cause(from: nil, Self.input([Self.report(1), Self.report(2)])) == .placed(.highestPriority))
+        #expect(Self.cause(from: nil, Self.input([Self.report(1), Self.report(2)])) == .placed(reason: .highestPriority))
     }
 
     @Test func everyIneligibleNodeIsNamedWithItsReason() {
@@ -53,7 +53,7 @@ import Testing
     }
 
     @Test func statusShowsTheLastMoveAndWhoIsNotEligibleInBothLanguages() throws {
-        let move = LastMove(from: "node1", to: "node2", at: Date(timeIntervalSince1970: 0), cause: .holderIneligible("node1", .standby))
+        let move = LastMove(from: "node1", to: "node2", at: Date(timeIntervalSince1970: 0), cause: .holderIneligible(node: "node1", why: .standby))
         let group = DaemonStatus.Group(
             name: "web", holder: "node2", reason: "\(PlacementReason.kept)", vips: [], services: [], why: .kept, lastMove: move,
             ineligible: [.init(node: "node1", why: .standby), .init(node: "node3", why: .banned)], bannedNodes: ["node3"])
@@ -83,5 +83,8 @@ import Testing
         // `--json` writes times as the control API does (ISO 8601), not as seconds since 2001.
         let moveJSON = try CLI.jsonText(move)
         #expect(moveJSON.contains("\"at\" : \"1970-01-01T00:00:00Z\""), "\(moveJSON)")
+        // The cause as documented (Control-API.md): named members, the reason's words.
+        let causeJSON = String(decoding: try JSONEncoder().encode(move.cause), as: UTF8.self)
+        #expect(causeJSON == #"{"holderIneligible":{"node":"node1","why":"in standby"}}"# || causeJSON == #"{"holderIneligible":{"why":"in standby","node":"node1"}}"#, "\(causeJSON)")
     }
 }

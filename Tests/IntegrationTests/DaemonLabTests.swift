@@ -101,7 +101,7 @@ extension LabTests {
                 // Status says why it moved: the previous holder went into standby.
                 let afterStandby = try await cluster.sfha(second, ["status", "--json"])
                 let standbyStatus = try? ControlJSON.decoder().decode(DaemonStatus.self, from: Data(afterStandby.standardOutput.utf8))
-                #expect(standbyStatus?.groups.first?.lastMove?.cause == .holderIneligible(holder, .standby), "\(afterStandby.standardOutput)")
+                #expect(standbyStatus?.groups.first?.lastMove?.cause == .holderIneligible(node: holder, why: .standby), "\(afterStandby.standardOutput)")
                 #expect(standbyStatus?.groups.first?.ineligible.contains { $0.node == holder && $0.why == .standby } == true)
                 #expect(try await cluster.sfha(holder, ["unstandby"]).succeeded)
 

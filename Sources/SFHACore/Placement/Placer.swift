@@ -43,27 +43,27 @@ public enum Placer {
     public static func cause(
         ofMoveFrom previous: String?, to assignment: GroupAssignment, _ input: PlacementInput, policy: PlacementPolicy
     ) -> MoveCause {
-        guard let previous, previous != assignment.holder else { return .placed(assignment.reason) }
+        guard let previous, previous != assignment.holder else { return .placed(reason: assignment.reason) }
         guard input.reports.contains(where: { $0.name == previous && input.members.contains($0.nodeID) }) else {
-            return input.daemonDepartures.contains(previous) ? .holderDaemonStopped(previous) : .holderLeft(previous)
+            return input.daemonDepartures.contains(previous) ? .holderDaemonStopped(node: previous) : .holderLeft(node: previous)
         }
         if let why = ineligibleNodes(for: assignment.group, input, policy: policy)[previous] {
-            return .holderIneligible(previous, why)
+            return .holderIneligible(node: previous, why: why)
         }
-        return .placed(assignment.reason)
+        return .placed(reason: assignment.reason)
     }
 }
 
 /// Why a group's holder changed (`sfha status`'s last move, the log, `sfha history`).
 public enum MoveCause: Sendable, Equatable, Codable, CustomStringConvertible {
     /// Placement's reason on its own: the first placement, an operator's request, failback.
-    case placed(PlacementReason)
+    case placed(reason: PlacementReason)
     /// The previous holder left the corosync membership (node loss, or a partition).
-    case holderLeft(String)
+    case holderLeft(node: String)
     /// The previous holder's sfhad stopped (or was killed) while its node stayed in the membership.
-    case holderDaemonStopped(String)
+    case holderDaemonStopped(node: String)
     /// The previous holder may no longer hold it (standby, failure limit, health, ban, operator move).
-    case holderIneligible(String, Ineligibility)
+    case holderIneligible(node: String, why: Ineligibility)
 
     public var description: String {
         switch self {
