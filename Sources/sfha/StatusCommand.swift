@@ -323,6 +323,13 @@ enum DaemonStatusText {
                 lines.append(fr ? "  \(group.name) : non éligibles : \(list)" : "  \(group.name): not eligible: \(list)")
             }
         }
+        for node in status.nodes {
+            for (group, missing) in (node.cannotApply ?? [:]).sorted(by: { $0.key < $1.key }) {
+                lines.append(fr
+                    ? "  \(node.name) ne peut pas appliquer \(group) : \(missing)"
+                    : "  \(node.name) cannot apply \(group): \(missing)")
+            }
+        }
         if !status.proven {
             lines.append("")
             lines.append(fr

@@ -15,6 +15,7 @@ extension Ineligibility {
         case .blocked: "au-delà de sa limite d'échecs pour ce groupe"
         case .movedAway: "groupe éloigné par l'opérateur"
         case .banned: "banni du groupe par l'opérateur"
+        case .cannotApply: "ne peut pas appliquer les ressources du groupe (voir son rapport dans sfha status)"
         }
     }
 }

@@ -102,7 +102,7 @@ struct SFHADaemonCommand: AsyncParsableCommand {
         var services: [any Service] = [
             LeaseService(runtime: runtime), SenderService(runtime: runtime), TotemService(runtime: runtime),
             CorosyncWatchService(runtime: runtime), ProcessGroupService(runtime: runtime, logger: logger),
-            ReconcileService(runtime: runtime), HeartbeatService(runtime: runtime),
+            ReconcileService(runtime: runtime), HeartbeatService(runtime: runtime), MachineService(runtime: runtime),
             HealthService(runtime: runtime, probe: SystemHealthProbe()),
             ControlService(router: router, socketPath: socket, logger: logger),
             SignalService(runtime: runtime, reload: reload, logger: logger),

@@ -14,7 +14,7 @@ import Testing
     static let shared: Set<String> = [
         "cluster", "quorum", "id", "sfha", "sfhad", "vip", "vips", "service", "services", "ok", "maintenance", "votes",
         "local", "corosync", "stonith", "enabled", "false", "fencing", "root", "journalctl", "systemctl", "start",
-        "configuration", "mode", "partition", "placement", "socket", "version",
+        "configuration", "mode", "partition", "placement", "socket", "version", "status",
     ]
 
     static func words(_ text: String) -> Set<String> {

@@ -22,11 +22,15 @@ public struct DaemonStatus: Sendable, Equatable, Codable {
         public var failures: Int?
         /// The revision of the cluster document the node runs.
         public var revision: UInt64?
+        /// Groups whose resources the node cannot apply, with what it lacks (null when its sfhad is not running).
+        public var cannotApply: [String: String]? = nil
 
         public init(
             name: String, nodeId: UInt32, member: Bool, daemonAlive: Bool, standby: Bool? = nil, healthy: Bool? = nil,
-            priority: Int? = nil, holdings: [String] = [], local: Bool = false, failures: Int? = nil, revision: UInt64? = nil
+            priority: Int? = nil, holdings: [String] = [], local: Bool = false, failures: Int? = nil, revision: UInt64? = nil,
+            cannotApply: [String: String]? = nil
         ) {
+            self.cannotApply = cannotApply
             self.name = name
             self.nodeId = nodeId
             self.member = member
@@ -41,7 +45,23 @@ public struct DaemonStatus: Sendable, Equatable, Codable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, nodeId, member, daemonAlive, standby, healthy, priority, holdings, local, failures, revision
+            case name, nodeId, member, daemonAlive, standby, healthy, priority, holdings, local, failures, revision, cannotApply
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            name = try c.decode(String.self, forKey: .name)
+            nodeId = try c.decode(UInt32.self, forKey: .nodeId)
+            member = try c.decode(Bool.self, forKey: .member)
+            daemonAlive = try c.decode(Bool.self, forKey: .daemonAlive)
+            standby = try c.decodeIfPresent(Bool.self, forKey: .standby)
+            healthy = try c.decodeIfPresent(Bool.self, forKey: .healthy)
+            priority = try c.decodeIfPresent(Int.self, forKey: .priority)
+            holdings = try c.decode([String].self, forKey: .holdings)
+            local = try c.decode(Bool.self, forKey: .local)
+            failures = try c.decodeIfPresent(Int.self, forKey: .failures)
+            revision = try c.decodeIfPresent(UInt64.self, forKey: .revision)
+            cannotApply = try c.decodeIfPresent([String: String].self, forKey: .cannotApply)
         }
 
         /// Every key is written, null when unknown: one schema whatever the node's state.
@@ -58,6 +78,7 @@ public struct DaemonStatus: Sendable, Equatable, Codable {
             try c.encode(local, forKey: .local)
             try c.encode(failures, forKey: .failures)
             try c.encode(revision, forKey: .revision)
+            try c.encode(cannotApply, forKey: .cannotApply)
         }
     }
 
@@ -250,13 +271,13 @@ extension DaemonRuntime {
                 name: report.name, nodeId: report.nodeID, member: view.members.contains(report.nodeID), daemonAlive: true,
                 standby: report.standby, healthy: report.healthy, priority: report.priority,
                 holdings: report.holdings.sorted(), local: isLocal, failures: report.failures,
-                revision: isLocal ? document.revision : revisions[report.name])
+                revision: isLocal ? document.revision : revisions[report.name], cannotApply: report.cannotApply)
         }
         if !nodes.contains(where: { $0.local }) {
             nodes.append(DaemonStatus.Node(
                 name: local.name, nodeId: local.nodeID, member: view.members.contains(local.nodeID), daemonAlive: true,
                 standby: local.standby, healthy: local.healthy, priority: local.priority, holdings: local.holdings.sorted(),
-                local: true, failures: local.failures, revision: document.revision))
+                local: true, failures: local.failures, revision: document.revision, cannotApply: local.cannotApply))
         }
         // The rest of corosync's nodelist: members whose sfhad is not running, and nodes that are not members
         // (OFFLINE), by their corosync name.

@@ -121,6 +121,18 @@ extension DaemonRuntime {
                         + "that exists on every node that may hold the group (see 'ip link'); nothing was changed")
             }
         }
+        // And on every node that said which interfaces it has: the group may go to any of them.
+        let banned = Set(state.document.configuration.bannedNodes[group ?? ResourceGroup.defaultName] ?? [])
+        let lacking = state.view.reports.values.filter { report in
+            !banned.contains(report.name) && report.interfaces.map { !$0.contains(device) } ?? false
+        }.map(\.name).sorted()
+        if !lacking.isEmpty {
+            throw SFHAError(
+                .invalidArgument,
+                "VIP \(name) refused: \(lacking.joined(separator: ", ")) \(lacking.count == 1 ? "has" : "have") no interface \(device); name an "
+                    + "interface that exists on every node that may hold the group (see 'ip link' there), or ban those nodes from the "
+                    + "group first ('sfha failover GROUP --ban NODE'); nothing was changed")
+        }
         return try await change("adding VIP \(name)") { configuration throws(SFHAError) in
             try configuration.addingVIP(
                 name: name, cidr: cidr, interface: interface ?? VirtualIP.defaultInterface, group: group ?? ResourceGroup.defaultName)

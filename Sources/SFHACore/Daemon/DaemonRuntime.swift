@@ -43,6 +43,9 @@ public actor DaemonRuntime {
     private var claimSequences: [String: UInt64] = [:]
     private let reconcileRequests: AsyncStream<Void>.Continuation
     public nonisolated let reconcileWakeups: AsyncStream<Void>
+    private let machineRequests: AsyncStream<Void>.Continuation
+    /// Asks `MachineService` to read the machine again (a new document may name other interfaces and units).
+    public nonisolated let machineWakeups: AsyncStream<Void>
     /// A one-shot timer for the next moment placement waits for (`DaemonState.nextDecisionTime`).
     private var wakeUp: (at: Timestamp, task: Task<Void, Never>)?
     /// Proposals this node sent, waiting for their verdict (delivered in order by the process group).
@@ -94,6 +97,7 @@ public actor DaemonRuntime {
             logger: logger)
         (healthCheckSets, checkSets) = AsyncStream.makeStream(of: [HealthCheck].self, bufferingPolicy: .bufferingNewest(1))
         (reconcileWakeups, reconcileRequests) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (machineWakeups, machineRequests) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         liveness.setVIPs(document.configuration.groups.flatMap(\.vips))
         state.validateConfiguration = Self.validate
     }
@@ -284,6 +288,7 @@ public actor DaemonRuntime {
         sender.attach(nil)
         sender.finish()
         reconcileRequests.finish()
+        machineRequests.finish()
         checkSets.finish()
         liveness.stop()
     }
@@ -455,6 +460,38 @@ public actor DaemonRuntime {
         publishCheckSetIfChanged()
     }
 
+    /// Reads what this machine has — its interfaces, and for each group what it lacks (a VIP's interface, a
+    /// service's unit) — beside the core loop; the result goes into this node's report. An answer that cannot be had
+    /// (systemd busy) counts as present: only what is known to be missing makes a node ineligible.
+    public nonisolated func readMachine() async {
+        let configuration = await state.document.configuration
+        let names = try? await effects.addresses.interfaceNames()
+        var cannotApply: [String: String] = [:]
+        for group in configuration.groups {
+            var missing: [String] = []
+            if let names {
+                for vip in group.vips where !names.contains(vip.interface) { missing.append("no interface \(vip.interface) for VIP \(vip.name)") }
+            }
+            for service in group.services where (try? await effects.services.exists(service.systemdUnitName)) == false {
+                missing.append("no unit \(service.systemdUnitName) for service \(service.name)")
+            }
+            if !missing.isEmpty { cannotApply[group.name] = missing.joined(separator: "; ") }
+        }
+        await machineRead(interfaces: names, cannotApply: cannotApply)
+    }
+
+    private func machineRead(interfaces: [String]?, cannotApply: [String: String]) {
+        // Said once per change, at error level: the group cannot run here until the machine is fixed.
+        for (group, missing) in cannotApply.sorted(by: { $0.key < $1.key }) where state.cannotApply[group] != missing {
+            logger.error("this node cannot apply group \(group): \(missing); it will not take the group until that is fixed")
+        }
+        for group in state.cannotApply.keys.sorted() where cannotApply[group] == nil {
+            logger.notice("this node can apply group \(group) again")
+        }
+        guard interfaces != state.interfaces || cannotApply != state.cannotApply else { return }
+        handle(.machine(interfaces: interfaces, cannotApply: cannotApply))
+    }
+
     private func failureCount() async -> Int { await reconciler.failureRecords.reduce(0) { $0 + $1.failures } }
 
     private func commit(_ document: ClusterDocument) {
@@ -467,6 +504,7 @@ public actor DaemonRuntime {
             self.requestReconcile()
         }
         liveness.setVIPs(document.configuration.groups.flatMap(\.vips))
+        machineRequests.yield()
         publishCheckSetIfChanged()
         logDriftIfAny()
         logger.notice("cluster document committed", metadata: ["revision": "\(document.revision)", "hash": "\(document.contentHash.prefix(12))"])

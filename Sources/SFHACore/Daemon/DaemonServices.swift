@@ -129,6 +129,32 @@ public struct ReconcileService: Service {
     }
 }
 
+/// Re-reads what the machine has (`DaemonRuntime.readMachine`): at start, after every commit, and every
+/// `DaemonTimings.machineRefresh` (an interface or a unit file may come or go at any time).
+public struct MachineService: Service {
+    let runtime: DaemonRuntime
+    let interval: Duration
+
+    public init(runtime: DaemonRuntime, interval: Duration = DaemonTimings.machineRefresh) {
+        self.runtime = runtime
+        self.interval = interval
+    }
+
+    public func run() async throws {
+        await runtime.readMachine()
+        await withDiscardingTaskGroup { tasks in
+            tasks.addTask {
+                for await _ in runtime.machineWakeups.cancelOnGracefulShutdown() { await runtime.readMachine() }
+            }
+            tasks.addTask {
+                for await _ in AsyncTimerSequence(interval: interval, clock: .continuous).cancelOnGracefulShutdown() {
+                    await runtime.readMachine()
+                }
+            }
+        }
+    }
+}
+
 /// The low-rate heartbeat: re-publishes this node's report (a hung daemon stops doing so) and re-evaluates timed
 /// rules (failback delay, failure timeouts).
 public struct HeartbeatService: Service {

@@ -78,6 +78,8 @@ public struct DaemonState: Sendable {
         case setStandby(Bool)
         /// This node's priority changed (configuration reload).
         case setPriority(Int)
+        /// What this machine has (its interfaces) and which groups it cannot apply, read beside the core loop.
+        case machine(interfaces: [String]?, cannotApply: [String: String])
         /// A low-rate timer: re-publish the report (a hung daemon stops doing this) and re-evaluate timed rules.
         case tick
         /// The moment a timed rule was waiting for (`nextDecisionTime`) has come: decide again, nothing else.
@@ -154,6 +156,9 @@ public struct DaemonState: Sendable {
     public static let reportGrace: Duration = .seconds(3)
     /// Bounds on what a report may carry.
     static let maximumListedGroups = 1024
+    static let maximumListedInterfaces = 4096
+    /// What a node says it is missing, per group.
+    static let maximumReasonLength = 1024
     static let maximumRevision: UInt64 = UInt64(Int64.max)
 
     public let nodeName: String
@@ -168,6 +173,8 @@ public struct DaemonState: Sendable {
     public private(set) var blockedGroups: Set<String> = []
     public private(set) var healthy = true
     public private(set) var failures = 0
+    public private(set) var interfaces: [String]?
+    public private(set) var cannotApply: [String: String] = [:]
     public private(set) var proven = false
     public private(set) var lastPlacement: Placement?
     public private(set) var facts: CorosyncFacts?
@@ -244,7 +251,8 @@ public struct DaemonState: Sendable {
             name: nodeName, nodeID: nodeID, priority: priority,
             standby: standby || document.configuration.standbyNodes.contains(nodeName), healthy: healthy,
             blockedGroups: blockedGroups, holdings: holdings, upSince: upSince, failures: failures, proven: proven,
-            running: running.intersection(holdings))
+            running: running.intersection(holdings), interfaces: interfaces,
+            cannotApply: cannotApply.filter { name, _ in document.configuration.group(named: name) != nil })
     }
 
     /// The ring this daemon is in, from the process group.
@@ -327,6 +335,9 @@ public struct DaemonState: Sendable {
             standby = on
         case .setPriority(let value):
             priority = value
+        case .machine(let names, let groups):
+            interfaces = names
+            cannotApply = groups
         case .wakeUp:
             break
         case .tick:
@@ -594,9 +605,20 @@ public struct DaemonState: Sendable {
                 (summary.leftAgeMilliseconds ?? 0) <= PreviousRingSummary.maximumAge
             else { return .failure(Rejection(reason: "a report from \(from) with an out-of-range ring summary")) }
         }
+        if let interfaces = report.interfaces {
+            guard interfaces.count <= Self.maximumListedInterfaces, interfaces.allSatisfy({ Validators.interfaceName($0) == nil }) else {
+                return .failure(Rejection(reason: "a report from \(from) with an invalid list of interfaces"))
+            }
+        }
+        guard report.cannotApply.count <= Self.maximumListedGroups,
+            report.cannotApply.values.allSatisfy({ reason in
+                reason.utf8.count <= Self.maximumReasonLength && !reason.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+            })
+        else { return .failure(Rejection(reason: "a report from \(from) with an out-of-range list of groups it cannot apply")) }
         let groups = Set(document.configuration.groups.map(\.name))
         state.report.holdings = report.holdings.intersection(groups)
         state.report.blockedGroups = report.blockedGroups.intersection(groups)
+        state.report.cannotApply = report.cannotApply.filter { groups.contains($0.key) }
         return .success(state)
     }
 

@@ -16,6 +16,8 @@ public enum DaemonTimings {
     /// Heartbeat: this node's report is re-published at this rate (it costs corosync a token rotation per message,
     /// so it is kept low: the proof of membership comes from corosync's counters, not from messages).
     public static let heartbeat: Duration = .seconds(2)
+    /// How often sfhad re-reads what its machine has (interfaces, units) besides after every commit.
+    public static let machineRefresh: Duration = .seconds(30)
     /// A peer still in the group but silent this long, while this daemon's own messages keep coming back, is hung.
     public static let silenceLimit: Duration = .seconds(5)
     /// A daemon whose own messages have not come back from the group for this long stops refreshing its VIPs: the

@@ -51,9 +51,14 @@ public protocol AddressController: Sendable {
     /// Extends the lifetime of a VIP added with a lease (see `NetlinkAddressController(lease:)`). Controllers
     /// without leases have nothing to refresh. Returns `.alreadyAbsent` when the address is gone (its lease ran out).
     func refreshLease(_ vip: VirtualIP) async throws(SFHAError) -> AddressChange
+    /// The names of this machine's network interfaces (what a VIP's `interface` may name here).
+    func interfaceNames() async throws(SFHAError) -> [String]
 }
 
 extension AddressController {
+    /// The interfaces of the calling process's network namespace (`if_nameindex`): sfhad's own.
+    public func interfaceNames() async throws(SFHAError) -> [String] { try SystemInterfaces.names() }
+
     public func refreshLease(_ vip: VirtualIP) async throws(SFHAError) -> AddressChange { .alreadyPresent }
 
     /// Whether the VIP's exact address is on its interface (any prefix length): `10.0.0.1` is not `10.0.0.10`.

@@ -43,6 +43,15 @@ public final class FakeAddressController: AddressController {
         if missing.withLock({ $0.contains(interface) }) { throw SFHAError(.notFound, "fake: no such device \(interface)") }
     }
 
+    /// The interfaces `interfaceNames()` lists; nil (the default): it fails, as if they could not be read.
+    public func setInterfaceNames(_ names: [String]?) { interfaces.withLock { $0 = names } }
+    private let interfaces = Mutex<[String]?>(nil)
+
+    public func interfaceNames() async throws(SFHAError) -> [String] {
+        guard let names = interfaces.withLock({ $0 }) else { throw SFHAError(.unavailable, "fake: interfaces not known") }
+        return names
+    }
+
     public func addresses(on interface: String) async throws(SFHAError) -> [InterfaceAddress] {
         try checkInterface(interface)
         return state.withLock { $0.filter { $0.interface == interface } }

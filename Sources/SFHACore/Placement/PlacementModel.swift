@@ -131,13 +131,21 @@ public struct NodeReport: Sendable, Equatable, Codable {
     /// Of `holdings`, the groups that are up here: every VIP added, every service started (a claim, or an
     /// acquisition under way, is held but not running). What `sfha failover --to` waits for.
     public var running: Set<String>
+    /// The node's network interfaces (nil: not known, or a daemon that predates it): a VIP added on an interface a
+    /// node lacks is refused when that node says so.
+    public var interfaces: [String]?
+    /// Groups whose resources this node cannot apply (a VIP's interface or a service's unit missing here), with
+    /// what is missing: the node is not eligible for them.
+    public var cannotApply: [String: String]
 
     public init(
         name: String, nodeID: UInt32, priority: Int = 100, standby: Bool = false, healthy: Bool = true,
         blockedGroups: Set<String> = [], holdings: Set<String> = [], upSince: Timestamp = .zero, failures: Int = 0,
-        proven: Bool = true, running: Set<String> = []
+        proven: Bool = true, running: Set<String> = [], interfaces: [String]? = nil, cannotApply: [String: String] = [:]
     ) {
         self.running = running
+        self.interfaces = interfaces
+        self.cannotApply = cannotApply
         self.name = name
         self.nodeID = nodeID
         self.priority = priority
@@ -151,7 +159,8 @@ public struct NodeReport: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, nodeID, priority, standby, healthy, blockedGroups, holdings, upSince, failures, proven, running
+        case name, nodeID, priority, standby, healthy, blockedGroups, holdings, upSince, failures, proven, running, interfaces
+        case cannotApply
     }
 
     public init(from decoder: any Decoder) throws {
@@ -168,6 +177,8 @@ public struct NodeReport: Sendable, Equatable, Codable {
         proven = try c.decode(Bool.self, forKey: .proven)
         // Absent in reports of daemons that predate it.
         running = try c.decodeIfPresent(Set<String>.self, forKey: .running) ?? []
+        interfaces = try c.decodeIfPresent([String].self, forKey: .interfaces)
+        cannotApply = try c.decodeIfPresent([String: String].self, forKey: .cannotApply) ?? [:]
     }
 }
 
@@ -243,6 +254,7 @@ public enum Ineligibility: String, Sendable, Equatable, Codable, CaseIterable {
     case blocked = "over its failure limit for this group"
     case movedAway = "operator moved the group away"
     case banned = "banned from the group by the operator"
+    case cannotApply = "cannot apply the group's resources (see its report in sfha status)"
 }
 
 /// Why a group is (or is not) where placement put it.

@@ -140,6 +140,8 @@ private struct Context {
             if case .awayFrom(let away)? = input.moveRequests[group.name], away == node.name { return .movedAway }
         }
         if component.contains(where: { $0.bannedNodes.contains(node.name) }) { return .banned }
+        // A node that lacks what the group needs would only fail it (a holder saying so gives it up).
+        if component.contains(where: { node.cannotApply[$0.name] != nil }) { return .cannotApply }
         return nil
     }
 
