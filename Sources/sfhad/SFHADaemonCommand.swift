@@ -43,7 +43,9 @@ struct SFHADaemonCommand: AsyncParsableCommand {
         }
         let level = DaemonLogLevel(logLevel.flatMap(Logger.Level.init(rawValue:)) ?? loaded.node.logLevel.loggerLevel)
         let logBuffer = DaemonLogBuffer()
-        LoggingSystem.bootstrap { label in DaemonLogHandler(label: label, level: level, buffer: logBuffer) }
+        // Logging never waits for standard error (see BackgroundLineWriter); flushed before every exit.
+        let logWriter = BackgroundLineWriter()
+        LoggingSystem.bootstrap { label in DaemonLogHandler(label: label, level: level, buffer: logBuffer, write: logWriter.write) }
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "sfha.daemon")
@@ -56,6 +58,7 @@ struct SFHADaemonCommand: AsyncParsableCommand {
         let localName = snapshot.member(snapshot.localNodeID)?.name
         if let localName, localName != loaded.node.name {
             logger.error("node.name '\(loaded.node.name)' is not this node's corosync name '\(localName)'; fix \(config)")
+            logWriter.flush()
             throw ExitCode(1)
         }
 
@@ -75,6 +78,7 @@ struct SFHADaemonCommand: AsyncParsableCommand {
             liveness: liveness, release: { StallWatchdog.removeWithNetlink($0) },
             terminate: { message in
                 logger.critical("\(message)")
+                logWriter.flush()
                 Foundation.exit(StallWatchdog.exitStatus)
             }
         ).start()
@@ -118,6 +122,7 @@ struct SFHADaemonCommand: AsyncParsableCommand {
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
         logger.notice("sfhad stopped", metadata: ["node": "\(loaded.node.name)"])
+        logWriter.flush()
     }
 
     static func waitForCorosync(logger: Logger) async -> ClusterSnapshot {

@@ -140,6 +140,63 @@ public struct DaemonLogHandler: LogHandler {
     }
 }
 
+/// Writes log lines from a thread of its own, so that logging never waits for standard error: a busy journald, or a
+/// disk throttling writers during writeback, would otherwise stall whoever logs — the core loop among them (the stall
+/// watchdog ended sfhad for that under load). Bounded: past `capacity` waiting lines, new ones are counted, dropped,
+/// and the count written once there is room (they stay in `sfha logs`' buffer either way).
+public final class BackgroundLineWriter: Sendable {
+    public static let capacity = 10_000
+
+    private struct Queue {
+        var lines: [String] = []
+        var dropped = 0
+    }
+
+    private let queue = Mutex(Queue())
+    /// Held while lines go to the sink: a flush waits for the batch in flight, so lines keep their order.
+    private let writing = Mutex(())
+    private let wake = DispatchSemaphore(value: 0)
+    private let sink: @Sendable (String) -> Void
+
+    public init(sink: @escaping @Sendable (String) -> Void = DaemonLogHandler.writeToStandardError) {
+        self.sink = sink
+        Thread.detachNewThread { [self] in
+            Thread.current.name = "sfha-log-writer"
+            while true {
+                wake.wait()
+                drain()
+            }
+        }
+    }
+
+    /// Queues `line` (it ends with a newline); never blocks on the sink.
+    public func write(_ line: String) {
+        let first = queue.withLock { queue -> Bool in
+            guard queue.lines.count < Self.capacity else {
+                queue.dropped += 1
+                return false
+            }
+            queue.lines.append(line)
+            return queue.lines.count == 1
+        }
+        if first { wake.signal() }
+    }
+
+    /// Writes every queued line now, on the caller's thread (before the process exits).
+    public func flush() { drain() }
+
+    private func drain() {
+        writing.withLock { _ in
+            let (lines, dropped) = queue.withLock { queue in
+                defer { queue = Queue() }
+                return (queue.lines, queue.dropped)
+            }
+            if dropped > 0 { sink("\(dropped) log lines dropped: standard error did not keep up (see 'sfha logs')\n") }
+            if !lines.isEmpty { sink(lines.joined()) }
+        }
+    }
+}
+
 extension LogLevel {
     /// The swift-log level for a configuration `logging.level`.
     public var loggerLevel: Logger.Level {
