@@ -45,9 +45,10 @@ import Testing
     @Test func aFullQueueDropsAndSaysHowMany() async throws {
         let sink = BlockingSink()
         let writer = BackgroundLineWriter(sink: { sink.write($0) })
-        // "first" goes to the sink (blocked there, or still queued): either way the flood overflows the queue.
+        // "first" goes to the sink (blocked there) with at most the part of the flood queued before the writer thread
+        // woke; the rest (over twice the capacity) overflows the queue.
         writer.write("first\n")
-        for index in 0..<(BackgroundLineWriter.capacity + 50) { writer.write("x\(index)\n") }
+        for index in 0..<(2 * BackgroundLineWriter.capacity + 2) { writer.write("x\(index)\n") }
         sink.release()
         writer.flush()
         let lines = sink.lines
