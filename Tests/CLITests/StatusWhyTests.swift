@@ -40,6 +40,14 @@ import Testing
         // A ban.
         let banned = PlacementPolicy(groups: [GroupPolicy(name: "web", bannedNodes: ["node1"])])
         #expect(Self.cause(from: "node1", Self.input([Self.report(1), Self.report(2)]), policy: banned) == .holderIneligible(node: "node1", why: .banned))
+        // Cut off, node1 saw the group with nobody for lack of quorum; back, it learns node2 holds it, while its own
+        // proof is not back yet: the cause is the quorum it lost, not the proof.
+        let unproven = NodeReport(name: "node1", nodeID: 1, proven: false)
+        let back = Self.input([unproven, NodeReport(name: "node2", nodeID: 2, holdings: ["web"], running: ["web"])])
+        #expect(Self.cause(from: "node1", back) == .holderIneligible(node: "node1", why: .notProven))
+        let placement = Placer.place(back, policy: Self.policy)
+        #expect(Placer.cause(ofMoveFrom: "node1", to: placement.assignment(of: "web")!, back, policy: Self.policy, vacatedBy: .noQuorum)
+            == .placed(reason: .noQuorum))
         // No previous holder: placement's own reason.
         #expect(Self.cause(from: nil, Self.input([Self.report(1), Self.report(2)])) == .placed(reason: .highestPriority))
     }

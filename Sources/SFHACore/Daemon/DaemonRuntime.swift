@@ -29,6 +29,8 @@ public actor DaemonRuntime {
     private var recordedHolders: [String: String] = [:]
     /// Each group's last change of holder since this daemon started (`sfha status`; older ones: `sfha history`).
     private(set) var lastMoves: [String: LastMove] = [:]
+    /// Why each group was first seen without a holder since its last recorded holder (for the next move's cause).
+    private var vacated: [String: PlacementReason] = [:]
     var group: ProcessGroup?
     let logger: Logger
     private(set) var shuttingDown = false
@@ -299,11 +301,14 @@ public actor DaemonRuntime {
         let fenceBefore = state.fence
         let outputs = state.handle(input, now: now)
         // Every change of a group's holder or of why: the log says why nothing moves as well as why something did.
-        // Not before the daemon is in the group: what it decides while starting ("no quorum: nothing may run") is
-        // not news at every healthy start.
+        // Not before the daemon is in the group and has heard from corosync: what it decides while starting ("no
+        // quorum: nothing may run") is not news at every healthy start.
         for assignment in state.lastPlacement?.assignments ?? []
-        where state.inProcessGroup && loggedAssignments[assignment.group] != assignment {
+        where state.inProcessGroup && state.facts != nil && loggedAssignments[assignment.group] != assignment {
             loggedAssignments[assignment.group] = assignment
+            if assignment.holder == nil, recordedHolders[assignment.group] != nil, vacated[assignment.group] == nil {
+                vacated[assignment.group] = assignment.reason
+            }
             if let holder = assignment.holder, recordedHolders[assignment.group] != holder {
                 // A move is news; a holder kept for another reason, or "none" while waiting, is not. Said with what
                 // became of the previous holder, which placement's own reason for the new one does not tell.
@@ -311,11 +316,13 @@ public actor DaemonRuntime {
                 recordedHolders[assignment.group] = holder
                 let cause = Placer.cause(
                     ofMoveFrom: previous, to: assignment, state.view.placementInput(now: now),
-                    policy: PlacementPolicy(state.document.configuration))
+                    policy: PlacementPolicy(state.document.configuration), vacatedBy: vacated.removeValue(forKey: assignment.group))
                 lastMoves[assignment.group] = LastMove(from: previous, to: holder, at: Date(), cause: cause)
                 let line: Logger.Message = "group \(assignment.group) \(previous.map { "moves from \($0) to" } ?? "goes to") \(holder): \(cause)"
                 if previous == nil { logger.notice(line) } else { logger.warning(line) }
                 record(.move, "group \(assignment.group): \(previous ?? "none") → \(holder) (\(cause))")
+                // That line said it all: the same decision is not logged twice.
+                continue
             }
             logger.info("placement", metadata: ["group": "\(assignment.group)", "holder": "\(assignment.holder ?? "none")", "reason": "\(assignment.reason)"])
         }

@@ -39,11 +39,14 @@ public enum Placer {
 
     /// Why `group` went from `previous` to the node `assignment` gives it: what became of the previous holder
     /// (left, its daemon stopped, no longer eligible), else placement's own reason (an operator request, failback,
-    /// or the first placement).
+    /// or the first placement). `vacatedBy`: why this node saw the group without a holder in between, if it did — a
+    /// node that lost quorum (cut off) learns of the new holder only once back, when its own state no longer says why.
     public static func cause(
-        ofMoveFrom previous: String?, to assignment: GroupAssignment, _ input: PlacementInput, policy: PlacementPolicy
+        ofMoveFrom previous: String?, to assignment: GroupAssignment, _ input: PlacementInput, policy: PlacementPolicy,
+        vacatedBy: PlacementReason? = nil
     ) -> MoveCause {
         guard let previous, previous != assignment.holder else { return .placed(reason: assignment.reason) }
+        if vacatedBy == .noQuorum { return .placed(reason: .noQuorum) }
         guard input.reports.contains(where: { $0.name == previous && input.members.contains($0.nodeID) }) else {
             return input.daemonDepartures.contains(previous) ? .holderDaemonStopped(node: previous) : .holderLeft(node: previous)
         }
