@@ -186,13 +186,16 @@ _sfha() {
 
 _sfha_status() {
     repeating_flags=()
-    non_repeating_flags=(--json --version -h --help)
+    non_repeating_flags=(--json --watch --version -h --help)
     repeating_options=()
-    non_repeating_options=(--socket --lang)
+    non_repeating_options=(--interval --socket --lang)
     __sfha_offer_flags_options 0
 
     # Offer option value completions
     case "${prev}" in
+    '--interval')
+        return
+        ;;
     '--socket')
         return
         ;;
@@ -300,14 +303,17 @@ _sfha_unstandby() {
 
 _sfha_failover() {
     repeating_flags=()
-    non_repeating_flags=(--yes --json --version -h --help)
+    non_repeating_flags=(--clear --yes --json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--to --socket --lang)
+    non_repeating_options=(--to --ban --socket --lang)
     __sfha_offer_flags_options 1
 
     # Offer option value completions
     case "${prev}" in
     '--to')
+        return
+        ;;
+    '--ban')
         return
         ;;
     '--socket')

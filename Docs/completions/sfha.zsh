@@ -56,7 +56,7 @@ _sfha() {
             'constraints:Groups and the colocation/order rules between them, as sfhad applies them.'
             'standby:Put a node (this one by default) in standby: it gives up its groups and takes none.'
             'unstandby:Take a node (this one by default) out of standby: it may hold groups again.'
-            'failover:Move a group (every group when none is named) to another node now.'
+            'failover:Move a group (every group when none is named) to another node now, or keep it off a node.'
             'maintenance:Freeze (on) or resume (off) placement cluster-wide; nothing is started, stopped or moved while on.'
             'resource:Resource operations.'
             'vip:Add, remove or list floating IPs (cluster-wide; corosync is not touched).'
@@ -87,6 +87,8 @@ _sfha_status() {
     local -ar ___lang=('en' 'fr')
     local -ar arg_specs=(
         '--json[Print JSON instead of text.]'
+        '--watch[Keep showing the status, refreshed every --interval (Ctrl-C ends it); with --json, one object per line.]'
+        '--interval[Seconds between refreshes with --watch.]:interval:'
         '--socket[sfhad'\''s control socket.]:socket:'
         '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
         '--version[Show the version.]'
@@ -180,6 +182,8 @@ _sfha_failover() {
     local -ar arg_specs=(
         ':group:'
         '--to[The node to move it to.]:to:'
+        '--ban[Keep the group off this node until --clear.]:ban:'
+        '--clear[Lift the group'\''s bans (every group'\''s when none is named).]'
         '--yes[Do not ask for confirmation.]'
         '--json[Print JSON.]'
         '--socket[sfhad'\''s control socket.]:socket:'

@@ -106,7 +106,12 @@ public final class DaemonLiveness: Sendable {
 /// process with status 70 so that systemd restarts it. The VIP leases would expire by themselves a moment later;
 /// this makes it explicit and immediate, and stops a half-alive daemon from acting.
 public final class StallWatchdog: Sendable {
-    public static let defaultBound: Duration = .milliseconds(1500)
+    /// Safety does not wait for it: a core loop that does not beat stops refreshing the VIP leases after
+    /// `DaemonTimings.coreLoopLimit`, and the kernel removes the VIPs. It only ends a daemon that is really stuck,
+    /// before systemd's `WatchdogSec` would; a core loop starved for a moment must not end a healthy daemon (the lab
+    /// saw 1.6 s on a 2-core machine with two CPU-bound processes while real-time corosync re-formed its ring under
+    /// packet loss, and the former 1.5 s bound ended sfhad there).
+    public static let defaultBound: Duration = .seconds(4)
     public static let exitStatus: Int32 = 70
 
     private let liveness: DaemonLiveness
