@@ -191,8 +191,9 @@ public final class BackgroundLineWriter: Sendable {
                 defer { queue = Queue() }
                 return (queue.lines, queue.dropped)
             }
-            if dropped > 0 { sink("\(dropped) log lines dropped: standard error did not keep up (see 'sfha logs')\n") }
             if !lines.isEmpty { sink(lines.joined()) }
+            // The dropped lines came after the queued ones (the queue was full): the count follows them.
+            if dropped > 0 { sink("\(dropped) log lines dropped: standard error did not keep up (see 'sfha logs')\n") }
         }
     }
 }
