@@ -63,21 +63,8 @@ struct CannotApplyTests {
         var configuration = ClusterConfiguration(name: "t")
         configuration = try configuration.addingVIP(name: "vip-web", cidr: "192.0.2.10/24", interface: "eth1")
         configuration = try configuration.addingService(name: "gone", unit: nil, group: "default", critical: false, restart: false)
-        let runtime = DaemonRuntime(
-            node: NodeConfiguration(name: "node1"), nodeID: 1, document: ClusterDocument(revision: 1, configuration: configuration),
-            effects: NodeEffects(addresses: addresses, announcer: FakeNeighbourAnnouncer(), duplicates: FakeDuplicateAddressChecker(), services: services),
-            documentPath: FileManager.default.temporaryDirectory.appendingPathComponent("sfha-ca-\(UUID().uuidString).json").path,
-            requireProof: false, logger: Logger(label: "test"))
-        let group = LoopbackGroup()
-        group.connect(runtime)
-        let sender = runtime.sender
-        let senderTask = Task { await sender.run() }
-        defer { senderTask.cancel() }
-        await runtime.start()
-        await runtime.corosync(.connected(RuntimeFixture.snapshot(quorate: true)))
-        await runtime.attach(transport: group, as: group.member)
-        await runtime.groupEvent(.ring(RuntimeFixture.ring, nodes: [1]))
-        await runtime.groupEvent(.membership(ProcessGroupMembershipChange(members: [group.member], joined: [(group.member, .joined)], left: [])))
+        let (runtime, stop) = await RuntimeFixture.joinedRuntime(configuration, addresses: addresses, services: services)
+        defer { stop() }
         await runtime.proofEvent(.proven(true))
         await runtime.readMachine()
 
@@ -94,5 +81,29 @@ struct CannotApplyTests {
         }
         #expect(refused?.message.contains("node1 has no interface eth7") == true, "\(String(describing: refused))")
         #expect(await runtime.document.revision == 1, "nothing was changed")
+    }
+}
+
+extension RuntimeFixture {
+    /// A one-node runtime on `addresses` and `services`, quorate and in its process group (not yet proven), with its
+    /// sender running; `stop` ends the sender.
+    static func joinedRuntime(
+        _ configuration: ClusterConfiguration, addresses: FakeAddressController, services: FakeServiceController
+    ) async -> (DaemonRuntime, stop: @Sendable () -> Void) {
+        let runtime = DaemonRuntime(
+            node: NodeConfiguration(name: "node1"), nodeID: 1, document: ClusterDocument(revision: 1, configuration: configuration),
+            effects: NodeEffects(addresses: addresses, announcer: FakeNeighbourAnnouncer(), duplicates: FakeDuplicateAddressChecker(), services: services),
+            documentPath: FileManager.default.temporaryDirectory.appendingPathComponent("sfha-rt-\(UUID().uuidString).json").path,
+            requireProof: false, logger: Logger(label: "test"))
+        let group = LoopbackGroup()
+        group.connect(runtime)
+        let sender = runtime.sender
+        let senderTask = Task { await sender.run() }
+        await runtime.start()
+        await runtime.corosync(.connected(snapshot(quorate: true)))
+        await runtime.attach(transport: group, as: group.member)
+        await runtime.groupEvent(.ring(ring, nodes: [1]))
+        await runtime.groupEvent(.membership(ProcessGroupMembershipChange(members: [group.member], joined: [(group.member, .joined)], left: [])))
+        return (runtime, { senderTask.cancel() })
     }
 }

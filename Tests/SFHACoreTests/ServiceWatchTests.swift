@@ -167,23 +167,8 @@ struct ServiceWatchTests {
         addresses.setMissingInterfaces(["eth9"])
         let services = FakeServiceController()
         services.setMissing(["nosuch.service"])
-        let runtime = DaemonRuntime(
-            node: NodeConfiguration(name: "node1"), nodeID: 1,
-            document: ClusterDocument(revision: 1, configuration: ClusterConfiguration(name: "t")),
-            effects: NodeEffects(
-                addresses: addresses, announcer: FakeNeighbourAnnouncer(), duplicates: FakeDuplicateAddressChecker(), services: services),
-            documentPath: FileManager.default.temporaryDirectory.appendingPathComponent("sfha-sw-\(UUID().uuidString).json").path,
-            requireProof: false, logger: Logger(label: "test"))
-        let group = LoopbackGroup()
-        group.connect(runtime)
-        let sender = runtime.sender
-        let senderTask = Task { await sender.run() }
-        defer { senderTask.cancel() }
-        await runtime.start()
-        await runtime.corosync(.connected(RuntimeFixture.snapshot(quorate: true)))
-        await runtime.attach(transport: group, as: group.member)
-        await runtime.groupEvent(.ring(RuntimeFixture.ring, nodes: [1]))
-        await runtime.groupEvent(.membership(ProcessGroupMembershipChange(members: [group.member], joined: [(group.member, .joined)], left: [])))
+        let (runtime, stop) = await RuntimeFixture.joinedRuntime(ClusterConfiguration(name: "t"), addresses: addresses, services: services)
+        defer { stop() }
 
         let vipError = await #expect(throws: SFHAError.self) {
             try await runtime.addVIP(name: "typo", cidr: "10.0.9.1/24", interface: "eth9", group: nil)

@@ -48,22 +48,6 @@ public struct DaemonStatus: Sendable, Equatable, Codable {
             case name, nodeId, member, daemonAlive, standby, healthy, priority, holdings, local, failures, revision, cannotApply
         }
 
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            name = try c.decode(String.self, forKey: .name)
-            nodeId = try c.decode(UInt32.self, forKey: .nodeId)
-            member = try c.decode(Bool.self, forKey: .member)
-            daemonAlive = try c.decode(Bool.self, forKey: .daemonAlive)
-            standby = try c.decodeIfPresent(Bool.self, forKey: .standby)
-            healthy = try c.decodeIfPresent(Bool.self, forKey: .healthy)
-            priority = try c.decodeIfPresent(Int.self, forKey: .priority)
-            holdings = try c.decode([String].self, forKey: .holdings)
-            local = try c.decode(Bool.self, forKey: .local)
-            failures = try c.decodeIfPresent(Int.self, forKey: .failures)
-            revision = try c.decodeIfPresent(UInt64.self, forKey: .revision)
-            cannotApply = try c.decodeIfPresent([String: String].self, forKey: .cannotApply)
-        }
-
         /// Every key is written, null when unknown: one schema whatever the node's state.
         public func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)

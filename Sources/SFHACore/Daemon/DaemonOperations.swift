@@ -198,15 +198,13 @@ extension DaemonRuntime {
         var result = try await change("ban of \(node) from group \(group)") { configuration throws(SFHAError) in
             try configuration.settingBan(group: group, node: node, true)
         }
-        let clock = ContinuousClock()
-        let deadline = clock.now + Self.moveTimeout
         func left() -> Bool { state.view.reports[node]?.holdings.contains(group) != true }
         func settled() -> Bool {
             guard left(), let assignment = state.lastPlacement?.assignment(of: group) else { return false }
             guard let holder = assignment.holder else { return true }
             return state.view.reports[holder]?.running.contains(group) == true
         }
-        while clock.now < deadline, !settled() { try? await Task.sleep(for: .milliseconds(20)) }
+        await waitForPlacement(settled)
         let assignment = state.lastPlacement?.assignment(of: group)
         if !left() {
             result.message += "; \(node) still holds \(group) (\(assignment?.reason.description ?? "not decided"))"
@@ -274,17 +272,13 @@ extension DaemonRuntime {
         guard !requests.isEmpty else { throw SFHAError(.invalidState, "no group is held by any node: there is nothing to move") }
         for (name, request) in requests.sorted(by: { $0.key < $1.key }) { send(.command(.move(group: name, request: request))) }
 
-        let clock = ContinuousClock()
-        let deadline = clock.now + Self.moveTimeout
         // Done once placement honours the request and the new holder reports the group up (VIPs added, services
         // started) — not merely claimed.
         func done(_ name: String) -> Bool {
             guard state.view.moveRequests[name] == nil, state.view.moveSatisfied(name, requests[name]!) else { return false }
             return state.view.reports.values.contains { $0.running.contains(name) && state.lastPlacement?.holder(of: name) == $0.name }
         }
-        while clock.now < deadline, !requests.keys.allSatisfy(done) {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
+        await waitForPlacement { requests.keys.allSatisfy(done) }
         var moved: [String] = []
         var stuck: [String] = []
         for name in requests.keys.sorted() {
@@ -299,6 +293,13 @@ extension DaemonRuntime {
             throw SFHAError(.invalidState, "could not move \(stuck.joined(separator: "; ")); the request was cancelled\(moved.isEmpty ? "" : " (moved: \(moved.joined(separator: ", ")))")")
         }
         return ChangeResult(changed: true, revision: state.document.revision, message: "moved \(moved.joined(separator: ", "))")
+    }
+
+    /// Waits (at most `moveTimeout`) until `condition` holds on this node's view; the core loop runs meanwhile.
+    private func waitForPlacement(_ condition: () -> Bool) async {
+        let clock = ContinuousClock()
+        let deadline = clock.now + Self.moveTimeout
+        while clock.now < deadline, !condition() { try? await Task.sleep(for: .milliseconds(20)) }
     }
 
     private func checkTarget(_ target: String, for groups: [String]) throws(SFHAError) {
