@@ -152,7 +152,7 @@ complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'service' -d 'Add, remove or list managed systemd services (cluster-wide).'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'reload' -d 'Make sfhad re-read its configuration file (as SIGHUP, but asks before removing anything).'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'config' -d 'Check or print sfha configuration.'
-complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'simulate' -d 'Run the real placement on simulated nodes and print the timeline.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'simulate' -d 'Run sfhad\'s real state machine on simulated nodes and print the timeline.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'logs' -d 'sfhad\'s recent log lines (from the daemon; --journal reads journald instead).'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'history' -d 'What happened, as this node saw it: group moves, failures, operator commands (who, what, the answer).'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'help' -d 'Show subcommand help information.'

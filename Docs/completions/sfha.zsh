@@ -63,7 +63,7 @@ _sfha() {
             'service:Add, remove or list managed systemd services (cluster-wide).'
             'reload:Make sfhad re-read its configuration file (as SIGHUP, but asks before removing anything).'
             'config:Check or print sfha configuration.'
-            'simulate:Run the real placement on simulated nodes and print the timeline.'
+            'simulate:Run sfhad'\''s real state machine on simulated nodes and print the timeline.'
             'logs:sfhad'\''s recent log lines (from the daemon; --journal reads journald instead).'
             'history:What happened, as this node saw it: group moves, failures, operator commands (who, what, the answer).'
             'help:Show subcommand help information.'

@@ -6,10 +6,10 @@ import SFHACore
 struct SimulateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
-        abstract: "Run the real placement on simulated nodes and print the timeline.",
+        abstract: "Run sfhad's real state machine on simulated nodes and print the timeline.",
         discussion: """
             A scenario is a text file of timed events (node down/up, network split/heal, daemon crash, corosync \
-            stop, health check failure, standby, config change, maintenance…); see Docs/Simulation.md. After every \
+            stop, sfhad frozen, health check failure, standby, config change, maintenance…); see Docs/Simulation.md. After every \
             step the simulator checks that no group's VIPs are on two nodes, nothing is held without quorum, services \
             run only with their VIPs and group order is respected. Exit status 1 when an invariant or an expectation \
             failed.

@@ -141,8 +141,9 @@ struct ConfigRenderingTests {
         let whole = SFHAConfiguration(cluster: cluster, node: NodeConfiguration(name: "node-1", priority: 0, logLevel: .debug))
         let loaded = try ConfigTest.load(whole.renderedYAML())
         #expect(loaded.cluster == cluster && loaded.node == whole.node)
-        // The warnings: STONITH enabled but not implemented, and the proxmox secret given twice (the model allows both).
-        #expect(loaded.warnings.map(\.keyPath) == ["stonith.enabled", "stonith.proxmox.token_secret_file"])
+        // The warnings: quorum not required (a split puts a VIP on both sides), STONITH enabled but not implemented,
+        // and the proxmox secret given twice (the model allows all three).
+        #expect(loaded.warnings.map(\.keyPath) == ["cluster.quorum_required", "stonith.enabled", "stonith.proxmox.token_secret_file"])
     }
 
     @Test func theSmallestConfigurationsReadBackEqual() throws {

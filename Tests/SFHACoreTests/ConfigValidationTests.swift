@@ -470,6 +470,20 @@ struct ConfigYAMLFeatureTests {
 
 @Suite("Warnings: unknown and deprecated keys", .timeLimit(.minutes(2)))
 struct ConfigWarningTests {
+    /// `quorum_required: false` used to be silently overridden by the ring evidence (a ring without quorum never
+    /// anchored it, so nothing ran); now it does what it says, and says what it costs.
+    @Test func quorumNotRequiredIsHonouredAndWarnsOfTheSplit() throws {
+        let yaml = "cluster:\n  name: c\n  quorum_required: false\nnode:\n  name: n1\n"
+        let warnings = try ConfigTest.warnings(yaml)
+        #expect(warnings.count == 1)
+        #expect(warnings.first?.contains("cluster.quorum_required: false: a partition without quorum keeps and takes groups") == true)
+        #expect(warnings.first?.contains("puts a VIP on both sides") == true)
+        #expect(try ConfigTest.warnings("cluster:\n  name: c\n  quorum_required: true\nnode:\n  name: n1\n").isEmpty)
+        #expect(DaemonRuntime.ringMayHoldGroups(quorate: false, quorumRequired: false))
+        #expect(!DaemonRuntime.ringMayHoldGroups(quorate: false, quorumRequired: true))
+        #expect(DaemonRuntime.ringMayHoldGroups(quorate: true, quorumRequired: true))
+    }
+
     @Test func unknownKeysAreNamedWithTheirPosition() throws {
         let yaml = """
             cluster:

@@ -59,6 +59,15 @@ struct SimulatorTests {
         #expect(result.violations.contains { $0.contains("on a and b at once") })
     }
 
+    @Test func detectsTwoHoldersWhenTwoNodesSplitWithoutFencing() async throws {
+        // two_node keeps both halves quorate: without STONITH each side proves itself and takes the group.
+        var configuration = Self.configuration
+        configuration.quorumRequired = true
+        let scenario = try Scenario(parsing: "nodes a b\nat 0s start\nat 5s split a | b\nend 20s\n", name: "two-node-split")
+        let result = await Simulator(scenario: scenario, configuration: configuration).run()
+        #expect(result.violations.contains { $0.contains("on a and b at once") })
+    }
+
     @Test func failedExpectationsAreReported() async throws {
         let scenario = try Scenario(parsing: "nodes a b c\nat 0s start\nat 5s expect default b\n", name: "wrong")
         let result = await Simulator(scenario: scenario, configuration: Self.configuration).run()
@@ -95,7 +104,10 @@ struct SimulatorTests {
             detection 2500ms
             join 0.5s
             lease 1s
+            token 4.25s
             at 0s start
+            at 5s hang c
+            at 6s resume c
             at 1m standby b
             at 1.5s split a,b | c
             at 2s failover web to c
@@ -107,9 +119,10 @@ struct SimulatorTests {
         #expect(scenario.configuration == "c.yml")
         #expect(scenario.priorities == ["a": 200])
         #expect(scenario.detection == .milliseconds(2500) && scenario.join == .milliseconds(500))
+        #expect(scenario.token == .milliseconds(4250))
         #expect(scenario.events.map(\.event) == [
             .start([]), .split([["a", "b"], ["c"]]), .failover(group: "web", to: "c"), .maintenance(true),
-            .expect(group: "web", holder: nil), .standby("b"),
+            .expect(group: "web", holder: nil), .hang("c"), .resume("c"), .standby("b"),
         ])
         #expect(scenario.end == .zero + .seconds(120))
     }

@@ -221,7 +221,12 @@ final class ConfigurationParser {
             }
             cluster.name = name.value
         }
-        if let value = reader.bool(map, "quorum_required") { cluster.quorumRequired = value }
+        if let value = reader.bool(map, "quorum_required") {
+            cluster.quorumRequired = value
+            if !value {
+                reader.warning(map.path("quorum_required"), map.keyPosition("quorum_required"), ClusterConfiguration.quorumNotRequiredWarning)
+            }
+        }
         if let delay = reader.duration(map, "failover_delay_ms", unit: .milliseconds, in: .zero ... .seconds(600)) {
             cluster.takeoverDelay = delay
         }

@@ -96,8 +96,13 @@ public struct ListenAddress: Sendable, Hashable, Codable, CustomStringConvertibl
 /// (wrapped in a `ClusterDocument`).
 public struct ClusterConfiguration: Sendable, Equatable, Codable, CustomStringConvertible {
     public var name: String
-    /// Resources run only on a node that is part of a quorate partition (`cluster.quorum_required`).
+    /// Resources run only on a node that is part of a quorate partition (`cluster.quorum_required`). When false, a
+    /// node's ring counts as proven without quorum too, so a partition without quorum keeps and takes groups.
     public var quorumRequired: Bool
+
+    public static let quorumNotRequiredWarning =
+        "false: a partition without quorum keeps and takes groups, so a network split puts a VIP on both sides "
+        + "(sfha's never-two-holders guarantee needs quorum_required: true; nothing is fenced yet)"
     /// How long after a holder leaves the membership before another node may take its groups
     /// (`cluster.failover_delay_ms`, default `defaultTakeoverDelay`).
     public var takeoverDelay: Duration

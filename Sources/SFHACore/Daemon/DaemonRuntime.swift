@@ -145,7 +145,7 @@ public actor DaemonRuntime {
         default:
             guard let snapshot = event.snapshot else { return }
             let facts = CorosyncFacts(snapshot, tokenTimeout: tokenTimeout)
-            if facts.quorumKnown && !facts.quorate { proof.dropAnchor() }
+            if facts.quorumKnown && !ringCounts(facts) { proof.dropAnchor() }
             if facts.twoNode && state.facts?.twoNode != true && !state.document.configuration.fences {
                 logger.warning("\(TwoNodeWarning.text)")
             }
@@ -544,11 +544,20 @@ public actor DaemonRuntime {
 
     // MARK: - Ring evidence
 
+    private func ringCounts(_ facts: CorosyncFacts) -> Bool {
+        Self.ringMayHoldGroups(quorate: facts.quorate, quorumRequired: state.document.configuration.quorumRequired)
+    }
+
+    /// Whether a ring may anchor this node's ring evidence (and so let it hold groups): it is quorate, or the
+    /// configuration does not require quorum (`quorum_required: false`: the operator accepts a VIP on both sides of
+    /// a split). The simulator applies the same rule.
+    public static func ringMayHoldGroups(quorate: Bool, quorumRequired: Bool) -> Bool { quorate || !quorumRequired }
+
     /// An own report came back: once corosync says its ring is quorate, it anchors the ring evidence.
     private func confirmAnchorIfQuorate() {
         guard let anchor = unconfirmedAnchor, let facts = state.facts, facts.ring == anchor.ring, facts.quorumKnown else { return }
         unconfirmedAnchor = nil
-        guard facts.quorate else { return }
+        guard ringCounts(facts) else { return }
         proof.anchorDelivered(base: anchor.base, ring: anchor.ring, at: anchor.at)
     }
 
@@ -567,7 +576,7 @@ public actor DaemonRuntime {
         // Plain locals: the optimiser (Swift 6.3 release builds) crashed on the combined optional-tuple conditions.
         let anchoring = proof.isAnchoring(ringID)
         let facts = state.facts
-        let quorateHere = facts.map { $0.quorate && $0.ring == ringID } ?? false
+        let quorateHere = facts.map { ringCounts($0) && $0.ring == ringID } ?? false
         guard !anchoring else { return }
         if state.inProcessGroup, quorateHere { handle(.tick) }
         scheduleAnchorCheck()

@@ -18,12 +18,14 @@ public struct Scenario: Sendable, Equatable {
     public var detection: Duration = .seconds(3)
     public var join: Duration = .seconds(1)
     public var lease: Duration = .seconds(1)
+    /// corosync's token timeout (the acquisition fence counts one per further absent node).
+    public var token: Duration = .seconds(1)
     public var events: [(time: Timestamp, event: ScenarioEvent, line: Int)] = []
     public var end: Timestamp
 
     public static func == (lhs: Scenario, rhs: Scenario) -> Bool {
         lhs.name == rhs.name && lhs.configuration == rhs.configuration && lhs.nodes == rhs.nodes && lhs.priorities == rhs.priorities && lhs.detection == rhs.detection
-            && lhs.join == rhs.join && lhs.lease == rhs.lease && lhs.end == rhs.end
+            && lhs.join == rhs.join && lhs.lease == rhs.lease && lhs.token == rhs.token && lhs.end == rhs.end
             && lhs.events.map(\.time) == rhs.events.map(\.time) && lhs.events.map(\.event) == rhs.events.map(\.event)
     }
 }
@@ -42,6 +44,7 @@ public enum ScenarioEvent: Sendable, Equatable, CustomStringConvertible {
     case dropIncoming(String)
     /// sfhad is killed (SIGKILL) / started again / stopped gracefully (it hands its groups over first).
     case crash(String), restart(String), stop(String)
+    case hang(String), resume(String)
     /// corosync stops / starts on the node.
     case corosyncStop(String), corosyncStart(String)
     /// A managed service's health check starts failing / passes again on a node.
@@ -72,6 +75,8 @@ public enum ScenarioEvent: Sendable, Equatable, CustomStringConvertible {
         case .crash(let n): "sfhad killed on \(n)"
         case .restart(let n): "sfhad started on \(n)"
         case .stop(let n): "sfhad stopped on \(n)"
+        case .hang(let n): "sfhad frozen on \(n) (SIGSTOP)"
+        case .resume(let n): "sfhad resumed on \(n) (SIGCONT)"
         case .corosyncStop(let n): "corosync stopped on \(n)"
         case .corosyncStart(let n): "corosync started on \(n)"
         case .serviceFail(let n, let s): "service \(s) fails on \(n)"
@@ -120,11 +125,12 @@ extension Scenario {
             case "priority":
                 guard words.count == 3, let value = Int(words[2]) else { throw fail("usage: priority NODE NUMBER") }
                 scenario.priorities[words[1]] = value
-            case "detection", "join", "lease":
+            case "detection", "join", "lease", "token":
                 guard words.count == 2, let value = Self.duration(words[1]) else { throw fail("usage: \(keyword) DURATION (e.g. 3s, 500ms)") }
                 if keyword == "detection" { scenario.detection = value }
                 if keyword == "join" { scenario.join = value }
                 if keyword == "lease" { scenario.lease = value }
+                if keyword == "token" { scenario.token = value }
             case "end":
                 guard words.count == 2, let value = Self.duration(words[1]) else { throw fail("usage: end DURATION") }
                 end = .zero + value
@@ -134,7 +140,7 @@ extension Scenario {
                 let event = try Self.event(Array(words.dropFirst(2)), nodes: nodes, fail: fail)
                 scenario.events.append((.zero + time, event, line))
             default:
-                throw fail("unknown statement '\(keyword)' (expected config, nodes, priority, detection, join, lease, at, end)")
+                throw fail("unknown statement '\(keyword)' (expected config, nodes, priority, detection, join, lease, token, at, end)")
             }
         }
         guard !scenario.nodes.isEmpty else { throw ScenarioError(file: name, line: 0, reason: "no 'nodes' line") }
@@ -186,6 +192,8 @@ extension Scenario {
         case "crash": return .crash(try node())
         case "restart": return .restart(try node())
         case "stop": return .stop(try node())
+        case "hang": return .hang(try node())
+        case "resume": return .resume(try node())
         case "corosync-stop": return .corosyncStop(try node())
         case "corosync-start": return .corosyncStart(try node())
         case "service-fail": return .serviceFail(node: try node(), service: try text(1, "a service name"))
