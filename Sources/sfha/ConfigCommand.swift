@@ -63,7 +63,8 @@ struct ConfigCheckCommand: AsyncParsableCommand {
             } else {
                 // The loader's lines follow, one per problem (the first ones, when there are very many).
                 FileHandle.standardError.write(Data((fr ? "\(config) : configuration invalide :\n" : "\(config): invalid configuration:\n").utf8))
-                FileHandle.standardError.write(Data("\(error)\n".utf8))
+                let lines = fr ? error.items.map { Self.line(forError: $0) } : [error.description]
+                FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
             }
             throw ExitCode(ExitStatus.invalidConfiguration)
         }
@@ -87,6 +88,15 @@ struct ConfigCheckCommand: AsyncParsableCommand {
                 + "\(vips) VIP, \(services) service(s), \(checks) contrôle(s) de nœud"
             : "\(config): valid — cluster \(cluster.name), node \(loaded.node.name), \(cluster.groups.count) group(s), "
                 + "\(vips) VIP(s), \(services) service(s), \(checks) node check(s)")
+    }
+
+    /// `file:line:column: key.path : message`, the message in French.
+    static func line(forError item: ConfigurationDiagnostic) -> String {
+        var text = item.file
+        if item.line > 0 { text += ":\(item.line):\(item.column)" }
+        text += ": "
+        if !item.keyPath.isEmpty { text += "\(item.keyPath) : " }
+        return text + ConfigurationFrench.translate(item.message)
     }
 
     /// `file:line:column: warning: key.path: message`, with the label (and the messages sfha translates) in French.

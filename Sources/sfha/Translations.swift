@@ -87,19 +87,8 @@ enum DaemonText {
     /// A configuration warning's message, in French when it is one sfha translates.
     static func configurationMessage(_ message: String, _ language: Language) -> String {
         guard language == .fr else { return message }
-        if message == StonithConfiguration.notImplementedWarning { return stonithFrench }
         if message == TwoNodeWarning.text { return twoNodeFrench }
-        // The loader's most frequent warning (YAMLReader.checkKeys), in its three forms.
-        let unknown = "unknown key, ignored"
-        if message == unknown { return "clé inconnue, ignorée" }
-        if message.hasPrefix(unknown + " (did you mean "), message.hasSuffix("?)") {
-            let suggestion = message.dropFirst((unknown + " (did you mean ").count).dropLast(2)
-            return "clé inconnue, ignorée (vouliez-vous dire \(suggestion) ?)"
-        }
-        if message.hasPrefix(unknown + " (known keys here: "), message.hasSuffix(")") {
-            return "clé inconnue, ignorée (clés connues ici : \(message.dropFirst((unknown + " (known keys here: ").count).dropLast()))"
-        }
-        return message
+        return ConfigurationFrench.translate(message)
     }
 
     static let twoNodeFrench =
