@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "SFHABase", targets: ["SFHABase"]),
         .library(name: "SFHACore", targets: ["SFHACore"]),
         .library(name: "SFHALab", targets: ["SFHALab"]),
+        .library(name: "MeshKit", targets: ["MeshKit"]),
         .executable(name: "sfha", targets: ["sfha"]),
         .executable(name: "sfha-lab", targets: ["sfha-lab"]),
         .executable(name: "sfhad", targets: ["sfhad"]),
@@ -22,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // corosync's C client libraries (cmap, quorum, votequorum, cfg, cpg). Headers live in /usr/include, so no
@@ -45,11 +47,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The WireGuard mesh (wg-sfha): keys, the interface and its peers, wg-quick's file.
+        .target(
+            name: "MeshKit",
+            dependencies: ["SFHABase", .product(name: "Crypto", package: "swift-crypto")]),
         // Configuration, placement, the local reconciler, health checks and the simulator.
         .target(
             name: "SFHACore",
             dependencies: [
                 "CorosyncKit", "SFHABase", "CSFHAShim",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -99,6 +106,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SFHABaseTests", dependencies: ["SFHABase"]),
+        .testTarget(name: "MeshKitTests", dependencies: ["MeshKit", "SFHABase"]),
         .testTarget(name: "SFHAMetricsHTTPTests", dependencies: ["SFHAMetricsHTTP", "SFHABase"]),
         .testTarget(name: "CorosyncKitTests", dependencies: ["CorosyncKit", "SFHABase"]),
         .testTarget(
@@ -109,7 +117,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]),
         .testTarget(name: "CLITests", dependencies: ["sfha", "SFHABase"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["SFHALab", "SFHACore", "CorosyncKit", "SFHABase"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["SFHALab", "SFHACore", "CorosyncKit", "SFHABase", "MeshKit"]),
     ],
     swiftLanguageModes: [.v6]
 )

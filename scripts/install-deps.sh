@@ -4,7 +4,7 @@ set -euo pipefail
 
 packages=(
   corosync libcmap-dev libquorum-dev libvotequorum-dev libcfg-dev libcpg-dev libcorosync-common-dev libqb-dev
-  pkg-config iproute2 nftables iputils-arping wireguard-tools wireguard-go util-linux procps curl python3
+  pkg-config iproute2 nftables iputils-arping iputils-ping wireguard-tools wireguard-go util-linux procps curl python3
 )
 
 missing=()

@@ -1,3 +1,4 @@
+import SFHABase
 import Foundation
 @testable import SFHACore
 import Testing

@@ -1,3 +1,4 @@
+import SFHABase
 import Testing
 
 @testable import SFHACore

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import SFHABase
 
@@ -34,7 +35,7 @@ public struct ClusterDocument: Sendable, Equatable, Codable, CustomStringConvert
     }
 
     public static func contentHash(of configuration: ClusterConfiguration) -> String {
-        SHA256Hasher.hexDigest(canonicalEncoding(of: configuration))
+        SHA256.hash(data: canonicalEncoding(of: configuration)).map { String(format: "%02x", $0) }.joined()
     }
 
     /// The highest revision a document may have. Counting up by one per committed change never gets anywhere near

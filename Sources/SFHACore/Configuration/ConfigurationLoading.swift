@@ -1,3 +1,4 @@
+import SFHABase
 import Foundation
 import Yams
 

@@ -1,3 +1,4 @@
+import SFHABase
 import Foundation
 
 /// Syntax rules for names and values that end up in program arguments, file names or URLs. Each returns nil when

@@ -1,3 +1,4 @@
+import SFHABase
 import CorosyncKit
 
 // The simulation model (Docs/Simulation.md, "The model"): every running sfhad is a real `DaemonState` fed the way
