@@ -55,7 +55,7 @@ let package = Package(
         .target(
             name: "SFHACore",
             dependencies: [
-                "CorosyncKit", "SFHABase", "CSFHAShim",
+                "CorosyncKit", "SFHABase", "CSFHAShim", "MeshKit",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
@@ -112,7 +112,7 @@ let package = Package(
         .testTarget(
             name: "SFHACoreTests",
             dependencies: [
-                "SFHACore", "SFHABase",
+                "SFHACore", "SFHABase", "MeshKit",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]),
