@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "SFHACore", targets: ["SFHACore"]),
         .library(name: "SFHALab", targets: ["SFHALab"]),
         .library(name: "MeshKit", targets: ["MeshKit"]),
+        .library(name: "P2PKit", targets: ["P2PKit"]),
         .executable(name: "sfha", targets: ["sfha"]),
         .executable(name: "sfha-lab", targets: ["sfha-lab"]),
         .executable(name: "sfhad", targets: ["sfhad"]),
@@ -24,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         // corosync's C client libraries (cmap, quorum, votequorum, cfg, cpg). Headers live in /usr/include, so no
@@ -51,6 +53,19 @@ let package = Package(
         .target(
             name: "MeshKit",
             dependencies: ["SFHABase", .product(name: "Crypto", package: "swift-crypto")]),
+        // The P2P API on TCP 7777 (mesh only): signed HTTP/1.1 requests and answers, SwiftNIO's parser, limits.
+        .target(
+            name: "P2PKit",
+            dependencies: [
+                "SFHABase",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         // Configuration, placement, the local reconciler, health checks and the simulator.
         .target(
             name: "SFHACore",
@@ -107,6 +122,12 @@ let package = Package(
         ),
         .testTarget(name: "SFHABaseTests", dependencies: ["SFHABase"]),
         .testTarget(name: "MeshKitTests", dependencies: ["MeshKit", "SFHABase"]),
+        .testTarget(
+            name: "P2PKitTests",
+            dependencies: [
+                "P2PKit", "SFHABase", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .testTarget(name: "SFHAMetricsHTTPTests", dependencies: ["SFHAMetricsHTTP", "SFHABase"]),
         .testTarget(name: "CorosyncKitTests", dependencies: ["CorosyncKit", "SFHABase"]),
         .testTarget(
