@@ -3,7 +3,7 @@ import SFHABase
 
 /// Where a peer's WireGuard listens: an IP address (v4 or v6) and a UDP port. Host names are refused: the mesh is
 /// derived from the membership record, which stores addresses, and `wg` would resolve a name once and keep it.
-public struct MeshEndpoint: Sendable, Hashable, Codable, CustomStringConvertible {
+public struct MeshEndpoint: Sendable, Hashable, TextCodable {
     public var address: IPAddress
     public var port: UInt16
 
@@ -45,10 +45,12 @@ public struct MeshEndpoint: Sendable, Hashable, Codable, CustomStringConvertible
         case .v6: "[\(address)]:\(port)"
         }
     }
+
+    public init(text: String) throws(SFHAError) { try self.init(parsing: text) }
 }
 
 /// An IPv4 network in CIDR form (`10.99.0.0/24`): the mesh network, or a peer's allowed address (`/32`).
-public struct IPv4Network: Sendable, Hashable, Codable, CustomStringConvertible {
+public struct IPv4Network: Sendable, Hashable, TextCodable {
     public var address: IPv4Address
     public var prefixLength: Int
 
@@ -83,19 +85,7 @@ public struct IPv4Network: Sendable, Hashable, Codable, CustomStringConvertible 
 
     public var description: String { "\(address)/\(prefixLength)" }
 
-    public init(from decoder: Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do {
-            try self.init(parsing: text)
-        } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.message))
-        }
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(description)
-    }
+    public init(text: String) throws(SFHAError) { try self.init(parsing: text) }
 }
 
 /// One member of the mesh as this node's WireGuard sees it: its key, the mesh addresses routed to it, where it
@@ -177,4 +167,25 @@ public struct MeshState: Sendable, Hashable, Codable {
     public var publicKey: WireGuardPublicKey?
     public var listenPort: UInt16
     public var peers: [MeshPeerState]
+}
+
+/// A value written as its text in JSON (`description`), and parsed — so checked like any other input — when decoded.
+public protocol TextCodable: Codable, CustomStringConvertible {
+    init(text: String) throws(SFHAError)
+}
+
+extension TextCodable {
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        do {
+            try self.init(text: text)
+        } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.message))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
 }

@@ -3,7 +3,7 @@ import Foundation
 import SFHABase
 
 /// A WireGuard public key: 32 bytes, written as base64 (44 characters) like `wg` does.
-public struct WireGuardPublicKey: Sendable, Hashable, Codable, CustomStringConvertible, Comparable {
+public struct WireGuardPublicKey: Sendable, Hashable, TextCodable, Comparable {
     public let bytes: [UInt8]
 
     public init(bytes: [UInt8]) throws(SFHAError) {
@@ -28,19 +28,7 @@ public struct WireGuardPublicKey: Sendable, Hashable, Codable, CustomStringConve
 
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.bytes.lexicographicallyPrecedes(rhs.bytes) }
 
-    public init(from decoder: Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        do {
-            try self.init(base64: text)
-        } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.message))
-        }
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(base64)
-    }
+    public init(text: String) throws(SFHAError) { try self.init(base64: text) }
 }
 
 /// A WireGuard private key (X25519, the same curve as swift-crypto's `Curve25519.KeyAgreement`). Its description

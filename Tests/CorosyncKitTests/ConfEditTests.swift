@@ -298,3 +298,68 @@ struct ConfEditTests {
         #expect(conf.nodes.map(\.nodeID) == [1, 2, 3, 4, 5, 6])
     }
 }
+
+@Suite("corosync.conf nodelist from the membership record", .timeLimit(.minutes(1)))
+struct ConfNodelistReconcileTests {
+    static let three = """
+        totem {
+        \tversion: 2
+        \tcluster_name: c
+        }
+
+        nodelist {
+        \tnode {
+        \t\tname: node1
+        \t\tnodeid: 1
+        \t\tring0_addr: 10.99.0.1
+        \t}
+
+        \tnode {
+        \t\tname: node2
+        \t\tnodeid: 2
+        \t\tring0_addr: 10.99.0.2
+        \t}
+
+        \tnode {
+        \t\tname: node3
+        \t\tnodeid: 3
+        \t\tring0_addr: 10.99.0.3
+        \t}
+        }
+
+        quorum {
+        \tprovider: corosync_votequorum
+        }
+
+        """
+
+    static func wanted(_ nodes: [(String, UInt32)]) -> [CorosyncConf.WantedNode] {
+        nodes.map { CorosyncConf.WantedNode(name: $0.0, nodeID: $0.1, addresses: ["10.99.0.\($0.1)"]) }
+    }
+
+    @Test func addsAndRemovesByExactNameKeepingIdsAndEverythingElse() throws {
+        var conf = try CorosyncConf(parsing: Self.three)
+        // node3 was removed; node4 joins with the id the record allocated (4, not 3: ids are never reused).
+        let change = try conf.reconcileNodelist(Self.wanted([("node1", 1), ("node2", 2), ("node4", 4)]))
+        #expect(change.removed == ["node3"] && change.added == ["node4"])
+        #expect(conf.nodes.map(\.nodeID) == [1, 2, 4] && conf.nodes.map(\.name) == ["node1", "node2", "node4"])
+        #expect(conf.render().hasPrefix("totem {\n\tversion: 2\n\tcluster_name: c\n}\n"))
+        // Already right: nothing changes, byte for byte.
+        let before = conf.render()
+        let none = try conf.reconcileNodelist(Self.wanted([("node1", 1), ("node2", 2), ("node4", 4)]))
+        #expect(none.removed.isEmpty && none.added.isEmpty && conf.render() == before)
+        // Down to two: two_node appears.
+        try conf.reconcileNodelist(Self.wanted([("node1", 1), ("node4", 4)]))
+        #expect(conf.quorum.twoNode == true)
+    }
+
+    @Test func neverRenumbersAndChangesNothingOnConflict() throws {
+        var conf = try CorosyncConf(parsing: Self.three)
+        let before = conf.render()
+        #expect(throws: CorosyncConfError.self) { try conf.reconcileNodelist(Self.wanted([("node1", 1), ("node2", 5)])) }
+        #expect(throws: CorosyncConfError.self) { try conf.reconcileNodelist(Self.wanted([("node1", 1), ("node9", 2)] )) }
+        #expect(conf.render() == before)
+        // An explicit id already in use is refused by addNode too.
+        #expect(throws: CorosyncConfError.self) { try conf.addNode(name: "node9", nodeID: 2, addresses: ["10.99.0.9"]) }
+    }
+}

@@ -11,6 +11,7 @@ struct DaemonBus {
     var assigned: [String: Set<String>] = [:]
     var outcomes: [String: (Bool, String)] = [:]
     var commits: [String: [UInt64]] = [:]
+    var membershipCommits: [String: [UInt64]] = [:]
     var cleared: [String: [String?]] = [:]
     var rejected: [String: [String]] = [:]
     var anchors: [String: Int] = [:]
@@ -49,6 +50,7 @@ struct DaemonBus {
             case .send(let message): queue.append((member(index), message))
             case .assign(let groups, _): assigned[name] = groups
             case .commit(let document): commits[name, default: []].append(document.revision)
+            case .commitMembership(let membership): membershipCommits[name, default: []].append(membership.revision)
             case .proposalOutcome(let id, let verdict): outcomes[id] = (verdict.isCommitted, verdict.description)
             case .clearFailures(let group): cleared[name, default: []].append(group)
             case .anchorDelivered: anchors[name, default: 0] += 1

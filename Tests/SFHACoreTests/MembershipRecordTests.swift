@@ -130,6 +130,9 @@ struct MembershipRecordTests {
         var badName = record
         badName.members[1].name = "-x"
         cases.append(("an invalid name", badName))
+        var zero = record
+        zero.highestNodeID = 0
+        cases.append(("a node id counter at zero (an empty range must not trap)", zero))
         var empty = record
         empty.members = []
         cases.append(("no member", empty))
@@ -139,8 +142,10 @@ struct MembershipRecordTests {
         for (what, hostile) in cases {
             #expect(throws: SFHAError.self, "\(what)") { try hostile.validated() }
         }
-        // And through JSON, as it arrives from the network.
+        // And through JSON, as it arrives from the network: a bad endpoint does not even decode.
         let data = try JSONEncoder().encode(record)
         #expect(try JSONDecoder().decode(MembershipRecord.self, from: data).validated() == record)
+        let portZero = String(decoding: data, as: UTF8.self).replacingOccurrences(of: "192.0.2.1:51820", with: "192.0.2.1:0")
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(MembershipRecord.self, from: Data(portZero.utf8)) }
     }
 }

@@ -4,11 +4,12 @@
 extension CorosyncConf {
     // MARK: Nodes
 
-    /// Appends a `node { }` block (name, nodeid, ringN_addr) to the nodelist and returns its node id: one more than
-    /// the highest existing id (existing ids are never changed). Creates `nodelist { }` when missing, copies the
+    /// Appends a `node { }` block (name, nodeid, ringN_addr) to the nodelist and returns its node id: `nodeID` when
+    /// given (sfha's membership record allocates ids, never reusing one; it must not be in use here), else one more
+    /// than the highest existing id (existing ids are never changed). Creates `nodelist { }` when missing, copies the
     /// indentation and spacing of the existing nodes, and keeps `quorum.two_node` right (see ``removeNode(named:)``).
     @discardableResult
-    public mutating func addNode(name: String, addresses: [String]) throws(CorosyncConfError) -> UInt32 {
+    public mutating func addNode(name: String, nodeID requested: UInt32? = nil, addresses: [String]) throws(CorosyncConfError) -> UInt32 {
         try CorosyncConfValidation.checkNodeName(name)
         try CorosyncConfValidation.checkAddresses(addresses)
         let existing = nodes
@@ -27,9 +28,18 @@ extension CorosyncConf {
                     kind: .alreadyExists, line: 0, reason: "address '\(address)' is already used by node '\(owner)'")
             }
         }
-        let highest = existing.map(\.nodeID).max() ?? 0
-        guard highest < UInt32.max else { throw .invalid("no node id left above \(highest)") }
-        let nodeID = highest + 1
+        let nodeID: UInt32
+        if let requested {
+            guard requested > 0 else { throw .invalid("node id 0 is not valid") }
+            if let holder = existing.first(where: { $0.nodeID == requested }) {
+                throw CorosyncConfError(kind: .alreadyExists, line: 0, reason: "node id \(requested) is already used by node '\(holder.name)'")
+            }
+            nodeID = requested
+        } else {
+            let highest = existing.map(\.nodeID).max() ?? 0
+            guard highest < UInt32.max else { throw .invalid("no node id left above \(highest)") }
+            nodeID = highest + 1
+        }
 
         var document = self
         let style = CorosyncConfStyle(of: document)
@@ -469,5 +479,58 @@ struct CorosyncConfStyle {
         let beforeBrace = text[..<brace]
         let blanks = beforeBrace.reversed().prefix(while: { $0 == " " || $0 == "\t" })
         return String(blanks.reversed())
+    }
+}
+
+extension CorosyncConf {
+    /// One node of the nodelist sfha wants: its name, node id and ring addresses.
+    public struct WantedNode: Sendable, Equatable {
+        public var name: String
+        public var nodeID: UInt32
+        public var addresses: [String]
+
+        public init(name: String, nodeID: UInt32, addresses: [String]) {
+            self.name = name
+            self.nodeID = nodeID
+            self.addresses = addresses
+        }
+    }
+
+    /// Makes the nodelist exactly `wanted`, matching nodes by exact name: nodes not wanted are removed, missing ones
+    /// added with their own node id, and `quorum.two_node` kept right; nothing else in the file changes. A node that
+    /// is wanted with another id or other addresses than it has here is an error (sfha never renumbers a node; the
+    /// file was edited by hand or belongs to another cluster), and so is a wanted id held here by another name.
+    /// Returns the names removed and added; on error, nothing changed.
+    @discardableResult
+    public mutating func reconcileNodelist(_ wanted: [WantedNode]) throws(CorosyncConfError) -> (removed: [String], added: [String]) {
+        var document = self
+        let present = Dictionary(document.nodes.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let wantedNames = Set(wanted.map(\.name))
+        for node in wanted {
+            guard let existing = present[node.name] else { continue }
+            guard existing.nodeID == node.nodeID, existing.addresses == node.addresses else {
+                throw CorosyncConfError(
+                    kind: .invalidArgument, line: 0,
+                    reason: "node '\(node.name)' is nodeid \(existing.nodeID) at \(existing.addresses) here but \(node.nodeID) at \(node.addresses) "
+                        + "in the membership record; sfha never renumbers a node: restore the file from the record")
+            }
+        }
+        for node in wanted where present[node.name] == nil {
+            if let holder = present.values.first(where: { $0.nodeID == node.nodeID }) {
+                throw CorosyncConfError(
+                    kind: .alreadyExists, line: 0,
+                    reason: "nodeid \(node.nodeID) is node '\(holder.name)' here but '\(node.name)' in the membership record; "
+                        + "sfha never gives a node id to another node: restore the file from the record")
+            }
+        }
+        let removed = document.nodes.map(\.name).filter { !wantedNames.contains($0) }
+        for name in removed { try document.removeNode(named: name) }
+        var added: [String] = []
+        for node in wanted.sorted(by: { $0.nodeID < $1.nodeID }) where present[node.name] == nil {
+            try document.addNode(name: node.name, nodeID: node.nodeID, addresses: node.addresses)
+            added.append(node.name)
+        }
+        self = document
+        return (removed, added)
     }
 }

@@ -16,6 +16,10 @@ public enum ClusterMessage: Sendable, Equatable, Codable {
     case document(ClusterDocument)
     /// An operator command that changes replicated runtime state.
     case command(ClusterCommand)
+    /// A proposed new revision of the membership record; committed like a configuration proposal.
+    case membershipProposal(MembershipProposal)
+    /// The sender's committed membership record, sent when a daemon joins so that it catches up.
+    case membership(MembershipDocument)
 
     /// Encoded messages larger than this are neither sent nor decoded (a whole configuration fits many times).
     public static let maximumSize = 1 << 20

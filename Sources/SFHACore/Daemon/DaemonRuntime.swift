@@ -33,6 +33,9 @@ public actor DaemonRuntime {
     private var vacated: [String: PlacementReason] = [:]
     var group: ProcessGroup?
     let logger: Logger
+    /// Where the committed membership record is kept (next to the cluster document).
+    let membershipPath: String
+    static let membershipFileName = "membership.json"
     private(set) var shuttingDown = false
     /// The groups placement assigned here last.
     private var desired: Set<String> = []
@@ -82,7 +85,11 @@ public actor DaemonRuntime {
     ) {
         let clock = DaemonClock()
         self.clock = clock
-        self.state = DaemonState(nodeName: node.name, nodeID: nodeID, priority: node.priority, document: document, now: .zero)
+        let membershipPath = URL(fileURLWithPath: documentPath).deletingLastPathComponent().appendingPathComponent(Self.membershipFileName).path
+        self.membershipPath = membershipPath
+        self.state = DaemonState(
+            nodeName: node.name, nodeID: nodeID, priority: node.priority, document: document,
+            membership: Self.loadMembership(from: membershipPath, logger: logger), now: .zero)
         self.reconciler = LocalReconciler(groups: document.configuration.groups, effects: effects)
         self.effects = effects
         self.logger = logger
@@ -102,6 +109,22 @@ public actor DaemonRuntime {
         (machineWakeups, machineRequests) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         liveness.setVIPs(document.configuration.groups.flatMap(\.vips))
         state.validateConfiguration = Self.validate
+    }
+
+    /// The membership record kept on disk (nil: none, or unreadable — said in the log; the group offers it again).
+    static func loadMembership(from path: String, logger: Logger) -> MembershipDocument? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        do {
+            let document = try JSONDecoder().decode(MembershipDocument.self, from: Data(try AtomicFile.read(path)))
+            _ = try document.record.validated()
+            guard document.contentHash == MembershipDocument.contentHash(of: document.record) else {
+                throw SFHAError(.invalidArgument, "its hash does not match its content")
+            }
+            return document
+        } catch {
+            logger.error("cannot use the membership record \(path): \(error); the other members offer theirs when this node joins the group")
+            return nil
+        }
     }
 
     /// The config.yml rules, for configurations received from the group.
@@ -355,6 +378,17 @@ public actor DaemonRuntime {
             assign(groups, placement)
         case .commit(let document):
             commit(document)
+        case .commitMembership(let membership):
+            let path = membershipPath
+            let logger = self.logger
+            Task {
+                do {
+                    try AtomicFile.write(Array(try JSONEncoder().encode(membership)), to: path, mode: 0o600)
+                } catch {
+                    logger.error("membership record revision \(membership.revision) is committed in memory only: could not write \(path): \(error)")
+                }
+            }
+            logger.notice("membership record committed", metadata: ["revision": "\(membership.revision)", "members": "\(membership.record.members.count)"])
         case .proposalOutcome(let id, let verdict):
             logger.notice("proposal \(id): \(verdict)")
             pendingProposals.removeValue(forKey: id)?.resume(returning: verdict)

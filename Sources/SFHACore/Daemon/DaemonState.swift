@@ -104,6 +104,8 @@ public struct DaemonState: Sendable {
         case assign(Set<String>, Placement)
         /// A new cluster document was committed: write it atomically and apply it.
         case commit(ClusterDocument)
+        /// A new membership record was committed: write it atomically and derive the mesh and corosync from it.
+        case commitMembership(MembershipDocument)
         /// The outcome of a proposal this node made (for the operator who asked).
         case proposalOutcome(id: String, verdict: ProposalVerdict)
         /// An operator cleared failures (of one group, or all) on this node: forget them.
@@ -164,6 +166,8 @@ public struct DaemonState: Sendable {
     public let nodeName: String
     public let nodeID: UInt32
     public private(set) var document: ClusterDocument
+    /// The committed membership record (nil: this cluster was not built by `sfha init`, or this node has none yet).
+    public private(set) var membership: MembershipDocument?
     public private(set) var view: ClusterView
     public private(set) var standby = false
     /// Held groups that are up here (see `NodeReport.running`).
@@ -234,13 +238,14 @@ public struct DaemonState: Sendable {
     public var silenceLimit: Duration = DaemonTimings.silenceLimit
 
     public init(
-        nodeName: String, nodeID: UInt32, priority: Int, document: ClusterDocument, now: Timestamp,
+        nodeName: String, nodeID: UInt32, priority: Int, document: ClusterDocument, membership: MembershipDocument? = nil, now: Timestamp,
         holderOverhang: Duration = DaemonTimings.holderOverhang
     ) {
         self.nodeName = nodeName
         self.nodeID = nodeID
         self.priority = priority
         self.document = document
+        self.membership = membership
         self.view = ClusterView(localNode: nodeName)
         self.upSince = now
         self.holderOverhang = holderOverhang
@@ -371,6 +376,11 @@ public struct DaemonState: Sendable {
         .proposal(ConfigurationProposal(id: id, proposer: nodeName, baseRevision: document.revision, configuration: configuration))
     }
 
+    /// A proposal for a new membership record, made on the committed one (the outcome comes back in order).
+    public func propose(membership record: MembershipRecord, id: String) -> ClusterMessage {
+        .membershipProposal(MembershipProposal(id: id, proposer: nodeName, baseRevision: membership?.revision ?? 0, record: record))
+    }
+
     // MARK: - Process group
 
     private mutating func groupChanged(
@@ -400,7 +410,10 @@ public struct DaemonState: Sendable {
         for member in members where member != localProcess && daemonProcesses[member.nodeID] != member && joinedAt[member] == nil {
             joinedAt[member] = now
         }
-        if !joined.isEmpty { outputs.append(.send(.document(document))) }
+        if !joined.isEmpty {
+            outputs.append(.send(.document(document)))
+            if let membership { outputs.append(.send(.membership(membership))) }
+        }
         updateDaemons(now: now)
         refreshFence()
         return outputs
@@ -485,6 +498,43 @@ public struct DaemonState: Sendable {
             }
             document = offered
             return [.commit(document)]
+        case .membershipProposal(let proposal):
+            guard isDaemon(from), proposal.proposer == nodeName(of: from.nodeID) else {
+                return [.rejected(from: from, reason: "a membership proposal from \(from), which is not the sfhad of node '\(proposal.proposer)'")]
+            }
+            let verdict = membershipVerdict(on: proposal)
+            var outputs: [Output] = []
+            if case .committed(let revision) = verdict {
+                membership = MembershipDocument(revision: revision, record: proposal.record)
+                outputs.append(.commitMembership(membership!))
+            }
+            if proposal.proposer == nodeName && from == localProcess {
+                outputs.append(.proposalOutcome(id: proposal.id, verdict: verdict))
+            }
+            return outputs
+        case .membership(let offered):
+            guard isDaemon(from) || (groupMembers.contains(from) && daemonProcesses[from.nodeID] == nil && from.nodeID != nodeID) else {
+                return [.rejected(from: from, reason: "a membership record from \(from), which is not a node's sfhad")]
+            }
+            guard (1...Self.maximumRevision).contains(offered.revision),
+                offered.contentHash == MembershipDocument.contentHash(of: offered.record)
+            else { return [.rejected(from: from, reason: "a membership record with revision \(offered.revision) or a wrong hash")] }
+            // Catch up to a higher revision; never go back; equal revisions converge on the smaller hash.
+            if let membership {
+                let newer = offered.revision > membership.revision
+                let tieBreak = offered.revision == membership.revision && offered.contentHash < membership.contentHash
+                guard newer || tieBreak else { return [] }
+                if let problem = offered.record.successionProblem(after: membership.record), newer {
+                    return [.rejected(from: from, reason: "a membership record (revision \(offered.revision)) that cannot follow ours: \(problem)")]
+                }
+            }
+            do {
+                _ = try offered.record.validated()
+            } catch {
+                return [.rejected(from: from, reason: "an invalid membership record (revision \(offered.revision)): \(error.message)")]
+            }
+            membership = offered
+            return [.commitMembership(offered)]
         case .command(let command):
             guard isDaemon(from) else { return [.rejected(from: from, reason: "a command from \(from), which is not a node's sfhad")] }
             switch command {
@@ -512,13 +562,40 @@ public struct DaemonState: Sendable {
         }
     }
 
-    /// Every member reaches the same verdict from the same ordered history: the ring (from the group), the
-    /// document, and the proposal.
-    private func verdict(on proposal: ConfigurationProposal) -> ProposalVerdict {
+    /// Whether the ring (from the group, in order) may commit a change: a majority of the nodes, and with
+    /// `two_node` both of them. nil: it may.
+    private var ringRefusal: ProposalVerdict? {
         guard let ring, let facts else { return .noQuorum }
         let count = Set(ring.nodes).count
         if facts.twoNode && count < facts.nodeCount { return .twoNodeIncomplete }
         guard count * 2 > facts.nodeCount else { return .noQuorum }
+        return nil
+    }
+
+    /// The same rules for the membership record: the ring, the base revision, and a record that may follow the
+    /// committed one (or, for the first one, is valid on its own).
+    private func membershipVerdict(on proposal: MembershipProposal) -> ProposalVerdict {
+        if let refusal = ringRefusal { return refusal }
+        let current = membership?.revision ?? 0
+        guard proposal.baseRevision == current else { return .conflict(base: proposal.baseRevision, current: current) }
+        guard current < Self.maximumRevision else { return .invalid("revision \(current) is the last one") }
+        if let membership {
+            if let problem = proposal.record.successionProblem(after: membership.record) { return .invalid(problem) }
+            if MembershipDocument.contentHash(of: proposal.record) == membership.contentHash { return .unchanged(revision: current) }
+        } else {
+            do {
+                _ = try proposal.record.validated()
+            } catch {
+                return .invalid(error.message)
+            }
+        }
+        return .committed(revision: current + 1)
+    }
+
+    /// Every member reaches the same verdict from the same ordered history: the ring (from the group), the
+    /// document, and the proposal.
+    private func verdict(on proposal: ConfigurationProposal) -> ProposalVerdict {
+        if let refusal = ringRefusal { return refusal }
         guard proposal.baseRevision == document.revision else {
             return .conflict(base: proposal.baseRevision, current: document.revision)
         }

@@ -183,7 +183,7 @@ public struct MembershipRecord: Sendable, Equatable, Codable {
         guard !members.isEmpty, members.count <= Self.maximumMembers, invitations.count <= Self.maximumInvitations,
             tombstones.count <= Self.maximumTombstones
         else { throw fail("\(members.count) members, \(invitations.count) invitations, \(tombstones.count) tombstones") }
-        guard highestHost <= hostCapacity, highestNodeID <= UInt32(Int32.max) else { throw fail("allocation counters out of range") }
+        guard highestHost <= hostCapacity, (1...UInt32(Int32.max)).contains(highestNodeID) else { throw fail("allocation counters out of range") }
         var names = Set<String>()
         var nodeIDs = Set<UInt32>()
         var addresses = Set<IPv4Address>()

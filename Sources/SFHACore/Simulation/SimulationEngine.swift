@@ -266,6 +266,9 @@ struct Engine {
             }
             note(.daemon, nodes[i].name, "committed revision \(document.revision)")
             nodes[i].daemon!.needsReconcile = true
+        case .commitMembership:
+            // The simulator's clusters are given by the scenario, not built by init/join.
+            break
         case .proposalOutcome(let id, let verdict):
             note(.daemon, nodes[i].name, "proposal \(id): \(verdict)")
         case .clearFailures(let group):
