@@ -97,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "sfha",
             dependencies: [
-                "CorosyncKit", "SFHACore", "SFHABase",
+                "CorosyncKit", "SFHACore", "SFHABase", "MeshKit", "P2PKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

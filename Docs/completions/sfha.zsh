@@ -66,13 +66,14 @@ _sfha() {
             'simulate:Run sfhad'\''s real state machine on simulated nodes and print the timeline.'
             'logs:sfhad'\''s recent log lines (from the daemon; --journal reads journald instead).'
             'history:What happened, as this node saw it: group moves, failures, operator commands (who, what, the answer).'
+            'init:Create a new cluster on this bare node: WireGuard mesh, membership record, corosync, sfhad.'
             'help:Show subcommand help information.'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|help)
+        status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|init|help)
             "_sfha_${words[1]}" && ret=0
             ;;
         esac
@@ -556,6 +557,25 @@ _sfha_history() {
         '(-n --lines)'{-n,--lines}'[Number of entries.]:lines:'
         '--json[Print JSON.]'
         '--socket[sfhad'\''s control socket.]:socket:'
+        '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sfha_init() {
+    local -i ret=1
+    local -ar ___lang=('en' 'fr')
+    local -ar arg_specs=(
+        '--name[Cluster name (as corosync'\''s cluster_name).]:name:'
+        '--mesh-network[The mesh network (CIDR).]:mesh-network:'
+        '--endpoint[Where the other nodes reach this node\: HOST\[\:PORT\] (an IP address; default\: this node'\''s outbound address).]:endpoint:'
+        '--port[The mesh'\''s UDP port.]:port:'
+        '--dry-run[Print what would be done, change nothing.]'
+        '--json[Print JSON.]'
         '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'

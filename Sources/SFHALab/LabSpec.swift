@@ -13,6 +13,9 @@ public struct LabSpec: Sendable, Codable, Equatable {
     /// The command line the `sfhad` unit of the systemctl stand-in runs (resolved through the node's PATH,
     /// whose first entry is the lab's bin directory, where `up` links the built `sfhad`).
     public var sfhadCommand: String
+    /// Bare hosts (`sfha-lab up --bare`): no corosync.conf, no authkey, corosync not started — machines for
+    /// `sfha init` and `sfha join`. nil: not bare.
+    public var bare: Bool?
 
     public static let defaultName = "sfha"
     public static let maximumNodeCount = 16
@@ -20,13 +23,14 @@ public struct LabSpec: Sendable, Codable, Equatable {
 
     public init(
         name: String = LabSpec.defaultName, nodeCount: Int, tokenMilliseconds: Int? = nil, subnet: String? = nil,
-        sfhadCommand: String = LabSpec.defaultSfhadCommand
+        sfhadCommand: String = LabSpec.defaultSfhadCommand, bare: Bool = false
     ) {
         self.name = name
         self.nodeCount = nodeCount
         self.tokenMilliseconds = tokenMilliseconds
         self.subnet = subnet
         self.sfhadCommand = sfhadCommand
+        self.bare = bare ? true : nil
     }
 
     /// The subnet the lab uses: the given one, or one derived deterministically from the name.

@@ -136,6 +136,8 @@ extension Lab {
             try await createNetwork(for: host)
             if host.mountNamespaceFile != nil { try await createMountNamespace(for: host) }
         }
+        // Bare hosts have no cluster yet: 'sfha init' and 'sfha join' start corosync there.
+        guard spec.bare != true else { return }
         for node in nodes {
             try await check(node.name, ["systemctl", "start", "corosync"])
         }
@@ -174,17 +176,20 @@ extension Lab {
             for subdirectory in ["run", "units", "logs", "demo-web"] {
                 try makeDirectory("\(directory)/\(subdirectory)", mode: 0o755)
             }
-            try AtomicFile.write(config, to: "\(directory)/etc-corosync/corosync.conf", mode: 0o644)
-            if let authKey {
+            if spec.bare != true { try AtomicFile.write(config, to: "\(directory)/etc-corosync/corosync.conf", mode: 0o644) }
+            if let authKey, spec.bare != true {
                 try AtomicFile.write(authKey, to: "\(directory)/etc-corosync/authkey", mode: 0o400)
             }
             for (unit, contents) in units {
                 try AtomicFile.write(contents, to: "\(directory)/units/\(unit).unit", mode: 0o644)
             }
             try AtomicFile.write("\(node.name)\n", to: "\(directory)/demo-web/index.html", mode: 0o644)
-            try AtomicFile.write(
-                Self.minimalSfhaConfiguration(lab: name, node: node.name), to: "\(directory)/etc-sfha/config.yml",
-                mode: 0o644)
+            // A bare host has no sfha configuration either: 'sfha init' writes it (or 'sfha join' receives it).
+            if spec.bare != true {
+                try AtomicFile.write(
+                    Self.minimalSfhaConfiguration(lab: name, node: node.name), to: "\(directory)/etc-sfha/config.yml",
+                    mode: 0o644)
+            }
             let identity = "SFHA_LAB=\(name)\nSFHA_LAB_NODE=\(node.name)\nSFHA_LAB_ADDRESS=\(node.address)\n"
                 + "SFHA_LAB_NODE_ID=\(node.nodeID)\n"
             try AtomicFile.write(identity, to: "\(directory)/node.env", mode: 0o644)

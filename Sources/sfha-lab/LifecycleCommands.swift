@@ -21,15 +21,20 @@ struct UpCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds to wait for quorum.")
     var timeout: Int = 60
 
+    @Flag(name: .long, help: "Bare hosts: no corosync configuration and corosync not started (for 'sfha init' and 'sfha join').")
+    var bare = false
+
     func run() async throws {
-        let spec = LabSpec(name: lab.name, nodeCount: nodes, tokenMilliseconds: token, subnet: subnet)
+        let spec = LabSpec(name: lab.name, nodeCount: nodes, tokenMilliseconds: token, subnet: subnet, bare: bare)
         let clock = ContinuousClock()
         let start = clock.now
         let created = try await Lab.up(
             spec, quorumTimeout: .seconds(timeout))
         let elapsed = clock.now - start
         let seconds = elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))
-        print("lab '\(created.name)' is up with \(created.nodes.count) quorate nodes in \(seconds)")
+        print(bare
+            ? "lab '\(created.name)' is up with \(created.nodes.count) bare hosts in \(seconds) (no cluster yet: run 'sfha init' in one)"
+            : "lab '\(created.name)' is up with \(created.nodes.count) quorate nodes in \(seconds)")
         for host in created.nodes + [created.clientHost] {
             print("  \(column(host.name, 8)) \(column(host.address, 15)) netns \(host.networkNamespace)")
         }
