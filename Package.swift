@@ -104,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "sfhad",
             dependencies: [
-                "SFHACore", "CorosyncKit", "SFHABase", "SFHAMetricsHTTP",
+                "SFHACore", "CorosyncKit", "SFHABase", "SFHAMetricsHTTP", "MeshKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -173,13 +173,13 @@ _sfha() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|init|help)
+    status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|init|token|help)
         # Offer subcommand argument completions
         "_sfha_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'status resources health constraints standby unstandby failover maintenance resource vip service reload config simulate logs history init help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'status resources health constraints standby unstandby failover maintenance resource vip service reload config simulate logs history init token help' -- "${cur}"))
         ;;
     esac
 }
@@ -745,6 +745,28 @@ _sfha_init() {
         return
         ;;
     '--port')
+        return
+        ;;
+    '--lang')
+        __sfha_add_completions -W 'en'$'\n''fr'
+        return
+        ;;
+    esac
+}
+
+_sfha_token() {
+    repeating_flags=()
+    non_repeating_flags=(--json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--expires --socket --lang)
+    __sfha_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--expires')
+        return
+        ;;
+    '--socket')
         return
         ;;
     '--lang')

@@ -67,13 +67,14 @@ _sfha() {
             'logs:sfhad'\''s recent log lines (from the daemon; --journal reads journald instead).'
             'history:What happened, as this node saw it: group moves, failures, operator commands (who, what, the answer).'
             'init:Create a new cluster on this bare node: WireGuard mesh, membership record, corosync, sfhad.'
+            'token:Make a single-use join token for a new node (give it to '\''sfha join'\'' on that node).'
             'help:Show subcommand help information.'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|init|help)
+        status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|init|token|help)
             "_sfha_${words[1]}" && ret=0
             ;;
         esac
@@ -576,6 +577,22 @@ _sfha_init() {
         '--port[The mesh'\''s UDP port.]:port:'
         '--dry-run[Print what would be done, change nothing.]'
         '--json[Print JSON.]'
+        '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sfha_token() {
+    local -i ret=1
+    local -ar ___lang=('en' 'fr')
+    local -ar arg_specs=(
+        '--expires[How long the token may be used (e.g. 30m, 2h; at most 7 days).]:expires:'
+        '--json[Print JSON (the token, the joiner'\''s address, the expiry).]'
+        '--socket[sfhad'\''s control socket.]:socket:'
         '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'

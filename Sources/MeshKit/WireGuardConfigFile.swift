@@ -1,3 +1,4 @@
+import Foundation
 import SFHABase
 
 /// `/etc/wireguard/wg-sfha.conf`, in wg-quick's format, so that the mesh comes up at boot (`wg-quick@wg-sfha`)
@@ -24,5 +25,17 @@ public enum WireGuardConfigFile {
 
     public static func write(_ spec: MeshInterfaceSpec, peers: [MeshPeer], to path: String? = nil) throws(SFHAError) {
         try AtomicFile.write(render(spec, peers: peers), to: path ?? Self.path(for: spec.name), mode: 0o600)
+    }
+
+    /// The private key in an existing file (sfha's own, or wg-quick's format): the `PrivateKey =` line of
+    /// `[Interface]`. nil when the file or the line is missing or the key is malformed.
+    public static func readPrivateKey(from path: String) -> WireGuardPrivateKey? {
+        guard let text = try? AtomicFile.readText(path) else { return nil }
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == "PrivateKey" else { continue }
+            return try? WireGuardPrivateKey(base64: parts[1].trimmingCharacters(in: .whitespaces))
+        }
+        return nil
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import CorosyncKit
 import Foundation
 import Logging
+import MeshKit
 import Metrics
 import Prometheus
 import SFHABase
@@ -72,7 +73,7 @@ struct SFHADaemonCommand: AsyncParsableCommand {
         let runtime = DaemonRuntime(
             node: loaded.node, nodeID: snapshot.localNodeID, document: document,
             effects: .system(vipLease: DaemonTimings.vipLease), documentPath: documentPath, seededFrom: loaded.cluster,
-            liveness: liveness, proof: proof, logger: logger)
+            liveness: liveness, proof: proof, mesh: WireGuardCommandController(), logger: logger)
         await runtime.start()
         StallWatchdog(
             liveness: liveness, release: { StallWatchdog.removeWithNetlink($0) },

@@ -1,5 +1,6 @@
 import CorosyncKit
 import Foundation
+import MeshKit
 import SFHABase
 import SFHACore
 import SFHALab
@@ -30,7 +31,7 @@ extension LabTests {
             LabTestSupport.trimmed(try await lab.exec(host, ["stat", "-c", "%a", path]).standardOutput)
         }
 
-        @Test func initFoundsAClusterOnTheMeshAndIsRefusedTheSecondTime() async throws {
+        @Test func initFoundsAClusterTokensAreIssuedAndASecondInitIsRefused() async throws {
             try await Self.withBareLab("lt-init", nodes: 2) { lab in
                 let node1 = try lab.host("node1")
                 // Bare: no corosync configuration, corosync not running.
@@ -63,6 +64,37 @@ extension LabTests {
                 let membership = try JSONDecoder().decode(MembershipDocument.self, from: Data(try await Self.text(lab, "node1", "/var/lib/sfha/membership.json").utf8))
                 #expect(membership.revision == 1 && membership.record.members.map(\.name) == ["node1"])
                 #expect(try membership.record.validated() == membership.record)
+
+                // A join token: the invitation is committed, node1's mesh accepts its key for the joiner's address only.
+                let issued = try await lab.exec("node1", ["sfha", "token", "--json"])
+                #expect(issued.succeeded, "\(issued.standardError)")
+                let decoder = JSONDecoder()
+                decoder.dateDecodingStrategy = .iso8601
+                let answer = try decoder.decode(TokenAnswer.self, from: Data(issued.standardOutput.utf8))
+                let token = try JoinToken(parsing: answer.token)
+                #expect(token.assignedAddress.description == "10.99.0.2" && answer.address == "10.99.0.2" && answer.revision == 2)
+                #expect(token.issuer == "node1" && token.issuerMeshAddress.description == "10.99.0.1" && token.clusterName == "lt")
+                #expect(token.issuerEndpoint.description == "\(node1.address):51820")
+                let invitationKey = token.invitationKey.publicKey.base64
+                #expect(try await LabTestSupport.eventually(timeout: .seconds(10)) {
+                    try await lab.exec("node1", ["wg", "show", "wg-sfha", "allowed-ips"]).standardOutput.contains("\(invitationKey)\t10.99.0.2/32")
+                })
+                #expect(try await LabTestSupport.eventually(timeout: .seconds(10)) {
+                    try await Self.text(lab, "node1", "/etc/wireguard/wg-sfha.conf").contains("PublicKey = \(invitationKey)")
+                })
+                // A short-lived token's peer goes when it expires; the other stays.
+                let short = try decoder.decode(TokenAnswer.self, from: Data(try await lab.check("node1", ["sfha", "token", "--expires", "2s", "--json"]).standardOutput.utf8))
+                let shortKey = try JoinToken(parsing: short.token).invitationKey.publicKey.base64
+                #expect(short.address == "10.99.0.3")
+                #expect(try await LabTestSupport.eventually(timeout: .seconds(15)) {
+                    let peers = try await lab.exec("node1", ["wg", "show", "wg-sfha", "peers"]).standardOutput
+                    return !peers.contains(shortKey) && peers.contains(invitationKey)
+                })
+                // The token is a secret: not in the history, not in the log.
+                let history = try await lab.exec("node1", ["sfha", "history", "--json"]).standardOutput
+                #expect(history.contains("token: issued for 10.99.0.2") && !history.contains(answer.token))
+                let logs = try await lab.exec("node1", ["sfha", "logs", "-n", "500"]).standardOutput
+                #expect(!logs.contains(answer.token) && !logs.contains(token.invitationKey.base64ForWireGuard))
 
                 // A second init is refused and changes nothing: corosync is not restarted, the file not rewritten.
                 let pid = try lab.corosyncPID(on: "node1")

@@ -1,6 +1,6 @@
 /// The unit of a bare number in a duration key: `*_ms` keys count milliseconds, every other duration key seconds
 /// (as the original's `interval`, `timeout` and STONITH keys).
-enum DurationUnit {
+public enum DurationUnit: Sendable {
     case milliseconds, seconds
 
     var name: String { self == .milliseconds ? "milliseconds" : "seconds" }
@@ -8,8 +8,8 @@ enum DurationUnit {
     var nanoseconds: Int64 { self == .milliseconds ? 1_000_000 : 1_000_000_000 }
 }
 
-struct DurationProblem: Error, Equatable {
-    var message: String
+public struct DurationProblem: Error, Equatable {
+    public var message: String
 }
 
 /// Parses durations written by operators.
@@ -17,8 +17,8 @@ struct DurationProblem: Error, Equatable {
 /// - A bare number (`5000`, `1.5`) is in the key's unit.
 /// - Otherwise one or more number+unit pairs: `500ms`, `5s`, `2m`, `1h`, `1m30s`, `1.5s`. Units: `ms`, `s`, `m`, `h`.
 /// - The result must be a whole number of milliseconds and not negative.
-enum DurationParser {
-    static func parse(_ text: String, defaultUnit: DurationUnit) -> Result<Duration, DurationProblem> {
+public enum DurationParser {
+    public static func parse(_ text: String, defaultUnit: DurationUnit) -> Result<Duration, DurationProblem> {
         let chars = Array(text.utf8)
         guard !chars.isEmpty else { return .failure(DurationProblem(message: "it is empty")) }
         if chars.first == UInt8(ascii: "-") { return .failure(DurationProblem(message: "it is negative")) }

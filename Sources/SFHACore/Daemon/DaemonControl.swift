@@ -354,6 +354,20 @@ extension DaemonRuntime {
             try raw.requireOnlyParameters(["group"])
             return try await self.audited(raw, "failover \(request.group.map { "\($0) " } ?? "")--clear") { try await self.clearBans(group: request.group) }
         }
+        // The token is a secret: the history keeps who asked, the address and the expiry, never the token.
+        router.post("/v1/token", body: TokenRequest.self) { raw, request in
+            try raw.requireOnlyParameters(["expiresSeconds"])
+            let seconds = request.expiresSeconds ?? Int(MembershipRecord.defaultInvitationLifetime.components.seconds)
+            let who = Self.caller(raw.peer)
+            do {
+                let answer = try await self.issueToken(lifetime: .seconds(seconds))
+                await self.record(.command, "token: issued for \(answer.address), expires \(answer.expiresAt) (membership revision \(answer.revision))", who: who)
+                return answer
+            } catch {
+                await self.record(.command, "token: refused: \(error)", who: who)
+                throw error
+            }
+        }
         router.post("/v1/maintenance", body: MaintenanceRequest.self) { raw, request in
             try await self.audited(raw, "maintenance \(request.on ? "on" : "off")") { try await self.setMaintenance(request.on) }
         }

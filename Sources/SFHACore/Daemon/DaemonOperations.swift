@@ -92,6 +92,11 @@ extension DaemonRuntime {
         throw SFHAError(.conflict, "\(what) kept conflicting with concurrent changes; nothing was changed, try again")
     }
 
+    /// Sends a membership proposal and waits for its verdict (nil: not delivered in time).
+    func proposeMembership(_ message: ClusterMessage, id: String) async -> DaemonState.ProposalVerdict? {
+        await propose(message, id: id)
+    }
+
     /// Sends a proposal and waits for its verdict (nil: not delivered in time).
     private func propose(_ message: ClusterMessage, id: String) async -> DaemonState.ProposalVerdict? {
         await withCheckedContinuation { (continuation: CheckedContinuation<DaemonState.ProposalVerdict?, Never>) in

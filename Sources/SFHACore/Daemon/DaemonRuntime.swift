@@ -1,6 +1,7 @@
 import CorosyncKit
 import Foundation
 import Logging
+import MeshKit
 import SFHABase
 
 /// The running daemon: feeds `DaemonState` from corosync, the sfha process group, corosync's totem counters, health
@@ -35,6 +36,8 @@ public actor DaemonRuntime {
     let logger: Logger
     /// Where the committed membership record is kept (next to the cluster document).
     let membershipPath: String
+    /// Derives this node's WireGuard peers from the membership record (nil: sfhad does not manage a mesh here).
+    public nonisolated let meshReconciler: MeshReconciler?
     static let membershipFileName = "membership.json"
     private(set) var shuttingDown = false
     /// The groups placement assigned here last.
@@ -81,8 +84,9 @@ public actor DaemonRuntime {
     public init(
         node: NodeConfiguration, nodeID: UInt32, document: ClusterDocument, effects: NodeEffects, documentPath: String,
         seededFrom fileCluster: ClusterConfiguration? = nil, liveness: DaemonLiveness = DaemonLiveness(),
-        proof: MembershipProof? = nil, requireProof: Bool = true, logger: Logger
+        proof: MembershipProof? = nil, requireProof: Bool = true, mesh: (any MeshController)? = nil, logger: Logger
     ) {
+        self.meshReconciler = mesh.map { MeshReconciler(mesh: $0, nodeName: node.name, logger: logger) }
         let clock = DaemonClock()
         self.clock = clock
         let membershipPath = URL(fileURLWithPath: documentPath).deletingLastPathComponent().appendingPathComponent(Self.membershipFileName).path
@@ -155,6 +159,7 @@ public actor DaemonRuntime {
         for action in await reconciler.startupCleanup() { logger.notice("startup cleanup: \(action)") }
         publishCheckSetIfChanged(force: true)
         logDriftIfAny()
+        if let record = state.membership?.record, let meshReconciler { Task { await meshReconciler.apply(record) } }
     }
 
     // MARK: - Inputs from corosync
@@ -389,6 +394,7 @@ public actor DaemonRuntime {
                 }
             }
             logger.notice("membership record committed", metadata: ["revision": "\(membership.revision)", "members": "\(membership.record.members.count)"])
+            if let meshReconciler { Task { await meshReconciler.apply(membership.record) } }
         case .proposalOutcome(let id, let verdict):
             logger.notice("proposal \(id): \(verdict)")
             pendingProposals.removeValue(forKey: id)?.resume(returning: verdict)

@@ -1,0 +1,88 @@
+import Foundation
+import Logging
+import MeshKit
+import SFHABase
+
+/// Makes this node's WireGuard peers (and its wg-quick file) what the committed membership record says, beside the
+/// core loop; the newest record wins, and an invitation's peer goes when the invitation expires even before a commit
+/// removes it.
+public actor MeshReconciler {
+    let mesh: any MeshController
+    let nodeName: String
+    let interface: String
+    let configPath: String
+    let logger: Logger
+    private var pending: MembershipRecord?
+    /// The newest record given (an expiry re-applies it, never an older one).
+    private var latest: MembershipRecord?
+    private var draining = false
+    private var expiryTimer: Task<Void, Never>?
+    /// The peers last applied (for tests and `sfha mesh status`).
+    public private(set) var appliedPeers: [MeshPeer] = []
+
+    public init(
+        mesh: any MeshController, nodeName: String, interface: String = MeshInterfaceSpec.defaultName,
+        configPath: String = WireGuardConfigFile.path(), logger: Logger
+    ) {
+        self.mesh = mesh
+        self.nodeName = nodeName
+        self.interface = interface
+        self.configPath = configPath
+        self.logger = logger
+    }
+
+    /// Reconciles with `record` (soon; a newer record given meanwhile replaces it).
+    public func apply(_ record: MembershipRecord) async {
+        latest = record
+        pending = record
+        guard !draining else { return }
+        draining = true
+        while let next = pending {
+            pending = nil
+            await reconcile(next)
+        }
+        draining = false
+    }
+
+    private func reapplyLatest() async {
+        if let latest { await apply(latest) }
+    }
+
+    private func reconcile(_ record: MembershipRecord) async {
+        let now = Date()
+        let current = record.expiringInvitations(at: now)
+        guard let member = current.member(named: nodeName) else {
+            logger.warning("this node (\(nodeName)) is not in the membership record: its WireGuard peers are left as they are")
+            return
+        }
+        let peers = current.meshPeers(for: nodeName)
+        do {
+            guard try await mesh.state(of: interface) != nil else {
+                logger.warning("\(interface) is not up: the mesh peers of membership revision cannot be applied (bring it up: 'wg-quick up \(interface)')")
+                return
+            }
+            try await mesh.apply(peers: peers, on: interface)
+            appliedPeers = peers
+            if let key = WireGuardConfigFile.readPrivateKey(from: configPath) {
+                let spec = try MeshInterfaceSpec(
+                    name: interface, privateKey: key, listenPort: member.endpoint.port,
+                    address: try IPv4Network(address: member.meshAddress, prefixLength: record.network.prefixLength))
+                try WireGuardConfigFile.write(spec, peers: peers, to: configPath)
+            } else {
+                logger.error("\(configPath) has no readable private key: the mesh's boot file is not updated (the running mesh is)")
+            }
+        } catch {
+            logger.error("the mesh peers could not be applied: \(error.message); they are applied again at the next change")
+        }
+        // The earliest invitation expiry: its peer goes then.
+        expiryTimer?.cancel()
+        if let next = current.invitations.map(\.expiresAt).min() {
+            let delay = max(0, next.timeIntervalSince(now)) + 0.5
+            expiryTimer = Task { [weak self] in
+                try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
+                guard !Task.isCancelled else { return }
+                await self?.reapplyLatest()
+            }
+        }
+    }
+}
