@@ -104,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "sfhad",
             dependencies: [
-                "SFHACore", "CorosyncKit", "SFHABase", "SFHAMetricsHTTP", "MeshKit",
+                "SFHACore", "CorosyncKit", "SFHABase", "SFHAMetricsHTTP", "MeshKit", "P2PKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

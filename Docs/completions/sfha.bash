@@ -173,13 +173,13 @@ _sfha() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|init|token|help)
+    status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|init|token|mesh|help)
         # Offer subcommand argument completions
         "_sfha_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'status resources health constraints standby unstandby failover maintenance resource vip service reload config simulate logs history init token help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'status resources health constraints standby unstandby failover maintenance resource vip service reload config simulate logs history init token mesh help' -- "${cur}"))
         ;;
     esac
 }
@@ -766,6 +766,48 @@ _sfha_token() {
     '--expires')
         return
         ;;
+    '--socket')
+        return
+        ;;
+    '--lang')
+        __sfha_add_completions -W 'en'$'\n''fr'
+        return
+        ;;
+    esac
+}
+
+_sfha_mesh() {
+    repeating_flags=()
+    non_repeating_flags=(--version -h --help)
+    repeating_options=()
+    non_repeating_options=()
+    __sfha_offer_flags_options 0
+
+    # Offer subcommand / subcommand argument completions
+    local -r subcommand="${unparsed_words[0]}"
+    unset 'unparsed_words[0]'
+    unparsed_words=("${unparsed_words[@]}")
+    case "${subcommand}" in
+    status)
+        # Offer subcommand argument completions
+        "_sfha_mesh_${subcommand}"
+        ;;
+    *)
+        # Offer subcommand completions
+        COMPREPLY+=($(compgen -W 'status' -- "${cur}"))
+        ;;
+    esac
+}
+
+_sfha_mesh_status() {
+    repeating_flags=()
+    non_repeating_flags=(--json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--socket --lang)
+    __sfha_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
     '--socket')
         return
         ;;

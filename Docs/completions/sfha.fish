@@ -86,6 +86,12 @@ function __sfha_parse_tokens -S
             __sfha_parse_subcommand 0 'name=' 'mesh-network=' 'endpoint=' 'port=' 'dry-run' 'json' 'lang=' 'version' 'h/help'
         case 'token'
             __sfha_parse_subcommand 0 'expires=' 'json' 'socket=' 'lang=' 'version' 'h/help'
+        case 'mesh'
+            __sfha_parse_subcommand 0 'version' 'h/help'
+            switch $unparsed_tokens[1]
+            case 'status'
+                __sfha_parse_subcommand 0 'json' 'socket=' 'lang=' 'version' 'h/help'
+            end
         case 'help'
             __sfha_parse_subcommand -r 1 'version'
         end
@@ -161,6 +167,7 @@ complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'history' -d 'What happened, as this node saw it: group moves, failures, operator commands (who, what, the answer).'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'init' -d 'Create a new cluster on this bare node: WireGuard mesh, membership record, corosync, sfhad.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'token' -d 'Make a single-use join token for a new node (give it to \'sfha join\' on that node).'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'mesh' -d 'The WireGuard mesh (wg-sfha) of a cluster built by \'sfha init\'.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'help' -d 'Show subcommand help information.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha status" json' -l 'json' -d 'Print JSON instead of text.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha status" watch' -l 'watch' -d 'Keep showing the status, refreshed every --interval (Ctrl-C ends it); with --json, one object per line.'
@@ -328,4 +335,12 @@ complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfh
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha token" lang' -l 'lang' -d 'Language of messages: en or fr (default: $SFHA_LANG, then $LANG).' -rfka 'en fr'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha token" version' -l 'version' -d 'Show the version.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha token" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha mesh" version' -l 'version' -d 'Show the version.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha mesh" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha mesh" -eq 1' -fa 'status' -d 'Every member: its mesh address, endpoint, WireGuard handshake, corosync membership and whether its sfhad answers over the mesh.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha mesh status" json' -l 'json' -d 'Print JSON.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha mesh status" socket' -l 'socket' -d 'sfhad\'s control socket.' -rfka ''
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha mesh status" lang' -l 'lang' -d 'Language of messages: en or fr (default: $SFHA_LANG, then $LANG).' -rfka 'en fr'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha mesh status" version' -l 'version' -d 'Show the version.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha mesh status" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha help" version' -l 'version' -d 'Show the version.'

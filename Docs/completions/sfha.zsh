@@ -68,13 +68,14 @@ _sfha() {
             'history:What happened, as this node saw it: group moves, failures, operator commands (who, what, the answer).'
             'init:Create a new cluster on this bare node: WireGuard mesh, membership record, corosync, sfhad.'
             'token:Make a single-use join token for a new node (give it to '\''sfha join'\'' on that node).'
+            'mesh:The WireGuard mesh (wg-sfha) of a cluster built by '\''sfha init'\''.'
             'help:Show subcommand help information.'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|init|token|help)
+        status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|init|token|mesh|help)
             "_sfha_${words[1]}" && ret=0
             ;;
         esac
@@ -592,6 +593,49 @@ _sfha_token() {
     local -ar arg_specs=(
         '--expires[How long the token may be used (e.g. 30m, 2h; at most 7 days).]:expires:'
         '--json[Print JSON (the token, the joiner'\''s address, the expiry).]'
+        '--socket[sfhad'\''s control socket.]:socket:'
+        '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sfha_mesh() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'status:Every member: its mesh address, endpoint, WireGuard handshake, corosync membership and whether its sfhad answers over the mesh.'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        status)
+            "_sfha_mesh_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_sfha_mesh_status() {
+    local -i ret=1
+    local -ar ___lang=('en' 'fr')
+    local -ar arg_specs=(
+        '--json[Print JSON.]'
         '--socket[sfhad'\''s control socket.]:socket:'
         '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
         '--version[Show the version.]'

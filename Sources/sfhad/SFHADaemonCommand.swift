@@ -100,7 +100,10 @@ struct SFHADaemonCommand: AsyncParsableCommand {
         let router = runtime.controlRouter(
             reload: reload, configurationPath: configPath,
             metrics: emitMetrics,
-            logs: logBuffer)
+            logs: logBuffer,
+            meshStatus: { () async throws(SFHAError) -> MeshStatusReport in
+                try await runtime.meshStatus(mesh: WireGuardCommandController(), ping: { await P2PService.ping($0) })
+            })
         // A graceful stop ends the services in reverse order, each awaited: the handover (in ProcessGroupService)
         // runs while the lease refresh (the core loop's beat), the message sender, corosync's counters and the
         // corosync watch still run.
@@ -112,6 +115,7 @@ struct SFHADaemonCommand: AsyncParsableCommand {
             ControlService(router: router, socketPath: socket, logger: logger),
             SignalService(runtime: runtime, reload: reload, logger: logger),
             ReadinessService(notifier: notifier),
+            P2PService(runtime: runtime, logger: logger),
         ]
         if let listen = loaded.node.metricsListen {
             services.append(MetricsListenerService(

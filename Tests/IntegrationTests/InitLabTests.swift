@@ -96,6 +96,16 @@ extension LabTests {
                 let logs = try await lab.exec("node1", ["sfha", "logs", "-n", "500"]).standardOutput
                 #expect(!logs.contains(answer.token) && !logs.contains(token.invitationKey.base64ForWireGuard))
 
+                // sfha mesh status: node1 online, its sfhad answers a P2P ping over the mesh (its own mesh address).
+                let meshStatus = try await lab.exec("node1", ["sfha", "mesh", "status", "--json"])
+                #expect(meshStatus.succeeded, "\(meshStatus.standardError)")
+                let meshReport = try decoder.decode(MeshStatusReport.self, from: Data(meshStatus.standardOutput.utf8))
+                #expect(meshReport.interfaceUp && meshReport.members.count == 1 && meshReport.invitations.count == 1)
+                #expect(meshReport.members.first.map { $0.name == "node1" && $0.online && $0.sfhaRunning && $0.local } == true, "\(meshStatus.standardOutput)")
+                // The P2P API listens on the mesh address only, and refuses an unsigned request.
+                let listening = try await lab.exec("node1", ["ss", "-Hltn", "sport = :7777"]).standardOutput
+                #expect(listening.contains("10.99.0.1:7777") && !listening.contains("0.0.0.0:7777"), "\(listening)")
+
                 // A second init is refused and changes nothing: corosync is not restarted, the file not rewritten.
                 let pid = try lab.corosyncPID(on: "node1")
                 let before = try await Self.text(lab, "node1", "/etc/corosync/corosync.conf")

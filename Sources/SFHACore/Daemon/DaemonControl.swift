@@ -323,9 +323,11 @@ extension DaemonRuntime {
         },
         configurationPath: String? = nil,
         metrics: (@Sendable () -> [UInt8])? = nil,
-        logs: DaemonLogBuffer? = nil
+        logs: DaemonLogBuffer? = nil,
+        meshStatus: (@Sendable () async throws(SFHAError) -> MeshStatusReport)? = nil
     ) -> ControlRouter {
         var router = ControlRouter()
+        if let meshStatus { router.get("/v1/mesh") { _ in try await meshStatus() } }
         router.get("/v1/status") { _ in await self.status() }
         router.get("/v1/resources") { _ in await self.resources() }
         router.get("/v1/health") { _ in await self.healthReport() }
