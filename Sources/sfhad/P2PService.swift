@@ -58,13 +58,30 @@ struct P2PService: Service {
                     try await Task.sleep(for: Self.refresh)
                 }
             }
-            // The server returns at the graceful shutdown; the refresher goes with it.
+            // Whether each member's sfhad answers over the mesh, for `sfha status` (`sfhaRunning`).
+            group.addTask {
+                while !Task.isCancelled {
+                    if let current = await runtime.membershipDocument {
+                        let answers = await withTaskGroup(of: (String, Bool).self) { pings in
+                            for member in current.record.members { pings.addTask { (member.name, await Self.ping("\(member.meshAddress)")) } }
+                            var answers: [String: Bool] = [:]
+                            for await (name, answered) in pings { answers[name] = answered }
+                            return answers
+                        }
+                        await runtime.p2pPinged(answers)
+                    }
+                    try await Task.sleep(for: Self.pingInterval)
+                }
+            }
+            // The server returns at the graceful shutdown; the refresher and the pinger go with it.
             try await group.next()
             group.cancelAll()
         }
     }
 
     static let refresh: Duration = .seconds(1)
+    /// How often every member is pinged for `sfhaRunning` (a ping costs one TCP connection per member).
+    static let pingInterval: Duration = .seconds(5)
 
     /// Pings a member's sfhad over the mesh (for `sfha mesh status`).
     static func ping(_ address: String) async -> Bool {

@@ -102,6 +102,14 @@ extension LabTests {
                 let meshReport = try decoder.decode(MeshStatusReport.self, from: Data(meshStatus.standardOutput.utf8))
                 #expect(meshReport.interfaceUp && meshReport.members.count == 1 && meshReport.invitations.count == 1)
                 #expect(meshReport.members.first.map { $0.name == "node1" && $0.online && $0.sfhaRunning && $0.local } == true, "\(meshStatus.standardOutput)")
+                // sfha status --json: the founding document's check, `.nodes[] | {name, online, sfhaRunning}`.
+                #expect(try await LabTestSupport.eventually(timeout: .seconds(15)) {
+                    let json = try await lab.exec("node1", ["sfha", "status", "--json"]).standardOutput
+                    let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+                    let nodes = object?["nodes"] as? [[String: Any]] ?? []
+                    return nodes.count == 1 && nodes[0]["name"] as? String == "node1" && nodes[0]["online"] as? Bool == true
+                        && nodes[0]["sfhaRunning"] as? Bool == true
+                })
                 // The P2P API listens on the mesh address only, and refuses an unsigned request.
                 let listening = try await lab.exec("node1", ["ss", "-Hltn", "sport = :7777"]).standardOutput
                 #expect(listening.contains("10.99.0.1:7777") && !listening.contains("0.0.0.0:7777"), "\(listening)")

@@ -24,13 +24,20 @@ public struct DaemonStatus: Sendable, Equatable, Codable {
         public var revision: UInt64?
         /// Groups whose resources the node cannot apply, with what it lacks (null when its sfhad is not running).
         public var cannotApply: [String: String]? = nil
+        /// Its sfhad answers: over the P2P API in a cluster built by `sfha init` (pinged every few seconds), else
+        /// it is alive in the process group.
+        public var sfhaRunning: Bool
+
+        /// In corosync's current membership (the founding document's name for `member`).
+        public var online: Bool { member }
 
         public init(
             name: String, nodeId: UInt32, member: Bool, daemonAlive: Bool, standby: Bool? = nil, healthy: Bool? = nil,
             priority: Int? = nil, holdings: [String] = [], local: Bool = false, failures: Int? = nil, revision: UInt64? = nil,
-            cannotApply: [String: String]? = nil
+            cannotApply: [String: String]? = nil, sfhaRunning: Bool? = nil
         ) {
             self.cannotApply = cannotApply
+            self.sfhaRunning = sfhaRunning ?? daemonAlive
             self.name = name
             self.nodeId = nodeId
             self.member = member
@@ -45,7 +52,20 @@ public struct DaemonStatus: Sendable, Equatable, Codable {
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, nodeId, member, daemonAlive, standby, healthy, priority, holdings, local, failures, revision, cannotApply
+            case name, nodeId, member, online, daemonAlive, sfhaRunning, standby, healthy, priority, holdings, local, failures, revision, cannotApply
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(
+                name: try c.decode(String.self, forKey: .name), nodeId: try c.decode(UInt32.self, forKey: .nodeId),
+                member: try c.decode(Bool.self, forKey: .member), daemonAlive: try c.decode(Bool.self, forKey: .daemonAlive),
+                standby: try c.decodeIfPresent(Bool.self, forKey: .standby), healthy: try c.decodeIfPresent(Bool.self, forKey: .healthy),
+                priority: try c.decodeIfPresent(Int.self, forKey: .priority), holdings: try c.decode([String].self, forKey: .holdings),
+                local: try c.decode(Bool.self, forKey: .local), failures: try c.decodeIfPresent(Int.self, forKey: .failures),
+                revision: try c.decodeIfPresent(UInt64.self, forKey: .revision),
+                cannotApply: try c.decodeIfPresent([String: String].self, forKey: .cannotApply),
+                sfhaRunning: try c.decodeIfPresent(Bool.self, forKey: .sfhaRunning))
         }
 
         /// Every key is written, null when unknown: one schema whatever the node's state.
@@ -54,7 +74,9 @@ public struct DaemonStatus: Sendable, Equatable, Codable {
             try c.encode(name, forKey: .name)
             try c.encode(nodeId, forKey: .nodeId)
             try c.encode(member, forKey: .member)
+            try c.encode(online, forKey: .online)
             try c.encode(daemonAlive, forKey: .daemonAlive)
+            try c.encode(sfhaRunning, forKey: .sfhaRunning)
             try c.encode(standby, forKey: .standby)
             try c.encode(healthy, forKey: .healthy)
             try c.encode(priority, forKey: .priority)
@@ -271,6 +293,8 @@ extension DaemonRuntime {
             nodes.append(DaemonStatus.Node(
                 name: names[id] ?? "nodeid \(id)", nodeId: id, member: view.members.contains(id), daemonAlive: false))
         }
+        // In a cluster built by 'sfha init', whether each sfhad answers over the mesh (P2PService pings them).
+        for index in nodes.indices { if let answered = p2pAnswers[nodes[index].name] { nodes[index].sfhaRunning = answered } }
         nodes.sort { $0.nodeId < $1.nodeId }
         let input = view.placementInput(now: now)
         let policy = PlacementPolicy(configuration)

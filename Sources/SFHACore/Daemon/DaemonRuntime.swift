@@ -38,6 +38,11 @@ public actor DaemonRuntime {
     let membershipPath: String
     /// Derives this node's WireGuard peers from the membership record (nil: sfhad does not manage a mesh here).
     public nonisolated let meshReconciler: MeshReconciler?
+    /// Member name → whether its sfhad answered the last P2P ping (`P2PService`; empty outside an init-built cluster).
+    private(set) var p2pAnswers: [String: Bool] = [:]
+
+    /// The latest P2P ping answers (from `P2PService`).
+    public func p2pPinged(_ answers: [String: Bool]) { p2pAnswers = answers }
     static let membershipFileName = "membership.json"
     private(set) var shuttingDown = false
     /// The groups placement assigned here last.
