@@ -44,11 +44,11 @@ public enum P2PHeader {
 /// covers its status, the request's nonce (so it cannot be replayed as the answer to another request) and its body.
 public enum P2PSignature {
     static func canonical(_ parts: [String], body: [UInt8]) -> [UInt8] {
-        let bodyHash = SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
+        let bodyHash = SHA256.hash(data: body).hexEncoded
         return Array((parts + [bodyHash]).joined(separator: "\n").utf8)
     }
 
-    static func hex(_ code: some Sequence<UInt8>) -> String { code.map { String(format: "%02x", $0) }.joined() }
+    static func hex(_ code: some Sequence<UInt8>) -> String { code.hexEncoded }
 
     static func unhex(_ text: String) -> [UInt8]? {
         guard text.utf8.count % 2 == 0 else { return nil }

@@ -62,13 +62,7 @@ struct P2PService: Service {
             group.addTask {
                 while !Task.isCancelled {
                     if let current = await runtime.membershipDocument {
-                        let answers = await withTaskGroup(of: (String, Bool).self) { pings in
-                            for member in current.record.members { pings.addTask { (member.name, await Self.ping("\(member.meshAddress)")) } }
-                            var answers: [String: Bool] = [:]
-                            for await (name, answered) in pings { answers[name] = answered }
-                            return answers
-                        }
-                        await runtime.p2pPinged(answers)
+                        await runtime.p2pPinged(await Self.ping(current.record, key: key))
                     }
                     try await Task.sleep(for: Self.pingInterval)
                 }
@@ -83,11 +77,25 @@ struct P2PService: Service {
     /// How often every member is pinged for `sfhaRunning` (a ping costs one TCP connection per member).
     static let pingInterval: Duration = .seconds(5)
 
-    /// Pings a member's sfhad over the mesh (for `sfha mesh status`).
-    static func ping(_ address: String) async -> Bool {
-        guard let text = try? AtomicFile.readText(keyPath), let key = try? P2PKey(fileText: text) else { return false }
-        let answer = try? await P2PClient(key: key, timeout: .seconds(2)).send("POST", "/v1/ping", body: Array("{}".utf8), to: address)
-        return answer?.status == 200
+    /// Pings every member's sfhad over the mesh at once: member name → whether it answered.
+    static func ping(_ record: MembershipRecord, key: P2PKey) async -> [String: Bool] {
+        let client = P2PClient(key: key, timeout: .seconds(2))
+        return await withTaskGroup(of: (String, Bool).self) { pings in
+            for member in record.members {
+                pings.addTask {
+                    let answer = try? await client.send("POST", "/v1/ping", body: Array("{}".utf8), to: "\(member.meshAddress)")
+                    return (member.name, answer?.status == 200)
+                }
+            }
+            var answers: [String: Bool] = [:]
+            for await (name, answered) in pings { answers[name] = answered }
+            return answers
+        }
+    }
+
+    /// The cluster's P2P key (nil: none readable — not a cluster built by 'sfha init').
+    static func loadKey() -> P2PKey? {
+        (try? AtomicFile.readText(keyPath)).flatMap { try? P2PKey(fileText: $0) }
     }
 }
 

@@ -3,6 +3,7 @@ import CorosyncKit
 import Foundation
 import Logging
 import MeshKit
+import P2PKit
 import Metrics
 import Prometheus
 import SFHABase
@@ -102,7 +103,10 @@ struct SFHADaemonCommand: AsyncParsableCommand {
             metrics: emitMetrics,
             logs: logBuffer,
             meshStatus: { () async throws(SFHAError) -> MeshStatusReport in
-                try await runtime.meshStatus(mesh: WireGuardCommandController(), ping: { await P2PService.ping($0) })
+                try await runtime.meshStatus(mesh: WireGuardCommandController()) { record in
+                    guard let key = P2PService.loadKey() else { return [:] }
+                    return await P2PService.ping(record, key: key)
+                }
             })
         // A graceful stop ends the services in reverse order, each awaited: the handover (in ProcessGroupService)
         // runs while the lease refresh (the core loop's beat), the message sender, corosync's counters and the

@@ -35,7 +35,7 @@ public struct ClusterDocument: Sendable, Equatable, Codable, CustomStringConvert
     }
 
     public static func contentHash(of configuration: ClusterConfiguration) -> String {
-        SHA256.hash(data: canonicalEncoding(of: configuration)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: canonicalEncoding(of: configuration)).hexEncoded
     }
 
     /// The highest revision a document may have. Counting up by one per committed change never gets anywhere near

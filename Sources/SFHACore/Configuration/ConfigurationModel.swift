@@ -527,3 +527,11 @@ extension KeyedDecodingContainer {
         try decodeIfPresent(Int64.self, forKey: key).map { .milliseconds($0) }
     }
 }
+
+extension ClusterConfiguration {
+    /// The node is healthy while no node check that is critical, or that a group requires, is failing.
+    public func nodeIsHealthy(failing: (String) -> Bool) -> Bool {
+        let required = Set(groups.flatMap(\.requiredChecks))
+        return !nodeChecks.contains { ($0.critical || required.contains($0.name)) && failing($0.name) }
+    }
+}

@@ -683,12 +683,7 @@ public actor DaemonRuntime {
 
     /// The node is healthy while every critical node check, and every node check a group requires, is healthy.
     private func computeNodeHealth() -> Bool {
-        let configuration = state.document.configuration
-        let required = Set(configuration.groups.flatMap(\.requiredChecks))
-        return configuration.nodeChecks.allSatisfy { check in
-            guard check.critical || required.contains(check.name) else { return true }
-            return checkStatuses[check.name]?.healthy ?? true
-        }
+        state.document.configuration.nodeIsHealthy { checkStatuses[$0]?.healthy == false }
     }
 }
 

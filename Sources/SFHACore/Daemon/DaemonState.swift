@@ -478,11 +478,7 @@ public struct DaemonState: Sendable {
             }
             return outputs
         case .document(let offered):
-            // Documents are offered when daemons join, before anyone has their report: one from a process of a node
-            // whose sfhad is not known yet is considered too (it is validated like everything else).
-            guard isDaemon(from) || (groupMembers.contains(from) && daemonProcesses[from.nodeID] == nil && from.nodeID != nodeID) else {
-                return [.rejected(from: from, reason: "a document from \(from), which is not a node's sfhad")]
-            }
+            guard mayOffer(from) else { return [.rejected(from: from, reason: "a document from \(from), which is not a node's sfhad")] }
             // Catch up to a higher committed revision (a node that was away); never go back. Two nodes that started
             // from different config.yml files both hold revision 1 with different content: every member adopts the
             // one with the smaller hash, so they converge on one document (deterministically, as all see the same
@@ -490,9 +486,7 @@ public struct DaemonState: Sendable {
             guard (1...Self.maximumRevision).contains(offered.revision),
                 offered.contentHash == ClusterDocument.contentHash(of: offered.configuration)
             else { return [.rejected(from: from, reason: "a document with revision \(offered.revision) or a wrong hash")] }
-            let newer = offered.revision > document.revision
-            let tieBreak = offered.revision == document.revision && offered.contentHash < document.contentHash
-            guard newer || tieBreak else { return [] }
+            guard Self.supersedes(offered.revision, offered.contentHash, document.revision, document.contentHash) else { return [] }
             if let problem = validateConfiguration(offered.configuration) {
                 return [.rejected(from: from, reason: "an invalid document (revision \(offered.revision)): \(problem)")]
             }
@@ -513,18 +507,14 @@ public struct DaemonState: Sendable {
             }
             return outputs
         case .membership(let offered):
-            guard isDaemon(from) || (groupMembers.contains(from) && daemonProcesses[from.nodeID] == nil && from.nodeID != nodeID) else {
-                return [.rejected(from: from, reason: "a membership record from \(from), which is not a node's sfhad")]
-            }
+            guard mayOffer(from) else { return [.rejected(from: from, reason: "a membership record from \(from), which is not a node's sfhad")] }
             guard (1...Self.maximumRevision).contains(offered.revision),
                 offered.contentHash == MembershipDocument.contentHash(of: offered.record)
             else { return [.rejected(from: from, reason: "a membership record with revision \(offered.revision) or a wrong hash")] }
             // Catch up to a higher revision; never go back; equal revisions converge on the smaller hash.
             if let membership {
-                let newer = offered.revision > membership.revision
-                let tieBreak = offered.revision == membership.revision && offered.contentHash < membership.contentHash
-                guard newer || tieBreak else { return [] }
-                if let problem = offered.record.successionProblem(after: membership.record), newer {
+                guard Self.supersedes(offered.revision, offered.contentHash, membership.revision, membership.contentHash) else { return [] }
+                if let problem = offered.record.successionProblem(after: membership.record), offered.revision > membership.revision {
                     return [.rejected(from: from, reason: "a membership record (revision \(offered.revision)) that cannot follow ours: \(problem)")]
                 }
             }
@@ -590,6 +580,18 @@ public struct DaemonState: Sendable {
             }
         }
         return .committed(revision: current + 1)
+    }
+
+    /// Offers (documents, membership records) are sent when daemons join, before anyone has their report: one from a
+    /// process of a node whose sfhad is not known yet is considered too (it is validated like everything else).
+    private func mayOffer(_ from: ProcessGroupMember) -> Bool {
+        isDaemon(from) || (groupMembers.contains(from) && daemonProcesses[from.nodeID] == nil && from.nodeID != nodeID)
+    }
+
+    /// An offered revision replaces the held one when it is higher, or equal with a smaller hash (so members that
+    /// hold different content at one revision converge, all seeing the same offers in the same order).
+    static func supersedes(_ revision: UInt64, _ hash: String, _ heldRevision: UInt64, _ heldHash: String) -> Bool {
+        revision > heldRevision || (revision == heldRevision && hash < heldHash)
     }
 
     /// Every member reaches the same verdict from the same ordered history: the ring (from the group), the

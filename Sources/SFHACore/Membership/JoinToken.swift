@@ -100,7 +100,7 @@ public struct JoinToken: Sendable, CustomStringConvertible {
         expiresAt = Date(timeIntervalSince1970: TimeInterval(payload.expires))
     }
 
-    static func checksum(_ data: Data) -> String { SHA256.hash(data: data).prefix(8).map { String(format: "%02x", $0) }.joined() }
+    static func checksum(_ data: Data) -> String { SHA256.hash(data: data).prefix(8).hexEncoded }
 
     static func base64URL(_ data: Data) -> String {
         data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")

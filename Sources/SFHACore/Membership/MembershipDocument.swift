@@ -22,7 +22,7 @@ public struct MembershipDocument: Sendable, Equatable, Codable {
         encoder.dateEncodingStrategy = .secondsSince1970
         // Every field is a string, a number or a date: encoding cannot fail.
         let bytes = try! encoder.encode(record)
-        return SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        return SHA256.hash(data: bytes).hexEncoded
     }
 }
 

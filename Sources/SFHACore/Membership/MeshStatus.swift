@@ -58,9 +58,11 @@ extension DaemonRuntime {
     /// Node ids in corosync's membership now.
     public var corosyncMembers: Set<UInt32> { state.facts?.members ?? [] }
 
-    /// The report, from the record, WireGuard's state and a P2P ping per member (`ping` says whether a mesh address
-    /// answered).
-    public nonisolated func meshStatus(mesh: any MeshController, ping: @escaping @Sendable (String) async -> Bool) async throws(SFHAError) -> MeshStatusReport {
+    /// The report, from the record, WireGuard's state and a P2P ping of every member (`ping` answers, per member
+    /// name, whether its sfhad answered).
+    public nonisolated func meshStatus(
+        mesh: any MeshController, ping: @escaping @Sendable (MembershipRecord) async -> [String: Bool]
+    ) async throws(SFHAError) -> MeshStatusReport {
         guard let document = await membershipDocument else {
             throw SFHAError(.invalidState, "this cluster has no membership record (it was not built by 'sfha init'): there is no sfha mesh")
         }
@@ -69,12 +71,7 @@ extension DaemonRuntime {
         let local = await state.nodeName
         let wireGuard = try await mesh.state(of: MeshInterfaceSpec.defaultName)
         let peers = Dictionary((wireGuard?.peers ?? []).map { ($0.publicKey, $0) }, uniquingKeysWith: { first, _ in first })
-        let answered = await withTaskGroup(of: (String, Bool).self) { group in
-            for member in record.members { group.addTask { (member.name, await ping("\(member.meshAddress)")) } }
-            var result: [String: Bool] = [:]
-            for await (name, ok) in group { result[name] = ok }
-            return result
-        }
+        let answered = await ping(record)
         let members = record.members.sorted { $0.nodeID < $1.nodeID }.map { member in
             let peer = peers[member.publicKey]
             return MeshStatusReport.Member(

@@ -307,10 +307,7 @@ struct Engine {
     }
 
     /// The node is healthy while every critical node check, and every one a group requires, passes.
-    func healthy(_ i: Int) -> Bool {
-        let required = Set(configuration.groups.flatMap(\.requiredChecks))
-        return !configuration.nodeChecks.contains { ($0.critical || required.contains($0.name)) && nodes[i].checkFaults.contains($0.name) }
-    }
+    func healthy(_ i: Int) -> Bool { configuration.nodeIsHealthy(failing: nodes[i].checkFaults.contains) }
 
     /// One pass of the reconcile worker: the assignment, less the claims that have not come back yet; every
     /// acquisition step passes the gate (proven now).
