@@ -83,6 +83,9 @@ public actor ClusterMonitor {
         }
     }
 
+    /// How long a fresh connection may wait for corosync's current quorum state before it is retried.
+    static let firstEventTimeout: Duration = .seconds(5)
+
     public nonisolated let events: AsyncStream<ClusterEvent>
     private let continuation: AsyncStream<ClusterEvent>.Continuation
     private let backoff: Backoff
@@ -171,7 +174,16 @@ public actor ClusterMonitor {
             forward(voteQuorum.events, { .votes($0) }, name: "votequorum_dispatch"),
             forward(nodeListChanges, { _ in .nodeList }, name: "cmap_dispatch"),
         ]
-        defer { tasks.forEach { $0.cancel() } }
+        // corosync answers CS_TRACK_CURRENT at once; a connection made while corosync starts or stops can stay
+        // silent forever, so a first quorum event that does not come in time counts as a lost connection.
+        let firstEventDeadline = Task {
+            try await Task.sleep(for: Self.firstEventTimeout)
+            sink.yield(.ended(CorosyncError(code: .timeout, function: "quorum_trackstart", subject: "no current quorum state")))
+        }
+        defer {
+            tasks.forEach { $0.cancel() }
+            firstEventDeadline.cancel()
+        }
 
         var quorate = false
         var quorumRing: RingID?
@@ -199,6 +211,7 @@ public actor ClusterMonitor {
                 ringMembers = members
                 if !connected {
                     connected = true
+                    firstEventDeadline.cancel()
                     onConnected()
                     continuation.yield(.connected(try await refresh(cmap, voteQuorum, quorate, quorumRing, ring, ringMembers)))
                 } else if changed {
