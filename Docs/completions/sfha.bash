@@ -173,13 +173,13 @@ _sfha() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|init|token|mesh|help)
+    status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|init|token|join|mesh|help)
         # Offer subcommand argument completions
         "_sfha_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'status resources health constraints standby unstandby failover maintenance resource vip service reload config simulate logs history init token mesh help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'status resources health constraints standby unstandby failover maintenance resource vip service reload config simulate logs history init token join mesh help' -- "${cur}"))
         ;;
     esac
 }
@@ -730,7 +730,7 @@ _sfha_init() {
     repeating_flags=()
     non_repeating_flags=(--dry-run --json --version -h --help)
     repeating_options=()
-    non_repeating_options=(--name --mesh-network --endpoint --port --lang)
+    non_repeating_options=(--name --mesh-network --endpoint --port --token --lang)
     __sfha_offer_flags_options 0
 
     # Offer option value completions
@@ -745,6 +745,9 @@ _sfha_init() {
         return
         ;;
     '--port')
+        return
+        ;;
+    '--token')
         return
         ;;
     '--lang')
@@ -767,6 +770,31 @@ _sfha_token() {
         return
         ;;
     '--socket')
+        return
+        ;;
+    '--lang')
+        __sfha_add_completions -W 'en'$'\n''fr'
+        return
+        ;;
+    esac
+}
+
+_sfha_join() {
+    repeating_flags=()
+    non_repeating_flags=(--dry-run --json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--name --endpoint --port --lang)
+    __sfha_offer_flags_options 1
+
+    # Offer option value completions
+    case "${prev}" in
+    '--name')
+        return
+        ;;
+    '--endpoint')
+        return
+        ;;
+    '--port')
         return
         ;;
     '--lang')

@@ -68,6 +68,7 @@ _sfha() {
             'history:What happened, as this node saw it: group moves, failures, operator commands (who, what, the answer).'
             'init:Create a new cluster on this bare node: WireGuard mesh, membership record, corosync, sfhad.'
             'token:Make a single-use join token for a new node (give it to '\''sfha join'\'' on that node).'
+            'join:Join this bare node to a cluster with a token from '\''sfha token'\''.'
             'mesh:The WireGuard mesh (wg-sfha) of a cluster built by '\''sfha init'\''.'
             'help:Show subcommand help information.'
         )
@@ -75,7 +76,7 @@ _sfha() {
         ;;
     arg)
         case "${words[1]}" in
-        status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|init|token|mesh|help)
+        status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|init|token|join|mesh|help)
             "_sfha_${words[1]}" && ret=0
             ;;
         esac
@@ -576,6 +577,7 @@ _sfha_init() {
         '--mesh-network[The mesh network (CIDR).]:mesh-network:'
         '--endpoint[Where the other nodes reach this node\: HOST\[\:PORT\] (an IP address; default\: this node'\''s outbound address).]:endpoint:'
         '--port[The mesh'\''s UDP port.]:port:'
+        '--token[corosync'\''s token timeout in milliseconds (default\: corosync'\''s own, 3000).]:token:'
         '--dry-run[Print what would be done, change nothing.]'
         '--json[Print JSON.]'
         '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
@@ -594,6 +596,25 @@ _sfha_token() {
         '--expires[How long the token may be used (e.g. 30m, 2h; at most 7 days).]:expires:'
         '--json[Print JSON (the token, the joiner'\''s address, the expiry).]'
         '--socket[sfhad'\''s control socket.]:socket:'
+        '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sfha_join() {
+    local -i ret=1
+    local -ar ___lang=('en' 'fr')
+    local -ar arg_specs=(
+        ':token:'
+        '--name[This node'\''s name in the cluster (default\: its hostname).]:name:'
+        '--endpoint[Where the other nodes reach this node\: HOST\[\:PORT\] (an IP address; default\: this node'\''s outbound address).]:endpoint:'
+        '--port[The mesh'\''s UDP port.]:port:'
+        '--dry-run[Check the token and this node, print what would be done, change nothing.]'
+        '--json[Print JSON.]'
         '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
         '--version[Show the version.]'
         '(-h --help)'{-h,--help}'[Show help information.]'

@@ -66,6 +66,14 @@ public struct WireGuardPrivateKey: Sendable, CustomStringConvertible, CustomDebu
     public var description: String { "<private key of \(publicKey)>" }
     public var debugDescription: String { description }
 
+    /// The X25519 shared secret with `peer` (the same on both ends); nil for a degenerate peer key.
+    public func sharedSecret(with peer: WireGuardPublicKey) -> [UInt8]? {
+        guard let other = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: peer.bytes),
+            let secret = try? key.sharedSecretFromKeyAgreement(with: other)
+        else { return nil }
+        return secret.withUnsafeBytes { Array($0) }
+    }
+
     /// Strict base64 of 32 bytes: 43 characters of the alphabet and one '='.
     static func decode(_ text: String) -> [UInt8]? {
         guard text.utf8.count == base64Length, text.hasSuffix("="),

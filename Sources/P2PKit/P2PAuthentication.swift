@@ -31,6 +31,14 @@ public struct P2PKey: Sendable, CustomStringConvertible {
     }
 
     public var description: String { "<P2P key>" }
+
+    /// A key both ends derive from an X25519 shared secret (HKDF-SHA256 with a purpose label): the redeem call is
+    /// signed with the key the invitation's private half and the issuer's WireGuard key agree on, so only the token's
+    /// holder can make it and only the issuer can check it.
+    public static func derived(fromSharedSecret secret: [UInt8], purpose: String) -> P2PKey {
+        P2PKey(key: HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: SymmetricKey(data: secret), salt: Array("sfha p2p".utf8), info: Array(purpose.utf8), outputByteCount: byteCount))
+    }
 }
 
 /// The headers that carry a request's authentication.
@@ -119,12 +127,14 @@ public final class P2PAuthenticator: Sendable {
         }
     }
 
-    private let key: P2PKey
     private let seen = Mutex<(nonces: [String: Int64], order: Deque<(String, Int64)>)>(([:], []))
 
-    public init(key: P2PKey) { self.key = key }
+    public init() {}
 
-    public func verify(method: String, path: String, timestamp: String?, nonce: String?, signature: String?, body: [UInt8], now: Int64) -> Refusal? {
+    /// Checks a request signed with `key` (the key its source and path call for).
+    public func verify(
+        method: String, path: String, timestamp: String?, nonce: String?, signature: String?, body: [UInt8], key: P2PKey, now: Int64
+    ) -> Refusal? {
         guard let timestamp, let nonce, let signature else { return .missingHeaders }
         guard timestamp.utf8.count <= 12, timestamp.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
             let time = Int64(timestamp), nonce.utf8.count == 32, P2PSignature.unhex(nonce) != nil

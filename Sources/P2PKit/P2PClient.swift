@@ -11,16 +11,23 @@ public struct P2PClient: Sendable {
 
     let key: P2PKey
     let timeout: Duration
+    let connectTimeout: Duration
     let clock: @Sendable () -> Int64
 
-    public init(key: P2PKey, timeout: Duration = .seconds(10), clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
+    /// `timeout` bounds the whole exchange; `connectTimeout` (default: `timeout`) the TCP connection alone.
+    public init(
+        key: P2PKey, timeout: Duration = .seconds(10), connectTimeout: Duration? = nil,
+        clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+    ) {
         self.key = key
         self.timeout = timeout
+        self.connectTimeout = connectTimeout ?? timeout
         self.clock = clock
     }
 
     /// Sends `method path` with `body` to `host:port` and returns the answer. Throws when the node cannot be
-    /// reached in time, or when the answer is not signed with the cluster's key for this request.
+    /// reached in time, or when the answer is not signed with the cluster's key for this request (`.unauthorized`
+    /// when the server refused this address or path before authentication: 403).
     public func send(_ method: String, _ path: String, body: [UInt8] = [], to host: String, port: Int = P2PServer.defaultPort) async throws(SFHAError) -> P2PAnswer {
         let nonce = P2PSignature.newNonce()
         let timestamp = clock()
@@ -46,7 +53,9 @@ public struct P2PClient: Sendable {
         else {
             // An unsigned answer is the server's refusal before authentication (its JSON error says why), or not sfha.
             let detail = String(decoding: received.body.prefix(512), as: UTF8.self)
-            throw SFHAError(.unavailable, "P2P \(method) \(path) to \(host):\(port): the answer (status \(received.status)) is not signed with this cluster's key: \(detail)")
+            throw SFHAError(
+                received.status == 403 ? .unauthorized : .unavailable,
+                "P2P \(method) \(path) to \(host):\(port): the answer (status \(received.status)) is not signed with this cluster's key: \(detail)")
         }
         return P2PAnswer(status: received.status, body: received.body)
     }
@@ -57,10 +66,12 @@ public struct P2PClient: Sendable {
         let promise = eventLoop.makePromise(of: (status: Int, signature: String?, body: [UInt8]).self)
         let timeout = self.timeout
         let limit = TimeAmount.nanoseconds(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+        let connectLimit = TimeAmount.nanoseconds(
+            connectTimeout.components.seconds * 1_000_000_000 + connectTimeout.components.attoseconds / 1_000_000_000)
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: eventLoop)
-                .connectTimeout(limit)
+                .connectTimeout(connectLimit)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()

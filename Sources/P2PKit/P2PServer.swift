@@ -20,11 +20,17 @@ public struct P2PRequest: Sendable {
 public struct P2PAnswer: Sendable, Equatable {
     public var status: Int
     public var body: [UInt8]
+    /// Run once the answer was written out (or failed to be): `true` when it was. For a handler whose next step
+    /// would cut the path the answer travels on (a redeemed invitation's WireGuard peer).
+    public var afterSending: (@Sendable (Bool) -> Void)?
 
-    public init(status: Int, body: [UInt8]) {
+    public init(status: Int, body: [UInt8], afterSending: (@Sendable (Bool) -> Void)? = nil) {
         self.status = status
         self.body = body
+        self.afterSending = afterSending
     }
+
+    public static func == (lhs: P2PAnswer, rhs: P2PAnswer) -> Bool { lhs.status == rhs.status && lhs.body == rhs.body }
 
     /// `{"error":{"code":…,"message":…}}` with the HTTP status of the code.
     public static func error(_ status: Int, code: String, _ message: String) -> P2PAnswer {
@@ -53,29 +59,41 @@ public struct P2PServer: Service {
     let host: String
     let port: Int
     let authenticator: P2PAuthenticator
-    let key: P2PKey
-    let isAllowed: @Sendable (IPAddress?, String) -> Bool
+    let keyFor: @Sendable (IPAddress?, String) -> P2PKey?
     let limits: Limits
     let logger: Logger
     let bound: (@Sendable (Int) -> Void)?
     let handler: @Sendable (P2PRequest) async -> P2PAnswer
     let clock: @Sendable () -> Int64
 
-    /// `isAllowed(source, path)` says whether a peer address may call a path; `bound` receives the port actually
-    /// bound (port 0 picks one: tests); `clock` gives Unix seconds (tests move it).
+    /// `isAllowed(source, path)` says whether a peer address may call a path (signed with `key`); `bound` receives
+    /// the port actually bound (port 0 picks one: tests); `clock` gives Unix seconds (tests move it).
     public init(
         host: String, port: Int = P2PServer.defaultPort, key: P2PKey, limits: Limits = Limits(), logger: Logger,
         isAllowed: @escaping @Sendable (IPAddress?, String) -> Bool, bound: (@Sendable (Int) -> Void)? = nil,
         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
         handler: @escaping @Sendable (P2PRequest) async -> P2PAnswer
     ) {
+        self.init(
+            host: host, port: port, limits: limits, logger: logger, keyFor: { isAllowed($0, $1) ? key : nil }, bound: bound, clock: clock,
+            handler: handler)
+    }
+
+    /// `keyFor(source, path)` gives the key a peer address must sign a path's request with — the cluster's P2P key
+    /// for a member, a key only the invitation's holder and its issuer can compute for the redeem call — or nil
+    /// when that address may not call that path. The answer is signed with the same key.
+    public init(
+        host: String, port: Int = P2PServer.defaultPort, limits: Limits = Limits(), logger: Logger,
+        keyFor: @escaping @Sendable (IPAddress?, String) -> P2PKey?, bound: (@Sendable (Int) -> Void)? = nil,
+        clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
+        handler: @escaping @Sendable (P2PRequest) async -> P2PAnswer
+    ) {
         self.host = host
         self.port = port
-        self.key = key
-        self.authenticator = P2PAuthenticator(key: key)
+        self.authenticator = P2PAuthenticator()
         self.limits = limits
         self.logger = logger
-        self.isAllowed = isAllowed
+        self.keyFor = keyFor
         self.bound = bound
         self.clock = clock
         self.handler = handler
@@ -86,7 +104,7 @@ public struct P2PServer: Service {
         let open = Mutex(0)
         let limits = self.limits
         let context = RequestContext(
-            authenticator: authenticator, key: key, isAllowed: isAllowed, limits: limits, clock: clock, handler: handler, logger: logger)
+            authenticator: authenticator, keyFor: keyFor, limits: limits, clock: clock, handler: handler, logger: logger)
         let channel: any Channel
         do {
             channel = try await ServerBootstrap(group: group)
@@ -124,8 +142,7 @@ public struct P2PServer: Service {
 /// What every connection's handler shares.
 struct RequestContext: Sendable {
     let authenticator: P2PAuthenticator
-    let key: P2PKey
-    let isAllowed: @Sendable (IPAddress?, String) -> Bool
+    let keyFor: @Sendable (IPAddress?, String) -> P2PKey?
     let limits: P2PServer.Limits
     let clock: @Sendable () -> Int64
     let handler: @Sendable (P2PRequest) async -> P2PAnswer
@@ -150,11 +167,11 @@ private final class P2PRequestHandler: ChannelInboundHandler {
         case .head(let head):
             self.head = head
             guard head.headers.count <= context.limits.maximumHeaderFields else {
-                return finish(channelContext, .error(431, code: "too_many_headers", "more than \(context.limits.maximumHeaderFields) header fields"), nonce: nil)
+                return finish(channelContext, .error(431, code: "too_many_headers", "more than \(context.limits.maximumHeaderFields) header fields"), nonce: nil, key: nil)
             }
         case .body(var buffer):
             guard body.count + buffer.readableBytes <= context.limits.maximumBodyBytes else {
-                return finish(channelContext, .error(413, code: "too_large", "the body exceeds \(context.limits.maximumBodyBytes) bytes"), nonce: nil)
+                return finish(channelContext, .error(413, code: "too_large", "the body exceeds \(context.limits.maximumBodyBytes) bytes"), nonce: nil, key: nil)
             }
             body += buffer.readBytes(length: buffer.readableBytes) ?? []
         case .end:
@@ -166,17 +183,17 @@ private final class P2PRequestHandler: ChannelInboundHandler {
     private func handle(_ head: HTTPRequestHead, _ channelContext: ChannelHandlerContext) {
         let path = head.uri
         let source = channelContext.remoteAddress?.ipAddress.flatMap { IPAddress($0) }
-        guard path.utf8.count <= 256, path.hasPrefix("/"), context.isAllowed(source, path) else {
+        guard path.utf8.count <= 256, path.hasPrefix("/"), let key = context.keyFor(source, path) else {
             context.logger.warning("P2P: refused \(head.method) \(path.prefix(64)) from \(source.map { "\($0)" } ?? "an unknown address"): not a member's mesh address")
-            return finish(channelContext, .error(403, code: "forbidden", "this address may not call this path"), nonce: nil)
+            return finish(channelContext, .error(403, code: "forbidden", "this address may not call this path"), nonce: nil, key: nil)
         }
         let nonce = head.headers.first(name: P2PHeader.nonce)
         if let refusal = context.authenticator.verify(
             method: head.method.rawValue, path: path, timestamp: head.headers.first(name: P2PHeader.timestamp), nonce: nonce,
-            signature: head.headers.first(name: P2PHeader.signature), body: body, now: context.clock())
+            signature: head.headers.first(name: P2PHeader.signature), body: body, key: key, now: context.clock())
         {
             context.logger.warning("P2P: refused \(head.method) \(path) from \(source.map { "\($0)" } ?? "?"): \(refusal)")
-            return finish(channelContext, .error(401, code: "unauthenticated", refusal.description), nonce: nil)
+            return finish(channelContext, .error(401, code: "unauthenticated", refusal.description), nonce: nil, key: nil)
         }
         let request = P2PRequest(method: head.method.rawValue, path: path, body: body, source: source)
         body = []
@@ -188,7 +205,7 @@ private final class P2PRequestHandler: ChannelInboundHandler {
             await Self.answer(request, handler: handler, within: timeout)
         }.whenSuccess { answer in
             let (handler, channelContext) = bound.value
-            handler.write(channelContext, answer, nonce: nonce)
+            handler.write(channelContext, answer, nonce: nonce, key: key)
         }
     }
 
@@ -207,20 +224,20 @@ private final class P2PRequestHandler: ChannelInboundHandler {
         }
     }
 
-    private func finish(_ channelContext: ChannelHandlerContext, _ answer: P2PAnswer, nonce: String?) {
+    private func finish(_ channelContext: ChannelHandlerContext, _ answer: P2PAnswer, nonce: String?, key: P2PKey?) {
         done = true
         body = []
-        write(channelContext, answer, nonce: nonce)
+        write(channelContext, answer, nonce: nonce, key: key)
     }
 
     /// Writes the answer (signed when the request was authenticated) and closes the connection.
-    private func write(_ channelContext: ChannelHandlerContext, _ answer: P2PAnswer, nonce: String?) {
+    private func write(_ channelContext: ChannelHandlerContext, _ answer: P2PAnswer, nonce: String?, key: P2PKey?) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
         headers.add(name: "Content-Length", value: String(answer.body.count))
         headers.add(name: "Connection", value: "close")
-        if let nonce {
-            headers.add(name: P2PHeader.signature, value: P2PSignature.answer(status: answer.status, requestNonce: nonce, body: answer.body, key: context.key))
+        if let nonce, let key {
+            headers.add(name: P2PHeader.signature, value: P2PSignature.answer(status: answer.status, requestNonce: nonce, body: answer.body, key: key))
         }
         let status = HTTPResponseStatus(statusCode: answer.status)
         channelContext.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
@@ -228,7 +245,11 @@ private final class P2PRequestHandler: ChannelInboundHandler {
             channelContext.write(wrapOutboundOut(.body(.byteBuffer(channelContext.channel.allocator.buffer(bytes: answer.body)))), promise: nil)
         }
         let channel = channelContext.channel
-        channelContext.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        let afterSending = answer.afterSending
+        channelContext.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { result in
+            channel.close(promise: nil)
+            if case .success = result { afterSending?(true) } else { afterSending?(false) }
+        }
     }
 
     /// A request NIO could not parse has had its 400 from NIO's error handler: the connection ends.
@@ -243,5 +264,22 @@ private final class P2PRequestHandler: ChannelInboundHandler {
         } else {
             channelContext.fireUserInboundEventTriggered(event)
         }
+    }
+}
+
+extension P2PAnswer {
+    /// A refusal's `{"error":{"code","message"}}` as an `SFHAError` saying which node answered.
+    public func failure(at node: String) -> SFHAError {
+        struct Body: Decodable {
+            struct Detail: Decodable {
+                var code: String
+                var message: String
+            }
+            var error: Detail
+        }
+        guard let body = try? JSONDecoder().decode(Body.self, from: Data(body)) else {
+            return SFHAError(.unavailable, "\(node) answered with status \(status) and no explanation")
+        }
+        return SFHAError(SFHAError.Code(rawValue: String(body.error.code.prefix(64))), "\(node): \(body.error.message.prefix(2048))")
     }
 }

@@ -128,3 +128,62 @@ public struct LabDaemonCluster: Sendable {
         try sfhadPID(on: node).map { "/proc/\($0)/root/run/sfha/sfhad.sock" }
     }
 }
+
+/// One `sfha join` as the lab ran it: the node, how long the command took, and the steps it reported.
+public struct LabJoinReport: Sendable {
+    public struct Step: Sendable, Decodable {
+        public var step: String
+        public var node: String
+        public var result: String
+        public var milliseconds: Int
+    }
+
+    public var node: String
+    public var milliseconds: Int
+    public var steps: [Step]
+
+    /// The milliseconds of the first step whose text starts with `prefix` (the report's own phases).
+    public func phase(_ prefix: String) -> Int? { steps.first { $0.step.hasPrefix(prefix) }?.milliseconds }
+}
+
+extension LabDaemonCluster {
+    /// Builds the cluster the way an operator does, on a bare lab (`LabSpec.bare`): every node's config.yml (VIP +
+    /// web service) is written first (init and join keep it), `sfha init` runs on the first node, then each other
+    /// node joins with a token issued by the node before it (`sfha token` on any member works). Returns each join's
+    /// report.
+    public func formByJoining(tokenMilliseconds: Int? = nil, progress: (String) -> Void = { _ in }) async throws(SFHAError) -> [LabJoinReport] {
+        for node in lab.nodes {
+            guard let directory = node.stateDirectory else { continue }
+            try AtomicFile.write(configuration(for: node.name), to: "\(directory)/etc-sfha/config.yml", mode: 0o644)
+        }
+        guard let founder = lab.nodes.first else { return [] }
+        var initArguments = ["init", "--name", lab.name, "--endpoint", founder.address]
+        if let tokenMilliseconds { initArguments += ["--token", String(tokenMilliseconds)] }
+        let founded = try await sfha(founder.name, initArguments, timeout: .seconds(120))
+        guard founded.succeeded else { throw SFHAError(.commandFailed, "sfha init on \(founder.name) failed: \(founded.standardError)") }
+        progress("\(founder.name): sfha init done")
+        var reports: [LabJoinReport] = []
+        for (index, node) in lab.nodes.enumerated().dropFirst() {
+            reports.append(try await join(node.name, issuer: lab.nodes[index - 1].name))
+            progress("\(node.name): joined in \(reports.last?.milliseconds ?? 0) ms")
+        }
+        return reports
+    }
+
+    /// `sfha token` on `issuer`, then `sfha join TOKEN --json` on `node`.
+    public func join(_ node: String, issuer: String) async throws(SFHAError) -> LabJoinReport {
+        let issued = try await sfha(issuer, ["token", "--json"])
+        guard issued.succeeded, let object = try? JSONSerialization.jsonObject(with: Data(issued.standardOutput.utf8)) as? [String: Any],
+            let token = object["token"] as? String
+        else { throw SFHAError(.commandFailed, "sfha token on \(issuer) failed: \(issued.standardError)") }
+        let joined = try await sfha(node, ["join", token, "--endpoint", try lab.node(node).address, "--json"], timeout: .seconds(180))
+        struct Report: Decodable {
+            var milliseconds: Int?
+            var steps: [LabJoinReport.Step]
+        }
+        guard joined.succeeded, let report = try? JSONDecoder().decode(Report.self, from: Data(joined.standardOutput.utf8)) else {
+            throw SFHAError(.commandFailed, "sfha join on \(node) failed: \(joined.standardError)")
+        }
+        return LabJoinReport(node: node, milliseconds: report.milliseconds ?? 0, steps: report.steps)
+    }
+}

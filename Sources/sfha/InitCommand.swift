@@ -58,7 +58,7 @@ struct InitCommand: AsyncParsableCommand {
             Writes the mesh (wg-sfha, /etc/wireguard/wg-sfha.conf), the membership record, the P2P key, corosync's \
             authkey and corosync.conf (knet over the mesh address), config.yml when there is none (an existing one is \
             never overwritten), then starts corosync — its only start — and sfhad, and waits until sfhad reports a \
-            quorate cluster. Nodes are added with 'sfha token' and 'sfha join' (not in this version yet). Refused on a node \
+            quorate cluster. Nodes are added with 'sfha token' here and 'sfha join' on each new node. Refused on a node \
             already in a cluster, with a mesh network that overlaps this node's networks, or without WireGuard.
             """)
 
@@ -67,6 +67,7 @@ struct InitCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Where the other nodes reach this node: HOST[:PORT] (an IP address; default: this node's outbound address).")
     var endpoint: String?
     @Option(name: .long, help: "The mesh's UDP port.") var port: UInt16 = MeshInterfaceSpec.defaultPort
+    @Option(name: .long, help: "corosync's token timeout in milliseconds (default: corosync's own, 3000).") var token: Int?
     @Flag(name: .long, help: "Print what would be done, change nothing.") var dryRun = false
     @Flag(name: .long, help: "Print JSON.") var json = false
     @Option(name: .long, help: "Language of messages: en or fr (default: $SFHA_LANG, then $LANG).") var lang: Language?
@@ -105,10 +106,10 @@ struct InitCommand: AsyncParsableCommand {
         let network = try IPv4Network(parsing: meshNetwork)
         let endpoint = try await resolveEndpoint(inspector)
         let nodeName = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? ""
-        let request = ClusterInitRequest(clusterName: name, nodeName: nodeName, meshNetwork: network, endpoint: endpoint)
+        let request = ClusterInitRequest(clusterName: name, nodeName: nodeName, meshNetwork: network, endpoint: endpoint, tokenMilliseconds: token)
         let meshKey = WireGuardPrivateKey.generate()
         let plan = try ClusterInit.plan(request, facts, meshKey: meshKey, at: Date())
-        let next = "nodes are added with 'sfha token' here and 'sfha join TOKEN' on each new node (not in this version yet)"
+        let next = "add nodes with 'sfha token' here and 'sfha join TOKEN' on each new node"
         var report = Report(
             cluster: name, node: nodeName, meshAddress: "\(plan.mesh.address.address)", endpoint: "\(endpoint)", dryRun: dryRun,
             steps: [], next: next)
@@ -183,6 +184,11 @@ struct InitCommand: AsyncParsableCommand {
     }
 
     private func resolveEndpoint(_ inspector: NodeInspector) async throws(SFHAError) -> MeshEndpoint {
+        try await Self.resolveEndpoint(endpoint, port: port, inspector)
+    }
+
+    /// `--endpoint HOST[:PORT]` (HOST an IP address; `port` when none is given), or this node's outbound address.
+    static func resolveEndpoint(_ endpoint: String?, port: UInt16, _ inspector: NodeInspector) async throws(SFHAError) -> MeshEndpoint {
         if let endpoint {
             if endpoint.contains("]:") || (endpoint.filter { $0 == ":" }.count == 1) { return try MeshEndpoint(parsing: endpoint) }
             guard let address = IPAddress(endpoint.hasPrefix("[") ? String(endpoint.dropFirst().dropLast()) : endpoint) else {
@@ -214,7 +220,7 @@ struct InitCommand: AsyncParsableCommand {
         throw SFHAError(.timeout, "\(last) after 60 s: see 'journalctl -u sfhad' and 'journalctl -u corosync'")
     }
 
-    private static func makeDirectory(_ path: String, mode: Int) throws(SFHAError) {
+    static func makeDirectory(_ path: String, mode: Int) throws(SFHAError) {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: mode])
         } catch {

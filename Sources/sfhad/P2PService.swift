@@ -1,4 +1,5 @@
 import Foundation
+import CorosyncKit
 import Logging
 import MeshKit
 import P2PKit
@@ -31,30 +32,34 @@ struct P2PService: Service {
             return
         }
         let runtime = self.runtime
-        // The sources allowed, read on NIO's event loop; refreshed from the committed record every second (a new
-        // member may call at once, a removed one no longer can).
-        let members = AllowedSources(document.record.members.map { IPAddress.v4($0.meshAddress) })
+        let logger = self.logger
+        // Who may call, read on NIO's event loop; refreshed from the committed record every `refresh` (a new member
+        // may call at once, a removed one no longer can, an invitation only while it is pending).
+        let ownKey = WireGuardConfigFile.readPrivateKey(from: WireGuardConfigFile.path())
+        if ownKey == nil { logger.warning("\(WireGuardConfigFile.path()) has no readable private key: join tokens issued here cannot be redeemed") }
+        let callers = AllowedCallers(document.record, local: local.name)
+        let peers = P2PMembershipPeers(key: key)
         let server = P2PServer(
-            host: "\(local.meshAddress)", key: key, logger: logger,
-            isAllowed: { source, _ in source.map(members.contains) ?? false },
-            handler: { request in
-                switch (request.method, request.path) {
-                case ("POST", "/v1/ping"):
-                    let document = await runtime.membershipDocument
-                    let answer = P2PPingAnswer(
-                        node: await runtime.localReport.name, cluster: document?.record.clusterName ?? "", membershipRevision: document?.revision ?? 0)
-                    return P2PAnswer(status: 200, body: (try? JSONEncoder().encode(answer)).map(Array.init) ?? [])
-                default:
-                    return .error(404, code: "not_found", "no such P2P endpoint: \(request.method) \(request.path)")
+            host: "\(local.meshAddress)", logger: logger,
+            keyFor: { source, path in
+                guard case .v4(let address)? = source else { return nil }
+                if path == JoinPaths.join {
+                    // Only the token's holder can sign this: its key agrees with this node's WireGuard key.
+                    guard let invitation = callers.invitation(at: address), let ownKey,
+                        let secret = ownKey.sharedSecret(with: invitation)
+                    else { return nil }
+                    return P2PKey.derived(fromSharedSecret: secret, purpose: JoinPaths.redeemKeyPurpose)
                 }
+                return callers.isMember(address) ? key : nil
+            },
+            handler: { request in
+                await Self.handle(request, runtime: runtime, peers: peers, logger: logger)
             })
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run() }
             group.addTask {
                 while !Task.isCancelled {
-                    if let current = await runtime.membershipDocument {
-                        members.set(current.record.members.map { IPAddress.v4($0.meshAddress) })
-                    }
+                    if let current = await runtime.membershipDocument { callers.set(current.record) }
                     try await Task.sleep(for: Self.refresh)
                 }
             }
@@ -73,7 +78,63 @@ struct P2PService: Service {
         }
     }
 
-    static let refresh: Duration = .seconds(1)
+    static let refresh: Duration = .milliseconds(500)
+
+    static func handle(_ request: P2PRequest, runtime: DaemonRuntime, peers: P2PMembershipPeers, logger: Logger) async -> P2PAnswer {
+        func answer(_ value: some Encodable) -> P2PAnswer {
+            P2PAnswer(status: 200, body: (try? JSONEncoder().encode(value)).map(Array.init) ?? [])
+        }
+        func refusal(_ error: SFHAError) -> P2PAnswer {
+            .error(ControlStatus.status(for: error.code), code: error.code.rawValue, error.message)
+        }
+        func decode<T: Decodable>(_ type: T.Type) throws(SFHAError) -> T {
+            do {
+                return try JSONDecoder().decode(type, from: Data(request.body))
+            } catch {
+                throw SFHAError(.invalidArgument, "the request body is not a valid \(type): \(error)")
+            }
+        }
+        guard case .v4(let source)? = request.source else { return .error(403, code: "forbidden", "an IPv4 mesh address is required") }
+        do throws(SFHAError) {
+            switch (request.method, request.path) {
+            case ("POST", "/v1/ping"):
+                let document = await runtime.membershipDocument
+                return answer(P2PPingAnswer(
+                    node: await runtime.localReport.name, cluster: document?.record.clusterName ?? "", membershipRevision: document?.revision ?? 0))
+            case ("POST", JoinPaths.join):
+                let join = try decode(JoinRequest.self)
+                logger.notice("join request from \(source) as \(String(reflecting: join.name))")
+                let (bundle, hold) = try await runtime.admit(from: source, join, peers: peers, secrets: Self.secrets)
+                var reply = answer(bundle)
+                if let hold, let reconciler = runtime.meshReconciler {
+                    // The invitation's peer, which carries this answer, goes once it is sent.
+                    reply.afterSending = { _ in Task { await reconciler.release(hold) } }
+                }
+                return reply
+            case ("POST", JoinPaths.prepare):
+                let prepare = try decode(MembershipPrepareRequest.self)
+                guard await runtime.membershipDocument?.record.member(named: prepare.coordinator)?.meshAddress == source else {
+                    throw SFHAError(.unauthorized, "a membership change is prepared only at its coordinator's request, from its mesh address")
+                }
+                return answer(try await runtime.prepareMembership(prepare))
+            case ("POST", JoinPaths.abort):
+                let abort = try decode(MembershipAbortRequest.self)
+                await runtime.nodelistApplier?.abort(abort.id)
+                return answer(["aborted": abort.id])
+            default:
+                return .error(404, code: "not_found", "no such P2P endpoint: \(request.method) \(request.path)")
+            }
+        } catch {
+            logger.warning("P2P \(request.method) \(request.path) from \(source) refused: \(error.message)")
+            return refusal(error)
+        }
+    }
+
+    /// corosync's authkey and the P2P key, for a new member.
+    static func secrets() throws(SFHAError) -> JoinSecrets {
+        let authKey = Data(try AtomicFile.read(CorosyncAuthKey.defaultPath)).base64EncodedString()
+        return JoinSecrets(authKey: authKey, p2pKey: try AtomicFile.readText(keyPath))
+    }
     /// How often every member is pinged for `sfhaRunning` (a ping costs one TCP connection per member).
     static let pingInterval: Duration = .seconds(5)
 
@@ -99,13 +160,54 @@ struct P2PService: Service {
     }
 }
 
-/// The mesh addresses that may call the P2P API now (read on NIO's event loop, written by the refresher).
-final class AllowedSources: Sendable {
-    private let addresses: Mutex<Set<IPAddress>>
+/// Who may call the P2P API now: members' mesh addresses, and the invitations this node issued (address → one-time
+/// public key) for the redeem call. Read on NIO's event loop, written by the refresher.
+final class AllowedCallers: Sendable {
+    private let state: Mutex<(members: Set<IPv4Address>, invitations: [IPv4Address: WireGuardPublicKey])>
+    private let local: String
 
-    init(_ addresses: [IPAddress]) { self.addresses = Mutex(Set(addresses)) }
+    init(_ record: MembershipRecord, local: String) {
+        self.local = local
+        state = Mutex(Self.callers(record, local: local))
+    }
 
-    func contains(_ address: IPAddress) -> Bool { addresses.withLock { $0.contains(address) } }
+    private static func callers(_ record: MembershipRecord, local: String) -> (Set<IPv4Address>, [IPv4Address: WireGuardPublicKey]) {
+        let pending = record.expiringInvitations(at: Date()).invitations.filter { $0.issuer == local }
+        return (Set(record.members.map(\.meshAddress)), Dictionary(pending.map { ($0.meshAddress, $0.publicKey) }, uniquingKeysWith: { first, _ in first }))
+    }
 
-    func set(_ new: [IPAddress]) { addresses.withLock { $0 = Set(new) } }
+    func isMember(_ address: IPv4Address) -> Bool { state.withLock { $0.members.contains(address) } }
+
+    func invitation(at address: IPv4Address) -> WireGuardPublicKey? { state.withLock { $0.invitations[address] } }
+
+    func set(_ record: MembershipRecord) {
+        let callers = Self.callers(record, local: local)
+        state.withLock { $0 = callers }
+    }
+}
+
+/// A join coordinator's calls to the other members, over the P2P API.
+struct P2PMembershipPeers: MembershipPeers {
+    let key: P2PKey
+
+    func prepare(_ request: MembershipPrepareRequest, on member: SFHACore.ClusterMember) async throws(SFHAError) -> MembershipPrepareAnswer {
+        let body: [UInt8]
+        do {
+            body = Array(try JSONEncoder().encode(request))
+        } catch {
+            throw SFHAError(.internalError, "cannot encode the prepare request: \(error)")
+        }
+        let answer = try await P2PClient(key: key, timeout: .seconds(10)).send("POST", JoinPaths.prepare, body: body, to: "\(member.meshAddress)")
+        guard answer.status == 200 else { throw answer.failure(at: member.name) }
+        do {
+            return try JSONDecoder().decode(MembershipPrepareAnswer.self, from: Data(answer.body))
+        } catch {
+            throw SFHAError(.invalidState, "\(member.name) answered the prepare with something else: \(error)")
+        }
+    }
+
+    func abort(_ id: String, on member: SFHACore.ClusterMember) async {
+        guard let body = try? JSONEncoder().encode(MembershipAbortRequest(id: id)) else { return }
+        _ = try? await P2PClient(key: key, timeout: .seconds(5)).send("POST", JoinPaths.abort, body: Array(body), to: "\(member.meshAddress)")
+    }
 }

@@ -74,7 +74,7 @@ struct SFHADaemonCommand: AsyncParsableCommand {
         let runtime = DaemonRuntime(
             node: loaded.node, nodeID: snapshot.localNodeID, document: document,
             effects: .system(vipLease: DaemonTimings.vipLease), documentPath: documentPath, seededFrom: loaded.cluster,
-            liveness: liveness, proof: proof, mesh: WireGuardCommandController(), logger: logger)
+            liveness: liveness, proof: proof, mesh: WireGuardCommandController(), corosyncReloader: LibcfgReloader(), logger: logger)
         await runtime.start()
         StallWatchdog(
             liveness: liveness, release: { StallWatchdog.removeWithNetlink($0) },

@@ -23,11 +23,11 @@ struct P2PAuthenticationTests {
     }
 
     @Test func aSignedRequestPassesOnceAndEveryAlterationFails() {
-        let authenticator = P2PAuthenticator(key: Self.key)
+        let authenticator = P2PAuthenticator()
         let body = Array("{}".utf8)
         let good = Self.signed()
-        #expect(authenticator.verify(method: "POST", path: "/v1/ping", timestamp: good.timestamp, nonce: good.nonce, signature: good.signature, body: body, now: Self.now) == nil)
-        #expect(authenticator.verify(method: "POST", path: "/v1/ping", timestamp: good.timestamp, nonce: good.nonce, signature: good.signature, body: body, now: Self.now) == .replayed)
+        #expect(authenticator.verify(method: "POST", path: "/v1/ping", timestamp: good.timestamp, nonce: good.nonce, signature: good.signature, body: body, key: Self.key, now: Self.now) == nil)
+        #expect(authenticator.verify(method: "POST", path: "/v1/ping", timestamp: good.timestamp, nonce: good.nonce, signature: good.signature, body: body, key: Self.key, now: Self.now) == .replayed)
 
         let fresh = Self.signed()
         let cases: [(String, P2PAuthenticator.Refusal, String?, String?, String?, String, String, [UInt8], Int64)] = [
@@ -42,12 +42,12 @@ struct P2PAuthenticationTests {
             ("malformed signature", .badSignature, fresh.timestamp, fresh.nonce, "zz", "POST", "/v1/ping", body, Self.now),
         ]
         for (what, refusal, timestamp, nonce, signature, method, path, requestBody, time) in cases {
-            #expect(authenticator.verify(method: method, path: path, timestamp: timestamp, nonce: nonce, signature: signature, body: requestBody, now: time) == refusal, "\(what)")
+            #expect(authenticator.verify(method: method, path: path, timestamp: timestamp, nonce: nonce, signature: signature, body: requestBody, key: Self.key, now: time) == refusal, "\(what)")
         }
         let otherKey = Self.signed(key: P2PKey.generate())
-        #expect(authenticator.verify(method: "POST", path: "/v1/ping", timestamp: otherKey.timestamp, nonce: otherKey.nonce, signature: otherKey.signature, body: body, now: Self.now) == .badSignature)
+        #expect(authenticator.verify(method: "POST", path: "/v1/ping", timestamp: otherKey.timestamp, nonce: otherKey.nonce, signature: otherKey.signature, body: body, key: Self.key, now: Self.now) == .badSignature)
         // The refused ones were not remembered: the untouched fresh request still passes.
-        #expect(authenticator.verify(method: "POST", path: "/v1/ping", timestamp: fresh.timestamp, nonce: fresh.nonce, signature: fresh.signature, body: body, now: Self.now) == nil)
+        #expect(authenticator.verify(method: "POST", path: "/v1/ping", timestamp: fresh.timestamp, nonce: fresh.nonce, signature: fresh.signature, body: body, key: Self.key, now: Self.now) == nil)
     }
 
     @Test func theKeyFileRoundTripsAndTheKeyNeverShows() throws {

@@ -7,6 +7,11 @@ public struct CorosyncClusterSpec: Sendable, Equatable {
     /// crypto_cipher aes256 + crypto_hash sha256; needs the authkey file (see ``CorosyncAuthKey``) and knet.
     public var crypto: Bool = true
     public var tokenMilliseconds: Int? = nil
+    /// `knet_mtu`: the MTU of the interface knet runs over, which turns knet's path-MTU discovery off (nil: leave it
+    /// on). Over a WireGuard mesh, discovery probes that are too large vanish without an ICMP answer, and knet holds
+    /// the first large messages of every new link — a joining node's service synchronisation — until its probes time
+    /// out; the mesh's MTU is known, so it is given.
+    public var knetMTU: Int? = nil
     public var logFile: String? = "/var/log/corosync/corosync.log"
     public var logToSyslog: Bool = true
     public var logToStderr: Bool = false
@@ -35,6 +40,7 @@ extension CorosyncConf {
             "\tcrypto_hash: \(spec.crypto ? "sha256" : "none")",
         ]
         if let token = spec.tokenMilliseconds { lines.append("\ttoken: \(token)") }
+        if let mtu = spec.knetMTU { lines.append("\tknet_mtu: \(mtu)") }
         lines += ["}", "", "logging {"]
         if let logFile = spec.logFile {
             lines += ["\tto_logfile: yes", "\tlogfile: \(logFile)"]
@@ -76,6 +82,9 @@ extension CorosyncConf {
         }
         if spec.crypto, spec.transport != "knet" {
             throw .invalid("crypto only works with the knet transport")
+        }
+        if let mtu = spec.knetMTU, !(576...65536).contains(mtu) {
+            throw .invalid("knet_mtu must be from 576 to 65536, not \(mtu)")
         }
         if let token = spec.tokenMilliseconds, !(1...Int(UInt32.max)).contains(token) {
             throw .invalid("token must be a positive number of milliseconds, not \(token)")

@@ -38,6 +38,8 @@ public actor DaemonRuntime {
     let membershipPath: String
     /// Derives this node's WireGuard peers from the membership record (nil: sfhad does not manage a mesh here).
     public nonisolated let meshReconciler: MeshReconciler?
+    /// Keeps corosync.conf's nodelist what the membership record says (nil: sfhad does not manage membership here).
+    public nonisolated let nodelistApplier: CorosyncNodelistApplier?
     /// Member name → whether its sfhad answered the last P2P ping (`P2PService`; empty outside an init-built cluster).
     private(set) var p2pAnswers: [String: Bool] = [:]
 
@@ -89,9 +91,13 @@ public actor DaemonRuntime {
     public init(
         node: NodeConfiguration, nodeID: UInt32, document: ClusterDocument, effects: NodeEffects, documentPath: String,
         seededFrom fileCluster: ClusterConfiguration? = nil, liveness: DaemonLiveness = DaemonLiveness(),
-        proof: MembershipProof? = nil, requireProof: Bool = true, mesh: (any MeshController)? = nil, logger: Logger
+        proof: MembershipProof? = nil, requireProof: Bool = true, mesh: (any MeshController)? = nil,
+        corosyncReloader: (any CorosyncReloading)? = nil, corosyncConfPath: String = CorosyncConf.defaultPath, logger: Logger
     ) {
         self.meshReconciler = mesh.map { MeshReconciler(mesh: $0, nodeName: node.name, logger: logger) }
+        self.nodelistApplier = corosyncReloader.map {
+            CorosyncNodelistApplier(path: corosyncConfPath, nodeName: node.name, reloader: $0, logger: logger)
+        }
         let clock = DaemonClock()
         self.clock = clock
         let membershipPath = URL(fileURLWithPath: documentPath).deletingLastPathComponent().appendingPathComponent(Self.membershipFileName).path
@@ -165,6 +171,7 @@ public actor DaemonRuntime {
         publishCheckSetIfChanged(force: true)
         logDriftIfAny()
         if let record = state.membership?.record, let meshReconciler { Task { await meshReconciler.apply(record) } }
+        if let record = state.membership?.record, let nodelistApplier { Task { await nodelistApplier.apply(record) } }
     }
 
     // MARK: - Inputs from corosync
@@ -400,6 +407,7 @@ public actor DaemonRuntime {
             }
             logger.notice("membership record committed", metadata: ["revision": "\(membership.revision)", "members": "\(membership.record.members.count)"])
             if let meshReconciler { Task { await meshReconciler.apply(membership.record) } }
+            if let nodelistApplier { Task { await nodelistApplier.apply(membership.record) } }
         case .proposalOutcome(let id, let verdict):
             logger.notice("proposal \(id): \(verdict)")
             pendingProposals.removeValue(forKey: id)?.resume(returning: verdict)

@@ -11,10 +11,19 @@ public struct ClusterInitRequest: Sendable {
     public var meshNetwork: IPv4Network
     /// Where the other nodes reach this node's WireGuard (its public address and the mesh port).
     public var endpoint: MeshEndpoint
+    /// corosync's token timeout (nil: corosync's default).
+    public var tokenMilliseconds: Int?
+
+    /// What `--token` accepts: below, a busy node misses tokens; above, a dead node is noticed too late for HA.
+    public static let tokenRange = 500...30_000
 
     public static let defaultMeshNetwork = try! IPv4Network(parsing: "10.99.0.0/24")
 
-    public init(clusterName: String, nodeName: String, meshNetwork: IPv4Network = ClusterInitRequest.defaultMeshNetwork, endpoint: MeshEndpoint) {
+    public init(
+        clusterName: String, nodeName: String, meshNetwork: IPv4Network = ClusterInitRequest.defaultMeshNetwork, endpoint: MeshEndpoint,
+        tokenMilliseconds: Int? = nil
+    ) {
+        self.tokenMilliseconds = tokenMilliseconds
         self.clusterName = clusterName
         self.nodeName = nodeName
         self.meshNetwork = meshNetwork
@@ -71,6 +80,7 @@ public struct ClusterInitPlan: Sendable {
 }
 
 public enum ClusterInit {
+
     /// Why this node cannot be the first node of a new cluster (nil: it can). Every refusal says what to do.
     public static func refusal(_ request: ClusterInitRequest, _ facts: NodeFacts) -> SFHAError? {
         if let problem = Validators.clusterName(request.clusterName) {
@@ -94,6 +104,9 @@ public enum ClusterInit {
         }
         guard (16...28).contains(request.meshNetwork.prefixLength) else {
             return SFHAError(.invalidArgument, "mesh network \(request.meshNetwork): use a /16 to /28 (room for the nodes; addresses are never reused)")
+        }
+        if let token = request.tokenMilliseconds, !ClusterInitRequest.tokenRange.contains(token) {
+            return SFHAError(.invalidArgument, "--token \(token): corosync's token timeout must be \(ClusterInitRequest.tokenRange.lowerBound)–\(ClusterInitRequest.tokenRange.upperBound) ms")
         }
         if let overlap = facts.localNetworks.first(where: { $0.overlaps(request.meshNetwork) }) {
             return SFHAError(.invalidArgument, "mesh network \(request.meshNetwork) overlaps \(overlap), which this node already uses: choose another with --mesh-network")
@@ -119,20 +132,28 @@ public enum ClusterInit {
             address: try IPv4Network(address: founder.meshAddress, prefixLength: request.meshNetwork.prefixLength))
         let conf: CorosyncConf
         do {
-            conf = try CorosyncConf.generate(CorosyncClusterSpec(
-                clusterName: request.clusterName, nodes: [CorosyncNodeEntry(nodeID: founder.nodeID, name: founder.name, addresses: ["\(founder.meshAddress)"])]))
+            var spec = CorosyncClusterSpec(
+                clusterName: request.clusterName, nodes: [CorosyncNodeEntry(nodeID: founder.nodeID, name: founder.name, addresses: ["\(founder.meshAddress)"])])
+            spec.knetMTU = MeshInterfaceSpec.mtu
+            spec.tokenMilliseconds = request.tokenMilliseconds
+            conf = try CorosyncConf.generate(spec)
         } catch {
             throw error.sfhaError
         }
-        let configuration: String? = facts.configurationExists ? nil : """
-            # Written by 'sfha init'. The cluster part is replicated: change it with sfha commands or 'sfha reload'.
-            cluster:
-              name: \(request.clusterName)
-            node:
-              name: \(request.nodeName)
-
-            """
+        let configuration: String? = facts.configurationExists ? nil : configuration(clusterName: request.clusterName, nodeName: request.nodeName)
         return ClusterInitPlan(record: record, mesh: mesh, corosyncConf: conf.render(), configuration: configuration, p2pKeyFile: "/etc/sfha/p2p.key")
+    }
+
+    /// The config.yml `sfha init` and `sfha join` write when a node has none.
+    public static func configuration(clusterName: String, nodeName: String, by command: String = "sfha init") -> String {
+        """
+        # Written by '\(command)'. The cluster part is replicated: change it with sfha commands or 'sfha reload'.
+        cluster:
+          name: \(clusterName)
+        node:
+          name: \(nodeName)
+
+        """
     }
 
     /// Networks in `ip -o -4 route show` and `ip -o -4 address show` output (anything unparsable is skipped: the

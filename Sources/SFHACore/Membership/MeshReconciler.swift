@@ -31,11 +31,13 @@ public actor MeshReconciler {
         self.logger = logger
     }
 
+    private var holds = 0
+
     /// Reconciles with `record` (soon; a newer record given meanwhile replaces it).
     public func apply(_ record: MembershipRecord) async {
         latest = record
         pending = record
-        guard !draining else { return }
+        guard !draining, holds == 0 else { return }
         draining = true
         while let next = pending {
             pending = nil
@@ -43,6 +45,28 @@ public actor MeshReconciler {
         }
         draining = false
     }
+
+    /// Holds every change until `release()` (or `maximumHold`): a join's issuer keeps the invitation's peer until its
+    /// answer, which travels through that peer, is sent.
+    public func hold() -> UUID {
+        holds += 1
+        let id = UUID()
+        heldBy.insert(id)
+        Task { [weak self] in
+            try? await Task.sleep(for: Self.maximumHold)
+            await self?.release(id)
+        }
+        return id
+    }
+
+    public func release(_ id: UUID) async {
+        guard heldBy.remove(id) != nil else { return }
+        holds -= 1
+        if holds == 0, let pending { await apply(pending) }
+    }
+
+    private var heldBy: Set<UUID> = []
+    static let maximumHold: Duration = .seconds(30)
 
     private func reapplyLatest() async {
         if let latest { await apply(latest) }

@@ -1,0 +1,262 @@
+import CorosyncKit
+import Crypto
+import Foundation
+import Logging
+import MeshKit
+import SFHABase
+import Synchronization
+
+/// The P2P paths of the join protocol (Docs/P2P-API.md).
+public enum JoinPaths {
+    /// Joiner → issuer, from the invitation's mesh address, signed with the redeem key.
+    public static let join = "/v1/join"
+    /// Coordinator → every online member, signed with the cluster's P2P key.
+    public static let prepare = "/v1/membership/prepare"
+    public static let abort = "/v1/membership/abort"
+    /// The purpose label of the redeem key (`P2PKey.derived`).
+    public static let redeemKeyPurpose = "sfha redeem v1"
+}
+
+/// `POST /v1/join`: who the joiner is. Its mesh address is the invitation's; its key is new (the token's is
+/// worthless once this is committed).
+public struct JoinRequest: Sendable, Equatable, Codable {
+    public var name: String
+    public var publicKey: WireGuardPublicKey
+    public var endpoint: MeshEndpoint
+
+    public init(name: String, publicKey: WireGuardPublicKey, endpoint: MeshEndpoint) {
+        self.name = name
+        self.publicKey = publicKey
+        self.endpoint = endpoint
+    }
+}
+
+/// One step of a join as the issuer ran it: what, on which node, how it went and how long it took.
+public struct JoinStep: Sendable, Equatable, Codable {
+    public var step: String
+    public var node: String
+    public var result: String
+    public var milliseconds: Int
+
+    public init(step: String, node: String, result: String, milliseconds: Int) {
+        self.step = step
+        self.node = node
+        self.result = result
+        self.milliseconds = milliseconds
+    }
+}
+
+/// The answer to a join: everything the new member needs to start — the committed membership, its own entry, the
+/// corosync.conf every member now has (already reloaded), corosync's authkey, the cluster's P2P key, the cluster
+/// document — and the steps the issuer ran. It travels inside WireGuard (encrypted to the invitation's key) and is
+/// never logged.
+public struct JoinBundle: Sendable, Codable {
+    public var membership: MembershipDocument
+    public var member: ClusterMember
+    public var corosyncConf: String
+    /// corosync's authkey, base64.
+    public var authKey: String
+    /// The P2P key file's text.
+    public var p2pKey: String
+    public var document: ClusterDocument
+    public var steps: [JoinStep]
+
+    public init(
+        membership: MembershipDocument, member: ClusterMember, corosyncConf: String, authKey: String, p2pKey: String, document: ClusterDocument,
+        steps: [JoinStep]
+    ) {
+        self.membership = membership
+        self.member = member
+        self.corosyncConf = corosyncConf
+        self.authKey = authKey
+        self.p2pKey = p2pKey
+        self.document = document
+        self.steps = steps
+    }
+}
+
+/// `POST /v1/membership/prepare`: write corosync.conf for `record` (not yet committed) and answer its hash; nothing
+/// is reloaded. `id` names the change for the abort and for the commit that settles it.
+public struct MembershipPrepareRequest: Sendable, Equatable, Codable {
+    public var id: String
+    public var coordinator: String
+    public var record: MembershipRecord
+
+    public init(id: String, coordinator: String, record: MembershipRecord) {
+        self.id = id
+        self.coordinator = coordinator
+        self.record = record
+    }
+}
+
+public struct MembershipPrepareAnswer: Sendable, Equatable, Codable {
+    public var node: String
+    /// Lowercase hex SHA-256 of the corosync.conf written.
+    public var corosyncConfHash: String
+
+    public init(node: String, corosyncConfHash: String) {
+        self.node = node
+        self.corosyncConfHash = corosyncConfHash
+    }
+}
+
+/// `POST /v1/membership/abort`: put corosync.conf back as it was before the prepare `id`.
+public struct MembershipAbortRequest: Sendable, Equatable, Codable {
+    public var id: String
+    public init(id: String) { self.id = id }
+}
+
+/// Tells every corosync of the cluster to re-read corosync.conf (libcfg, `corosync-cfgtool -R`): never a restart.
+public protocol CorosyncReloading: Sendable {
+    func reload() async throws(SFHAError)
+}
+
+/// The real reload, through libcfg.
+public struct LibcfgReloader: CorosyncReloading {
+    public init() {}
+    public func reload() async throws(SFHAError) {
+        do throws(CorosyncError) {
+            let control = try CorosyncControl()
+            try await control.reloadConfiguration()
+        } catch {
+            throw SFHAError(.commandFailed, "corosync refused to reload corosync.conf (\(error)); the running configuration stays: check 'corosync-cfgtool -s' and the file")
+        }
+    }
+}
+
+/// Counts reloads instead (tests).
+public final class FakeCorosyncReloader: CorosyncReloading {
+    private let count = Mutex(0)
+    public init() {}
+    public var reloads: Int { count.withLock { $0 } }
+    public func reload() async throws(SFHAError) { count.withLock { $0 += 1 } }
+}
+
+/// Keeps this node's corosync.conf nodelist what the membership record says (exact names, never renumbering,
+/// lossless edits, atomic writes), in two ways:
+/// - **prepared** by a join's coordinator: the file is written for a record not yet committed and its hash
+///   answered; one prepare at a time (another is refused as busy); an abort, or no commit within
+///   `preparedLifetime`, puts the file back. The coordinator reloads once every member answered and it committed.
+/// - **caught up** on a committed record the file does not match (a member that was down or missed the prepare):
+///   the file is written and corosync reloaded (a reload re-reads the file on every node; the others' files are
+///   already right, so it changes nothing there).
+public actor CorosyncNodelistApplier {
+    /// How long a prepared file waits for its commit before it is put back.
+    public static let preparedLifetime: Duration = .seconds(60)
+
+    struct Prepared {
+        var id: String
+        var original: String
+        var written: String
+        var nodelist: [CorosyncConf.WantedNode]
+        var expiry: Task<Void, Never>
+    }
+
+    let path: String
+    let nodeName: String
+    let reloader: any CorosyncReloading
+    let logger: Logger
+    private var prepared: Prepared?
+    private var committed: MembershipRecord?
+
+    public init(path: String = CorosyncConf.defaultPath, nodeName: String, reloader: any CorosyncReloading, logger: Logger) {
+        self.path = path
+        self.nodeName = nodeName
+        self.reloader = reloader
+        self.logger = logger
+    }
+
+    public static func hash(_ text: String) -> String { SHA256.hash(data: Array(text.utf8)).hexEncoded }
+
+    static func nodelist(of record: MembershipRecord) -> [CorosyncConf.WantedNode] {
+        record.corosyncNodes.map { CorosyncConf.WantedNode(name: $0.name, nodeID: $0.nodeID, addresses: ["\($0.address)"]) }
+    }
+
+    /// The file's text with its nodelist made `nodelist` (nil: it is already).
+    func rewritten(_ text: String, to nodelist: [CorosyncConf.WantedNode]) throws(SFHAError) -> String? {
+        do throws(CorosyncConfError) {
+            var conf = try CorosyncConf(parsing: text)
+            let (removed, added) = try conf.reconcileNodelist(nodelist)
+            if removed.isEmpty, added.isEmpty { return nil }
+            return conf.render()
+        } catch {
+            throw SFHAError(.invalidState, "\(path): \(error.sfhaError.message)")
+        }
+    }
+
+    func read() throws(SFHAError) -> String {
+        do {
+            return try AtomicFile.readText(path)
+        } catch {
+            throw SFHAError(.io, "cannot read \(path): \(error)")
+        }
+    }
+
+    /// Writes corosync.conf for `request.record` and returns its hash. Refused (nothing written) when another
+    /// change is prepared, when the record cannot follow the committed one, or when the file cannot take it.
+    public func prepare(_ request: MembershipPrepareRequest, committed current: MembershipRecord?) throws(SFHAError) -> String {
+        if let prepared {
+            guard prepared.id == request.id else {
+                throw SFHAError(.conflict, "\(nodeName) is busy with another membership change (\(prepared.id)); try again")
+            }
+            return Self.hash(prepared.written)
+        }
+        if let current, let problem = request.record.successionProblem(after: current) {
+            throw SFHAError(.invalidArgument, "\(nodeName) refuses the membership change: \(problem)")
+        }
+        let original = try read()
+        let nodelist = Self.nodelist(of: request.record)
+        let written = try rewritten(original, to: nodelist) ?? original
+        try AtomicFile.write(written, to: path, mode: 0o644)
+        let id = request.id
+        let expiry = Task { [weak self] in
+            try? await Task.sleep(for: Self.preparedLifetime)
+            guard !Task.isCancelled else { return }
+            await self?.expire(id)
+        }
+        prepared = Prepared(id: id, original: original, written: written, nodelist: nodelist, expiry: expiry)
+        logger.notice("membership change \(id) prepared: corosync.conf written for \(request.record.members.count) members (not reloaded)")
+        return Self.hash(written)
+    }
+
+    /// Puts the file back as it was before the prepare `id` (nothing when it is not the one prepared).
+    public func abort(_ id: String) {
+        guard let prepared, prepared.id == id else { return }
+        prepared.expiry.cancel()
+        self.prepared = nil
+        do {
+            try AtomicFile.write(prepared.original, to: path, mode: 0o644)
+            logger.notice("membership change \(id) aborted: corosync.conf put back")
+        } catch {
+            logger.error("membership change \(id) aborted but corosync.conf could not be put back: \(error); it is rewritten from the record at the next commit")
+        }
+    }
+
+    private func expire(_ id: String) async {
+        guard prepared?.id == id else { return }
+        logger.warning("membership change \(id) was prepared but neither committed nor aborted in \(Self.preparedLifetime): corosync.conf put back")
+        abort(id)
+        if let committed { await apply(committed) }
+    }
+
+    /// A committed record: settles a prepare whose nodelist it has; otherwise, with no prepare pending, makes the
+    /// file match it and reloads when it had to change (catching up).
+    public func apply(_ record: MembershipRecord) async {
+        committed = record
+        let nodelist = Self.nodelist(of: record)
+        if let prepared {
+            guard prepared.nodelist == nodelist else { return }  // another commit (an invitation): the prepare waits
+            prepared.expiry.cancel()
+            self.prepared = nil
+        }
+        guard record.member(named: nodeName) != nil else { return }
+        do {
+            guard let text = try rewritten(try read(), to: nodelist) else { return }
+            try AtomicFile.write(text, to: path, mode: 0o644)
+            logger.notice("corosync.conf caught up with the membership record (\(record.members.count) members): reloading corosync")
+            try await reloader.reload()
+        } catch {
+            logger.error("corosync.conf could not be made to match the membership record: \(error.message)")
+        }
+    }
+}
