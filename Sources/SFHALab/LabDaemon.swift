@@ -152,22 +152,27 @@ extension LabDaemonCluster {
     /// node joins with a token issued by the node before it (`sfha token` on any member works). Returns each join's
     /// report.
     public func formByJoining(tokenMilliseconds: Int? = nil, progress: (String) -> Void = { _ in }) async throws(SFHAError) -> [LabJoinReport] {
-        for node in lab.nodes {
-            guard let directory = node.stateDirectory else { continue }
-            try AtomicFile.write(configuration(for: node.name), to: "\(directory)/etc-sfha/config.yml", mode: 0o644)
-        }
-        guard let founder = lab.nodes.first else { return [] }
-        var initArguments = ["init", "--name", lab.name, "--endpoint", founder.address]
-        if let tokenMilliseconds { initArguments += ["--token", String(tokenMilliseconds)] }
-        let founded = try await sfha(founder.name, initArguments, timeout: .seconds(120))
-        guard founded.succeeded else { throw SFHAError(.commandFailed, "sfha init on \(founder.name) failed: \(founded.standardError)") }
-        progress("\(founder.name): sfha init done")
+        try await found(tokenMilliseconds: tokenMilliseconds)
+        progress("\(lab.nodes[0].name): sfha init done")
         var reports: [LabJoinReport] = []
         for (index, node) in lab.nodes.enumerated().dropFirst() {
             reports.append(try await join(node.name, issuer: lab.nodes[index - 1].name))
             progress("\(node.name): joined in \(reports.last?.milliseconds ?? 0) ms")
         }
         return reports
+    }
+
+    /// Every node's config.yml (VIP + web service), then `sfha init` on the first node.
+    public func found(tokenMilliseconds: Int? = nil) async throws(SFHAError) {
+        for node in lab.nodes {
+            guard let directory = node.stateDirectory else { continue }
+            try AtomicFile.write(configuration(for: node.name), to: "\(directory)/etc-sfha/config.yml", mode: 0o644)
+        }
+        guard let founder = lab.nodes.first else { throw SFHAError(.invalidArgument, "the lab has no node") }
+        var initArguments = ["init", "--name", lab.name, "--endpoint", founder.address]
+        if let tokenMilliseconds { initArguments += ["--token", String(tokenMilliseconds)] }
+        let founded = try await sfha(founder.name, initArguments, timeout: .seconds(120))
+        guard founded.succeeded else { throw SFHAError(.commandFailed, "sfha init on \(founder.name) failed: \(founded.standardError)") }
     }
 
     /// `sfha token` on `issuer`, then `sfha join TOKEN --json` on `node`.

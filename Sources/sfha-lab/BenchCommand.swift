@@ -9,7 +9,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print figures (never pass/fail).",
-        subcommands: [CorosyncBenchCommand.self, VIPBenchCommand.self, DaemonBenchCommand.self, ControlBenchCommand.self])
+        subcommands: [CorosyncBenchCommand.self, VIPBenchCommand.self, DaemonBenchCommand.self, ControlBenchCommand.self, JoinBenchCommand.self])
 }
 
 struct ControlBenchCommand: AsyncParsableCommand {
@@ -267,5 +267,67 @@ struct DaemonBenchTable {
     private func row(_ columns: String...) -> String {
         columns[0].padding(toLength: 40, withPad: " ", startingAt: 0)
             + columns.dropFirst().dropLast().map { $0.leftPadded(to: 9) }.joined() + "   " + columns.last!
+    }
+}
+
+struct JoinBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "join",
+        abstract: "Joins measured: sfha join start → quorate member with sfhad in the group, its phases, a held VIP's outage.",
+        discussion: """
+            Builds --rounds clusters of --nodes bare hosts one after the other (lab --name, torn down after each):             each node's config.yml (a VIP and the demo web service), 'sfha init' on the first (--token; 0: corosync's \
+            default), then 'sfha token' on the previous node and 'sfha join' on the next, while the founder holds the \
+            VIP and a client probes it every 25 ms. Prints each join's time, p50 and max, each phase's mean, the \
+            client's longest gap per join and the watcher's safety counts (targets: join ≤ 10 s, outage 0). Nothing \
+            passes or fails.
+            """)
+
+    @Option(name: .long, help: "Lab name (must not exist; torn down afterwards).") var name = "benchj"
+    @Option(name: .long, help: "Nodes of each cluster (2 to 5).") var nodes = 3
+    @Option(name: .long, help: "Clusters built, one after the other.") var rounds = 3
+    @Option(name: .long, help: "corosync's token timeout given to 'sfha init', in ms (0: corosync's default).") var token = 0
+    @Flag(name: .long, help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard (2...5).contains(nodes) else { throw ValidationError("--nodes must be 2…5") }
+        guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be 1…20") }
+        guard (nodes - 1) * rounds >= 5 else { throw ValidationError("measure at least 5 joins: (--nodes - 1) × --rounds ≥ 5") }
+    }
+
+    func run() async throws {
+        let quiet = json
+        let benchmark = JoinBenchmark(tokenMilliseconds: token == 0 ? nil : token, progress: { line in if !quiet { print("  \(line)") } })
+        var rounds: [JoinBenchmark.Round] = []
+        for round in 1...self.rounds {
+            if !json { print("round \(round): \(nodes) bare hosts in lab '\(name)'…") }
+            _ = try await Lab.down(name)
+            let lab = try await Lab.up(LabSpec(name: name, nodeCount: nodes, bare: true))
+            do {
+                rounds.append(try await benchmark.run(on: lab))
+            } catch {
+                _ = try? await Lab.down(name)
+                throw error
+            }
+            _ = try await Lab.down(name)
+        }
+        let result = JoinBenchmark.Result(rounds, tokenMilliseconds: token == 0 ? nil : token)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            return
+        }
+        print("""
+            joins: \(result.joins) in \(self.rounds) clusters of \(nodes) (token \(result.tokenMilliseconds.map { "\($0) ms" } ?? "corosync's default"))
+            sfha join → quorate member, sfhad in the group: p50 \(result.p50Milliseconds) ms, max \(result.maxMilliseconds) ms (target ≤ 10000 ms); each: \(result.joinMilliseconds)
+            phases (mean ms):
+            """)
+        for (name, _) in JoinBenchmark.phases {
+            if let value = result.phaseMeanMilliseconds[name] { print("  \(name): \(value)") }
+        }
+        print("""
+            client's longest gap through the held VIP, per join (ms; target 0): \(result.clientOutageMilliseconds); failed probes \(result.clientFailedProbes)
+            watcher: \(result.dualHolderSamples) samples with two holders, \(result.heldWithoutQuorumSamples) with a VIP held without quorum
+            """)
     }
 }

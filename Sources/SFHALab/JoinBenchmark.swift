@@ -1,0 +1,106 @@
+import Foundation
+import SFHABase
+
+/// `sfha-lab bench join`: on a bare lab, `sfha init` on the first node, then each other node joins in turn while the
+/// founder holds the VIP and the client prober and the watcher run throughout. Figures only.
+public struct JoinBenchmark: Sendable {
+    /// One cluster's joins.
+    public struct Round: Sendable {
+        public var reports: [LabJoinReport]
+        public var clientOutageMilliseconds: [Int]
+        public var clientFailedProbes: Int
+        public var dualHolderSamples: Int
+        public var heldWithoutQuorumSamples: Int
+    }
+
+    public struct Result: Sendable, Encodable {
+        public var joins: Int
+        public var tokenMilliseconds: Int?
+        /// `sfha join` start → a quorate member whose sfhad is in the group (the command's own total).
+        public var joinMilliseconds: [Int]
+        public var p50Milliseconds: Int
+        public var maxMilliseconds: Int
+        /// Each phase's mean (phase name → milliseconds), as the joins reported them.
+        public var phaseMeanMilliseconds: [String: Int]
+        /// The client's longest gap without an answer through the VIP during each join (milliseconds, 0: none).
+        public var clientOutageMilliseconds: [Int]
+        public var clientFailedProbes: Int
+        public var dualHolderSamples: Int
+        public var heldWithoutQuorumSamples: Int
+
+        public init(_ rounds: [Round], tokenMilliseconds: Int?) {
+            let reports = rounds.flatMap(\.reports)
+            let totals = reports.map(\.milliseconds)
+            let summary = LatencySummary(totals.map { Duration.milliseconds($0) })
+            var phases: [String: Int] = [:]
+            for (name, prefix) in JoinBenchmark.phases {
+                let values = reports.compactMap { $0.phase(prefix) }
+                if !values.isEmpty { phases[name] = values.reduce(0, +) / values.count }
+            }
+            self.joins = reports.count
+            self.tokenMilliseconds = tokenMilliseconds
+            self.joinMilliseconds = totals
+            self.p50Milliseconds = Int(summary.p50.milliseconds.rounded())
+            self.maxMilliseconds = Int(summary.max.milliseconds.rounded())
+            self.phaseMeanMilliseconds = phases
+            self.clientOutageMilliseconds = rounds.flatMap(\.clientOutageMilliseconds)
+            self.clientFailedProbes = rounds.map(\.clientFailedProbes).reduce(0, +)
+            self.dualHolderSamples = rounds.map(\.dualHolderSamples).reduce(0, +)
+            self.heldWithoutQuorumSamples = rounds.map(\.heldWithoutQuorumSamples).reduce(0, +)
+        }
+    }
+
+    /// The phases of a join's report, by the first words of their step text.
+    public static let phases = [
+        ("mesh up with the token's key", "bring up"), ("redeem (prepare, commit, reload at the issuer)", "redeem"),
+        ("switch to the node's own key", "switch"), ("write the files", "write"), ("start corosync", "start corosync"),
+        ("start sfhad", "start sfhad"), ("until quorate member, sfhad in the group", "wait until"),
+    ]
+
+    let tokenMilliseconds: Int?
+    let progress: @Sendable (String) -> Void
+
+    public init(tokenMilliseconds: Int?, progress: @escaping @Sendable (String) -> Void) {
+        self.tokenMilliseconds = tokenMilliseconds
+        self.progress = progress
+    }
+
+    public func run(on lab: Lab) async throws(SFHAError) -> Round {
+        let cluster = try LabDaemonCluster(lab: lab)
+        let watcher = try await LabWatcher.start(lab: lab, vips: [cluster.vip])
+        defer { watcher.stop() }
+        // The founder alone first, holding the VIP, with the client probing it.
+        try await cluster.found(tokenMilliseconds: tokenMilliseconds)
+        guard await watcher.waitForSingleHolder(of: cluster.vip.name, stable: .seconds(1), timeout: .seconds(30)) != nil else {
+            throw SFHAError(.timeout, "the founder did not take the VIP: \(watcher.report())")
+        }
+        let prober = try await LabHTTPProber.start(lab: lab, url: cluster.serviceURL)
+        guard await prober.waitForAnswer(from: lab.nodes[0].name, after: LabClock.now(), timeout: .seconds(15)) != nil else {
+            await prober.stop()
+            throw SFHAError(.timeout, "the client got no answer through the VIP: \(prober.report())")
+        }
+        let start = LabClock.now()
+        var reports: [LabJoinReport] = []
+        var outages: [Int] = []
+        do {
+            for (index, node) in lab.nodes.enumerated().dropFirst() {
+                let before = LabClock.now()
+                let report = try await cluster.join(node.name, issuer: lab.nodes[index - 1].name)
+                // The client's view of this join: from the command's start until the new member is in.
+                let client = prober.report(since: before)
+                outages.append(client.failures == 0 ? 0 : Int((client.longestGap?.milliseconds ?? 0).rounded()))
+                reports.append(report)
+                progress("\(node.name) joined in \(report.milliseconds) ms; client's longest gap \(outages.last ?? 0) ms")
+            }
+        } catch {
+            await prober.stop()
+            throw error
+        }
+        let client = prober.report(since: start)
+        await prober.stop()
+        let safety = watcher.report(since: start)
+        return Round(
+            reports: reports, clientOutageMilliseconds: outages, clientFailedProbes: client.failures,
+            dualHolderSamples: safety.dualHolderSamples.count, heldWithoutQuorumSamples: safety.heldWithoutQuorum.count)
+    }
+}
