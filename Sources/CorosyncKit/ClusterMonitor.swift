@@ -83,21 +83,23 @@ public actor ClusterMonitor {
         }
     }
 
-    /// How long a fresh connection may wait for corosync's current quorum state before it is retried.
-    static let firstEventTimeout: Duration = .seconds(5)
-
     public nonisolated let events: AsyncStream<ClusterEvent>
     private let continuation: AsyncStream<ClusterEvent>.Continuation
     private let backoff: Backoff
+    /// How long a fresh connection may wait for corosync's current quorum state before it is retried (nil: for
+    /// ever). corosync answers at once unless a membership change is being synchronised, which can take longer than
+    /// a token timeout: a daemon must not treat that as a lost connection, an observer may.
+    private let firstEventTimeout: Duration?
     private let logger: Logger
     private(set) public var snapshot: ClusterSnapshot?
 
     public nonisolated let endpoint: CorosyncEndpoint
 
     public init(
-        endpoint: CorosyncEndpoint = .local, backoff: Backoff = Backoff(),
+        endpoint: CorosyncEndpoint = .local, backoff: Backoff = Backoff(), firstEventTimeout: Duration? = nil,
         logger: Logger = Logger(label: "sfha.corosync.monitor")
     ) {
+        self.firstEventTimeout = firstEventTimeout
         self.endpoint = endpoint
         (events, continuation) = AsyncStream.makeStream(of: ClusterEvent.self, bufferingPolicy: .unbounded)
         self.backoff = backoff
@@ -174,10 +176,12 @@ public actor ClusterMonitor {
             forward(voteQuorum.events, { .votes($0) }, name: "votequorum_dispatch"),
             forward(nodeListChanges, { _ in .nodeList }, name: "cmap_dispatch"),
         ]
-        // corosync answers CS_TRACK_CURRENT at once; a connection made while corosync starts or stops can stay
-        // silent forever, so a first quorum event that does not come in time counts as a lost connection.
+        // A connection made while corosync starts or stops can stay silent for good: with a first-event timeout, a
+        // first quorum event that does not come in time counts as a lost connection.
+        let firstEventTimeout = self.firstEventTimeout
         let firstEventDeadline = Task {
-            try await Task.sleep(for: Self.firstEventTimeout)
+            guard let firstEventTimeout else { return }
+            try await Task.sleep(for: firstEventTimeout)
             sink.yield(.ended(CorosyncError(code: .timeout, function: "quorum_trackstart", subject: "no current quorum state")))
         }
         defer {

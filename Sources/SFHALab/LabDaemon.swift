@@ -175,9 +175,17 @@ extension LabDaemonCluster {
         guard founded.succeeded else { throw SFHAError(.commandFailed, "sfha init on \(founder.name) failed: \(founded.standardError)") }
     }
 
-    /// `sfha token` on `issuer`, then `sfha join TOKEN --json` on `node`.
+    static let tokenRetryWindow: Duration = .seconds(20)
+
+    /// `sfha token` on `issuer` (retried while it is refused, for a while), then `sfha join TOKEN --json` on `node`.
     public func join(_ node: String, issuer: String) async throws(SFHAError) -> LabJoinReport {
-        let issued = try await sfha(issuer, ["token", "--json"])
+        // The issuer may have just joined itself: its ring can still be settling for a moment.
+        let deadline = ContinuousClock.now + Self.tokenRetryWindow
+        var issued = try await sfha(issuer, ["token", "--json"])
+        while !issued.succeeded, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(500))
+            issued = try await sfha(issuer, ["token", "--json"])
+        }
         guard issued.succeeded, let object = try? JSONSerialization.jsonObject(with: Data(issued.standardOutput.utf8)) as? [String: Any],
             let token = object["token"] as? String
         else { throw SFHAError(.commandFailed, "sfha token on \(issuer) failed: \(issued.standardError)") }

@@ -129,6 +129,8 @@ public final class LabWatcher: Sendable {
 
     /// Starts watching: connects to every node's corosync and waits (up to `connectTimeout`) until each one has
     /// reported its quorum or its connection failure, so the first samples already know every node's quorum.
+    static let firstEventTimeout: Duration = .seconds(20)
+
     public static func start(
         lab: Lab, vips: [WatchedVIP], interval: Duration = .milliseconds(20), releaseBound: Duration = .milliseconds(20),
         connectTimeout: Duration = .seconds(10)
@@ -168,7 +170,9 @@ public final class LabWatcher: Sendable {
     private func startQuorumMonitors() throws(SFHAError) {
         var started: [Task<Void, Never>] = []
         for node in lab.nodes {
-            let monitor = ClusterMonitor(endpoint: try lab.corosyncEndpoint(node.name))
+            // The watcher must not stay blind to a node whose first connection never got an answer (seen once after
+            // a corosync kill); a long membership synchronisation only makes it reconnect.
+            let monitor = ClusterMonitor(endpoint: try lab.corosyncEndpoint(node.name), firstEventTimeout: Self.firstEventTimeout)
             let nodeName = node.name
             started.append(Task { [self] in
                 let runner = Task { await monitor.run() }

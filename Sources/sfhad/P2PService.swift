@@ -64,10 +64,15 @@ struct P2PService: Service {
                 }
             }
             // Whether each member's sfhad answers over the mesh, for `sfha status` (`sfhaRunning`).
+            // A member that holds a newer membership revision than this node (this node missed a change while down,
+            // or started corosync with a nodelist a later join extended) is asked for it, and corosync.conf and the
+            // mesh follow it at once — over the mesh, without corosync, which may not form a ring until they do.
             group.addTask {
                 while !Task.isCancelled {
                     if let current = await runtime.membershipDocument {
-                        await runtime.p2pPinged(await Self.ping(current.record, key: key))
+                        let answers = await Self.pingRevisions(current.record, key: key)
+                        await runtime.p2pPinged(answers.mapValues { $0 != nil })
+                        await Self.catchUp(from: answers, runtime: runtime, key: key, logger: logger)
                     }
                     try await Task.sleep(for: Self.pingInterval)
                 }
@@ -101,6 +106,9 @@ struct P2PService: Service {
                 let document = await runtime.membershipDocument
                 return answer(P2PPingAnswer(
                     node: await runtime.localReport.name, cluster: document?.record.clusterName ?? "", membershipRevision: document?.revision ?? 0))
+            case ("POST", JoinPaths.membership):
+                guard let document = await runtime.membershipDocument else { throw SFHAError(.notFound, "no membership record here") }
+                return answer(document)
             case ("POST", JoinPaths.join):
                 let join = try decode(JoinRequest.self)
                 logger.notice("join request from \(source) as \(String(reflecting: join.name))")
@@ -136,21 +144,52 @@ struct P2PService: Service {
         return JoinSecrets(authKey: authKey, p2pKey: try AtomicFile.readText(keyPath))
     }
     /// How often every member is pinged for `sfhaRunning` (a ping costs one TCP connection per member).
-    static let pingInterval: Duration = .seconds(5)
+    static let pingInterval: Duration = .seconds(3)
 
     /// Pings every member's sfhad over the mesh at once: member name → whether it answered.
     static func ping(_ record: MembershipRecord, key: P2PKey) async -> [String: Bool] {
+        await pingRevisions(record, key: key).mapValues { $0 != nil }
+    }
+
+    /// Pings every member's sfhad over the mesh at once: member name → the membership revision it answered with
+    /// (nil: no answer).
+    static func pingRevisions(_ record: MembershipRecord, key: P2PKey) async -> [String: UInt64?] {
         let client = P2PClient(key: key, timeout: .seconds(2))
-        return await withTaskGroup(of: (String, Bool).self) { pings in
+        return await withTaskGroup(of: (String, UInt64?).self) { pings in
             for member in record.members {
                 pings.addTask {
-                    let answer = try? await client.send("POST", "/v1/ping", body: Array("{}".utf8), to: "\(member.meshAddress)")
-                    return (member.name, answer?.status == 200)
+                    guard let answer = try? await client.send("POST", "/v1/ping", body: Array("{}".utf8), to: "\(member.meshAddress)"),
+                        answer.status == 200, let ping = try? JSONDecoder().decode(P2PPingAnswer.self, from: Data(answer.body))
+                    else { return (member.name, nil) }
+                    return (member.name, ping.membershipRevision)
                 }
             }
-            var answers: [String: Bool] = [:]
-            for await (name, answered) in pings { answers[name] = answered }
+            var answers: [String: UInt64?] = [:]
+            for await (name, revision) in pings { answers[name] = revision }
             return answers
+        }
+    }
+
+    /// Fetches the membership from the member with the highest revision when it is newer than this node's, and
+    /// applies what derives from it here (corosync.conf with a reload, the mesh peers). The record is checked like
+    /// any input: its hash, its validity, and that it may follow this node's.
+    static func catchUp(from answers: [String: UInt64?], runtime: DaemonRuntime, key: P2PKey, logger: Logger) async {
+        guard let local = await runtime.membershipDocument,
+            let (name, revision) = answers.compactMap({ name, revision in revision.map { (name, $0) } }).max(by: { $0.1 < $1.1 }),
+            revision > local.revision, let member = local.record.member(named: name)
+        else { return }
+        do {
+            let answer = try await P2PClient(key: key, timeout: .seconds(5)).send("POST", JoinPaths.membership, body: Array("{}".utf8), to: "\(member.meshAddress)")
+            guard answer.status == 200 else { throw answer.failure(at: name) }
+            let document = try JSONDecoder().decode(MembershipDocument.self, from: Data(answer.body))
+            guard document.contentHash == MembershipDocument.contentHash(of: document.record), document.revision > local.revision else {
+                throw SFHAError(.invalidArgument, "its membership document does not match its hash")
+            }
+            if let problem = document.record.successionProblem(after: local.record) { throw SFHAError(.invalidArgument, problem) }
+            logger.notice("membership revision \(document.revision) fetched from \(name) (this node had \(local.revision)): corosync.conf and the mesh follow it")
+            await runtime.adoptMembershipEffects(document.record)
+        } catch {
+            logger.warning("could not catch up with \(name)'s membership revision \(revision): \(error)")
         }
     }
 

@@ -18,7 +18,8 @@ extension LabTests {
                 try await Lab.down(name)
                 return result
             } catch {
-                _ = try? await Lab.down(name)
+                // SFHA_LAB_KEEP=1 leaves a failed lab up for inspection ('sfha-lab down --name NAME' afterwards).
+                if ProcessInfo.processInfo.environment["SFHA_LAB_KEEP"] == nil { _ = try? await Lab.down(name) }
                 throw error
             }
         }

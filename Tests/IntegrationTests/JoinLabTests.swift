@@ -170,5 +170,48 @@ extension LabTests {
                 #expect(record.record.members.count == 3)
             }
         }
+        @Test func fiveNodesWithTwoJoinsAtOnceAndAJoinRefusedInAMinority() async throws {
+            try await Init.withBareLab("lt-join5", nodes: 6) { lab in
+                // No watcher and no client here (the three-node test has them): what is checked is the membership.
+                let cluster = try LabDaemonCluster(lab: lab)
+                try await cluster.found()
+                _ = try await cluster.join("node2", issuer: "node1")
+                _ = try await cluster.join("node3", issuer: "node2")
+                let pids = try ["node1", "node2", "node3"].map { try lab.corosyncPID(on: $0) }
+
+                // Two joins at the same time, with tokens of two issuers: both succeed, one after the other inside.
+                async let fourth = cluster.join("node4", issuer: "node1")
+                async let fifth = cluster.join("node5", issuer: "node2")
+                let (four, five) = try await (fourth, fifth)
+                print("[join5] concurrent: node4 \(four.milliseconds) ms, node5 \(five.milliseconds) ms")
+                let members = ["node1", "node2", "node3", "node4", "node5"]
+                #expect(try await Self.waitForCluster(lab, members))
+                #expect(try ["node1", "node2", "node3"].map { try lab.corosyncPID(on: $0) } == pids && !pids.contains(nil))
+                var confs: Set<String> = []
+                for node in members { confs.insert(try await Init.text(lab, node, "/etc/corosync/corosync.conf")) }
+                #expect(confs.count == 1)
+                let conf = try CorosyncConf(parsing: confs.first ?? "")
+                #expect(Set(conf.nodes.map(\.nodeID)) == [1, 2, 3, 4, 5] && Set(conf.nodes.map(\.name)) == Set(members))
+                #expect(conf.values(at: "quorum.two_node").isEmpty)
+
+                // A minority: node3, node4 and node5 stop; node1 and node2 have no quorum. A token issued before is
+                // refused by its issuer, and nothing changes anywhere.
+                let token = try await Self.token(lab, on: "node1")
+                let before = try await Init.text(lab, "node1", "/var/lib/sfha/membership.json")
+                for node in ["node3", "node4", "node5"] {
+                    try await lab.check(node, ["systemctl", "stop", "sfhad"])
+                    try await lab.check(node, ["systemctl", "stop", "corosync"])
+                }
+                #expect(try await LabTestSupport.eventually(timeout: .seconds(30)) {
+                    try await Self.status(lab, "node1").quorate == false
+                })
+                let refused = try await lab.exec("node6", ["sfha", "join", token, "--endpoint", try lab.host("node6").address], timeout: .seconds(120))
+                #expect(!refused.succeeded && refused.standardError.contains("no quorum"), "\(refused.standardError)")
+                try await Self.expectBare(lab, "node6")
+                #expect(try await Init.text(lab, "node1", "/var/lib/sfha/membership.json") == before)
+                #expect(try await Init.text(lab, "node1", "/etc/corosync/corosync.conf") == confs.first)
+                #expect(try lab.corosyncPID(on: "node1") == pids[0])
+            }
+        }
     }
 }

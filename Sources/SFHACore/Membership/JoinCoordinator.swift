@@ -23,6 +23,18 @@ extension DaemonRuntime {
     /// How often a join that met another membership change in progress is tried again, and the pause between.
     static let joinAttempts = 8
     static let joinRetryPause: ClosedRange<Double> = 0.2...1.0
+    /// A member committed less than this long ago and not yet in corosync's membership is still joining.
+    static let joinSettling: TimeInterval = 60
+    /// How long a join waits for the previous one to finish (its node online) before going ahead anyway.
+    static let previousJoinWait: Duration = .seconds(15)
+
+    /// The members committed within `joinSettling` whose corosync is not in the membership yet: joins still under
+    /// way. A join admitted meanwhile would give that node a corosync.conf without the next one.
+    func joinsUnderWay(at now: Date) -> [String] {
+        guard let record = state.membership?.record else { return [] }
+        let online = Set(state.view.members)
+        return record.members.filter { !online.contains($0.nodeID) && now.timeIntervalSince($0.joinedAt) < Self.joinSettling }.map(\.name)
+    }
 
     /// Admits the holder of a pending invitation this node issued (its mesh address is `source`) as a new member:
     ///
@@ -50,7 +62,17 @@ extension DaemonRuntime {
             steps.append(JoinStep(step: step, node: node, result: result, milliseconds: milliseconds))
             logger.notice("join of \(request.name): \(step) on \(node): \(result) (\(milliseconds) ms)")
         }
+        // One join at a time: the node admitted before must be online first (it started corosync with the nodelist
+        // it received; a later join would leave it out). Not forever: a node that never comes is caught up later.
+        let waitStart = clock.now
         for attempt in 1...Self.joinAttempts {
+            let waited = clock.now
+            while !joinsUnderWay(at: Date()).isEmpty, clock.now - waitStart < Self.previousJoinWait {
+                try? await Task.sleep(for: .milliseconds(250))
+            }
+            if clock.now - waited > .milliseconds(250) {
+                record("wait for the previous join to finish", node: state.nodeName, since: waited)
+            }
             guard let membership = state.membership else {
                 throw SFHAError(.invalidState, "this cluster has no membership record (it was not built by 'sfha init')")
             }
@@ -166,6 +188,13 @@ extension DaemonRuntime {
         await withTaskGroup(of: Void.self) { group in
             for target in targets { group.addTask { await peers.abort(id, on: target) } }
         }
+    }
+
+    /// A newer membership fetched from a member over the mesh: this node's corosync.conf (reloaded when it changed)
+    /// and WireGuard peers follow it now; the record itself comes through the process group once the ring forms.
+    public func adoptMembershipEffects(_ record: MembershipRecord) async {
+        if let meshReconciler { await meshReconciler.apply(record) }
+        if let nodelistApplier { await nodelistApplier.apply(record) }
     }
 
     /// A member's side of `POST /v1/membership/prepare`.

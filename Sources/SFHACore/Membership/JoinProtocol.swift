@@ -13,6 +13,8 @@ public enum JoinPaths {
     /// Coordinator → every online member, signed with the cluster's P2P key.
     public static let prepare = "/v1/membership/prepare"
     public static let abort = "/v1/membership/abort"
+    /// Any member → any member: the committed membership document (for a node that fell behind).
+    public static let membership = "/v1/membership"
     /// The purpose label of the redeem key (`P2PKey.derived`).
     public static let redeemKeyPurpose = "sfha redeem v1"
 }
