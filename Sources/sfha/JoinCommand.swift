@@ -20,7 +20,8 @@ struct JoinCommand: AsyncParsableCommand {
             altered or unreadable token.
             """)
 
-    @Argument(help: "The join token (sfha1-…) printed by 'sfha token' on a member.") var token: String
+    @Argument(help: "The join token (sfha1-…) printed by 'sfha token' on a member, or '-' to read it from standard input (keeps it out of the process list).")
+    var token: String
     @Option(name: .long, help: "This node's name in the cluster (default: its hostname).") var name: String?
     @Option(name: .long, help: "Where the other nodes reach this node: HOST[:PORT] (an IP address; default: this node's outbound address).")
     var endpoint: String?
@@ -30,7 +31,7 @@ struct JoinCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Language of messages: en or fr (default: $SFHA_LANG, then $LANG).") var lang: Language?
 
     /// How long the issuer may take to admit this node (it prepares every member, commits and reloads).
-    static let redeemTimeout: Duration = .seconds(45)
+    static let redeemTimeout: Duration = .seconds(90)
     /// How long a redeem that did not reach the issuer (mesh handshake, the issuer's allowed callers) is retried.
     static let redeemRetryWindow: Duration = .seconds(12)
     /// A connection over the mesh is made in well under this once WireGuard's handshake is done.
@@ -61,7 +62,8 @@ struct JoinCommand: AsyncParsableCommand {
     }
 
     private func join() async throws(SFHAError) {
-        let joinToken = try JoinToken(parsing: token)
+        let text = token == "-" ? (readLine(strippingNewline: true) ?? "") : token
+        let joinToken = try JoinToken(parsing: text)
         guard joinToken.expiresAt > Date() else {
             throw SFHAError(.invalidState, "this join token expired at \(joinToken.expiresAt): ask a member for a new one ('sfha token'); nothing was changed")
         }

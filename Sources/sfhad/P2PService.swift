@@ -39,8 +39,11 @@ struct P2PService: Service {
         if ownKey == nil { logger.warning("\(WireGuardConfigFile.path()) has no readable private key: join tokens issued here cannot be redeemed") }
         let callers = AllowedCallers(document.record, local: local.name)
         let peers = P2PMembershipPeers(key: key)
+        var limits = P2PServer.Limits()
+        // A join waits for the node admitted before it and, at worst, for a late verdict on its commit.
+        limits.handlerTimeout = Self.handlerTimeout
         let server = P2PServer(
-            host: "\(local.meshAddress)", logger: logger,
+            host: "\(local.meshAddress)", limits: limits, logger: logger,
             keyFor: { source, path in
                 guard case .v4(let address)? = source else { return nil }
                 if path == JoinPaths.join {
@@ -84,6 +87,7 @@ struct P2PService: Service {
     }
 
     static let refresh: Duration = .milliseconds(500)
+    static let handlerTimeout: Duration = .seconds(75)
 
     static func handle(_ request: P2PRequest, runtime: DaemonRuntime, peers: P2PMembershipPeers, logger: Logger) async -> P2PAnswer {
         func answer(_ value: some Encodable) -> P2PAnswer {

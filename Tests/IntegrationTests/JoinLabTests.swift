@@ -137,6 +137,21 @@ extension LabTests {
                 #expect(safety.dualHolderSamples.isEmpty && safety.eventOverlaps.isEmpty && safety.heldWithoutQuorum.isEmpty, "\(safety)")
                 await prober.stop()
 
+                // The P2P API over the real mesh: a member without the key is refused (401) and the daemon keeps
+                // serving; node1's public address does not serve it; a host outside the mesh cannot reach it.
+                let probe = "import http.client,sys\ntry:\n c=http.client.HTTPConnection(sys.argv[1],7777,timeout=3); c.request('POST','/v1/ping','{}'); print(c.getresponse().status)\nexcept Exception as e: print(type(e).__name__)"
+                let unsigned = try await lab.exec("node2", ["python3", "-c", probe, "10.99.0.1"])
+                #expect(LabTestSupport.trimmed(unsigned.standardOutput) == "401", "\(unsigned.standardOutput)\(unsigned.standardError)")
+                let publicAddress = try await lab.exec("node2", ["python3", "-c", probe, try lab.host("node1").address])
+                #expect(LabTestSupport.trimmed(publicAddress.standardOutput) == "ConnectionRefusedError", "\(publicAddress.standardOutput)")
+                let outside = try await lab.exec("node4", ["python3", "-c", probe, "10.99.0.1"])
+                #expect(!["401", "403", "200"].contains(LabTestSupport.trimmed(outside.standardOutput)), "\(outside.standardOutput)")
+                #expect(try await LabTestSupport.eventually(timeout: .seconds(10)) {
+                    let mesh = try await lab.exec("node2", ["sfha", "mesh", "status", "--json"])
+                    return mesh.succeeded && (try? Self.decoder.decode(MeshStatusReport.self, from: Data(mesh.standardOutput.utf8)))?
+                        .members.allSatisfy(\.sfhaRunning) == true
+                })
+
                 // Bad tokens on node4: each refused with a clear error, nothing changed there or in the cluster.
                 let revision = try await Self.status(lab, "node1").configurationRevision
                 let reused = try await lab.exec("node4", ["sfha", "join", used, "--endpoint", try lab.host("node4").address], timeout: .seconds(120))
@@ -144,7 +159,8 @@ extension LabTests {
                 try await Self.expectBare(lab, "node4")
                 var tampered = Array(try await Self.token(lab, on: "node1"))
                 tampered[20] = tampered[20] == "A" ? "B" : "A"
-                let altered = try await lab.exec("node4", ["sfha", "join", String(tampered)])
+                // Given on standard input ('-'), as an operator keeps it out of the process list.
+                let altered = try await lab.exec("node4", ["sfha", "join", "-"], input: Array((String(tampered) + "\n").utf8))
                 #expect(!altered.succeeded && altered.standardError.contains("checksum"), "\(altered.standardError)")
                 try await Self.expectBare(lab, "node4")
                 let shortLived = try await Self.token(lab, on: "node1", expires: "1s")
@@ -170,44 +186,43 @@ extension LabTests {
                 #expect(record.record.members.count == 3)
             }
         }
-        @Test func fiveNodesWithTwoJoinsAtOnceAndAJoinRefusedInAMinority() async throws {
-            try await Init.withBareLab("lt-join5", nodes: 6) { lab in
+        @Test func twoJoinsAtOnceAndAJoinRefusedInAMinority() async throws {
+            try await Init.withBareLab("lt-join4", nodes: 5) { lab in
                 // No watcher and no client here (the three-node test has them): what is checked is the membership.
                 let cluster = try LabDaemonCluster(lab: lab)
                 try await cluster.found()
                 _ = try await cluster.join("node2", issuer: "node1")
-                _ = try await cluster.join("node3", issuer: "node2")
-                let pids = try ["node1", "node2", "node3"].map { try lab.corosyncPID(on: $0) }
+                let pids = try ["node1", "node2"].map { try lab.corosyncPID(on: $0) }
 
                 // Two joins at the same time, with tokens of two issuers: both succeed, one after the other inside.
-                async let fourth = cluster.join("node4", issuer: "node1")
-                async let fifth = cluster.join("node5", issuer: "node2")
-                let (four, five) = try await (fourth, fifth)
-                print("[join5] concurrent: node4 \(four.milliseconds) ms, node5 \(five.milliseconds) ms")
-                let members = ["node1", "node2", "node3", "node4", "node5"]
+                async let third = cluster.join("node3", issuer: "node1")
+                async let fourth = cluster.join("node4", issuer: "node2")
+                let (three, four) = try await (third, fourth)
+                print("[join4] concurrent: node3 \(three.milliseconds) ms, node4 \(four.milliseconds) ms")
+                let members = ["node1", "node2", "node3", "node4"]
                 #expect(try await Self.waitForCluster(lab, members))
-                #expect(try ["node1", "node2", "node3"].map { try lab.corosyncPID(on: $0) } == pids && !pids.contains(nil))
+                #expect(try ["node1", "node2"].map { try lab.corosyncPID(on: $0) } == pids && !pids.contains(nil))
                 var confs: Set<String> = []
                 for node in members { confs.insert(try await Init.text(lab, node, "/etc/corosync/corosync.conf")) }
                 #expect(confs.count == 1)
                 let conf = try CorosyncConf(parsing: confs.first ?? "")
-                #expect(Set(conf.nodes.map(\.nodeID)) == [1, 2, 3, 4, 5] && Set(conf.nodes.map(\.name)) == Set(members))
+                #expect(Set(conf.nodes.map(\.nodeID)) == [1, 2, 3, 4] && Set(conf.nodes.map(\.name)) == Set(members))
                 #expect(conf.values(at: "quorum.two_node").isEmpty)
 
-                // A minority: node3, node4 and node5 stop; node1 and node2 have no quorum. A token issued before is
-                // refused by its issuer, and nothing changes anywhere.
+                // A minority: node3 and node4 stop; node1 and node2 have 2 of 4 votes, no quorum. A token issued
+                // before is refused by its issuer, and nothing changes anywhere.
                 let token = try await Self.token(lab, on: "node1")
                 let before = try await Init.text(lab, "node1", "/var/lib/sfha/membership.json")
-                for node in ["node3", "node4", "node5"] {
+                for node in ["node3", "node4"] {
                     try await lab.check(node, ["systemctl", "stop", "sfhad"])
                     try await lab.check(node, ["systemctl", "stop", "corosync"])
                 }
                 #expect(try await LabTestSupport.eventually(timeout: .seconds(30)) {
                     try await Self.status(lab, "node1").quorate == false
                 })
-                let refused = try await lab.exec("node6", ["sfha", "join", token, "--endpoint", try lab.host("node6").address], timeout: .seconds(120))
+                let refused = try await lab.exec("node5", ["sfha", "join", token, "--endpoint", try lab.host("node5").address], timeout: .seconds(120))
                 #expect(!refused.succeeded && refused.standardError.contains("no quorum"), "\(refused.standardError)")
-                try await Self.expectBare(lab, "node6")
+                try await Self.expectBare(lab, "node5")
                 #expect(try await Init.text(lab, "node1", "/var/lib/sfha/membership.json") == before)
                 #expect(try await Init.text(lab, "node1", "/etc/corosync/corosync.conf") == confs.first)
                 #expect(try lab.corosyncPID(on: "node1") == pids[0])

@@ -27,6 +27,8 @@ extension DaemonRuntime {
     static let joinSettling: TimeInterval = 60
     /// How long a join waits for the previous one to finish (its node online) before going ahead anyway.
     static let previousJoinWait: Duration = .seconds(15)
+    /// How long a commit that got no verdict in time is still watched for.
+    static let lateVerdictWait: Duration = .seconds(30)
 
     /// The members committed within `joinSettling` whose corosync is not in the membership yet: joins still under
     /// way. A join admitted meanwhile would give that node a corosync.conf without the next one.
@@ -144,7 +146,21 @@ extension DaemonRuntime {
             // 3. commit, holding this node's WireGuard change until the joiner has its answer.
             start = clock.now
             let hold = await meshReconciler.hold()
-            let verdict = await proposeMembership(state.propose(membership: candidate, id: id), id: id)
+            var verdict = await proposeMembership(state.propose(membership: candidate, id: id), id: id)
+            if verdict == nil {
+                // Not delivered in time (the ring may be synchronising a membership change): it may still be
+                // committed, so the outcome is awaited, never guessed — aborting a change the group commits later
+                // would leave a member that never starts.
+                let deadline = clock.now + Self.lateVerdictWait
+                while verdict == nil, clock.now < deadline {
+                    if let current = state.membership, current.revision > membership.revision {
+                        verdict = current.record.members.contains(where: { $0.publicKey == request.publicKey })
+                            ? .committed(revision: current.revision) : .conflict(base: membership.revision, current: current.revision)
+                    } else {
+                        try? await Task.sleep(for: .milliseconds(200))
+                    }
+                }
+            }
             guard case .committed(let revision)? = verdict else {
                 await meshReconciler.release(hold)
                 await abortPrepared(id, on: targets, peers: peers)
