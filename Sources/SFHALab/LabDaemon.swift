@@ -67,12 +67,20 @@ public struct LabDaemonCluster: Sendable {
     /// Writes every node's config.yml, forgets any replicated cluster document (so the new file is what the
     /// daemons start from) and starts the node's `sfhad` unit everywhere (the built sfhad, see `LabSpec.sfhadCommand`).
     public func start() async throws(SFHAError) {
+        try writeConfigurations()
         for node in lab.nodes {
             guard let directory = node.stateDirectory else { continue }
-            try AtomicFile.write(configuration(for: node.name), to: "\(directory)/etc-sfha/config.yml", mode: 0o644)
             try? FileManager.default.removeItem(atPath: "\(directory)/var-lib-sfha/cluster.json")
         }
         for node in lab.nodes { try await startDaemon(on: node.name) }
+    }
+
+    /// Every node's config.yml, as `configuration(for:)` says.
+    func writeConfigurations() throws(SFHAError) {
+        for node in lab.nodes {
+            guard let directory = node.stateDirectory else { continue }
+            try AtomicFile.write(configuration(for: node.name), to: "\(directory)/etc-sfha/config.yml", mode: 0o644)
+        }
     }
 
     /// Stops sfhad everywhere (SIGTERM through the node's systemctl).
@@ -164,10 +172,7 @@ extension LabDaemonCluster {
 
     /// Every node's config.yml (VIP + web service), then `sfha init` on the first node.
     public func found(tokenMilliseconds: Int? = nil) async throws(SFHAError) {
-        for node in lab.nodes {
-            guard let directory = node.stateDirectory else { continue }
-            try AtomicFile.write(configuration(for: node.name), to: "\(directory)/etc-sfha/config.yml", mode: 0o644)
-        }
+        try writeConfigurations()
         guard let founder = lab.nodes.first else { throw SFHAError(.invalidArgument, "the lab has no node") }
         var initArguments = ["init", "--name", lab.name, "--endpoint", founder.address]
         if let tokenMilliseconds { initArguments += ["--token", String(tokenMilliseconds)] }

@@ -134,7 +134,7 @@ struct InitCommand: AsyncParsableCommand {
                 throw SFHAError(error.code, "sfha init stopped at '\(what)': \(error.message); what it had done was undone, the node is as before")
             }
             let elapsed = clock.now - start
-            let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+            let milliseconds = Int(elapsed.milliseconds)
             if !json { print("  ✓ \(what) (\(milliseconds) ms)") }
             report.steps.append(Step(step: what, result: "done", milliseconds: milliseconds))
         }
@@ -204,20 +204,27 @@ struct InitCommand: AsyncParsableCommand {
 
     /// sfhad answers and says the cluster is quorate (corosync formed its ring of one).
     private static func waitForQuorum() async throws(SFHAError) {
+        try await waitForStatus(within: .seconds(60), hint: "see 'journalctl -u sfhad' and 'journalctl -u corosync'") { status in
+            status.quorate ? nil : "sfhad answers but the cluster is not quorate yet"
+        }
+    }
+
+    /// Polls the local sfhad's status until `pending` finds nothing missing (it returns what is, for the error).
+    static func waitForStatus(within limit: Duration, hint: String, _ pending: (DaemonStatus) -> String?) async throws(SFHAError) {
         let client = ControlClient(socketPath: ControlServer.defaultSocketPath, timeout: .seconds(5))
-        let deadline = ContinuousClock.now + .seconds(60)
+        let deadline = ContinuousClock.now + limit
         var last = "sfhad did not answer"
         while ContinuousClock.now < deadline {
             do {
                 let status: DaemonStatus = try await client.get("/v1/status")
-                if status.quorate { return }
-                last = "sfhad answers but the cluster is not quorate yet"
+                guard let missing = pending(status) else { return }
+                last = missing
             } catch {
                 last = error.message
             }
             try? await Task.sleep(for: .milliseconds(200))
         }
-        throw SFHAError(.timeout, "\(last) after 60 s: see 'journalctl -u sfhad' and 'journalctl -u corosync'")
+        throw SFHAError(.timeout, "\(last) after \(limit.sfhaText): \(hint)")
     }
 
     static func makeDirectory(_ path: String, mode: Int) throws(SFHAError) {
@@ -228,11 +235,12 @@ struct InitCommand: AsyncParsableCommand {
         }
     }
 
-    private static func encode(_ document: MembershipDocument) throws(SFHAError) -> [UInt8] {
+    /// The JSON of a file init or join writes (the membership record, the cluster document).
+    static func encode(_ value: some Encodable) throws(SFHAError) -> [UInt8] {
         do {
-            return Array(try JSONEncoder().encode(document))
+            return Array(try JSONEncoder().encode(value))
         } catch {
-            throw SFHAError(.internalError, "cannot encode the membership record: \(error)")
+            throw SFHAError(.internalError, "cannot encode \(type(of: value)): \(error)")
         }
     }
 

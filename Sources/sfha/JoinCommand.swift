@@ -109,7 +109,7 @@ struct JoinCommand: AsyncParsableCommand {
             do {
                 try await body()
             } catch {
-                show(JoinStep(step: what, node: nodeName, result: "failed: \(error.message)", milliseconds: Self.milliseconds(clock.now - start)))
+                show(JoinStep(step: what, node: nodeName, result: "failed: \(error.message)", milliseconds: Int((clock.now - start).milliseconds)))
                 for action in undo.reversed() { await action() }
                 if committed {
                     throw SFHAError(error.code, "sfha join stopped at '\(what)': \(error.message). The cluster has already committed \(nodeName) as a member: "
@@ -117,7 +117,7 @@ struct JoinCommand: AsyncParsableCommand {
                 }
                 throw SFHAError(error.code, "sfha join stopped at '\(what)': \(error.message); nothing was changed in the cluster, and this node is as before")
             }
-            show(JoinStep(step: what, node: nodeName, result: "done", milliseconds: Self.milliseconds(clock.now - start)))
+            show(JoinStep(step: what, node: nodeName, result: "done", milliseconds: Int((clock.now - start).milliseconds)))
         }
 
         let mesh = WireGuardCommandController(runner: runner)
@@ -154,8 +154,8 @@ struct JoinCommand: AsyncParsableCommand {
             try InitCommand.makeDirectory(paths.stateDirectory, mode: 0o755)
             try InitCommand.makeDirectory("/etc/sfha", mode: 0o755)
             try InitCommand.makeDirectory("/etc/corosync", mode: 0o755)
-            try AtomicFile.write(Self.encode(bundle.membership), to: paths.membership, mode: 0o600)
-            try AtomicFile.write(Self.encode(bundle.document), to: "\(paths.stateDirectory)/cluster.json", mode: 0o600)
+            try AtomicFile.write(InitCommand.encode(bundle.membership), to: paths.membership, mode: 0o600)
+            try AtomicFile.write(InitCommand.encode(bundle.document), to: "\(paths.stateDirectory)/cluster.json", mode: 0o600)
             _ = try P2PKey(fileText: bundle.p2pKey)
             try AtomicFile.write(bundle.p2pKey, to: paths.p2pKey, mode: 0o600)
             guard let authKey = Data(base64Encoded: bundle.authKey), CorosyncAuthKey.allowedLengths.contains(authKey.count) else {
@@ -178,7 +178,7 @@ struct JoinCommand: AsyncParsableCommand {
             try await Self.waitForMembership(of: nodeName, members: record.members.count)
         }
         report.nodeID = bundle.member.nodeID
-        report.milliseconds = Self.milliseconds(clock.now - begun)
+        report.milliseconds = Int((clock.now - begun).milliseconds)
         if json { return try printJSON(report) }
         print("\(nodeName) joined cluster \(record.clusterName) as node id \(bundle.member.nodeID) in \(report.milliseconds ?? 0) ms; 'sfha status' shows it")
     }
@@ -236,32 +236,12 @@ struct JoinCommand: AsyncParsableCommand {
 
     /// sfhad here says the cluster is quorate, has every member online, and this node's daemon in the group.
     private static func waitForMembership(of node: String, members: Int) async throws(SFHAError) {
-        let client = ControlClient(socketPath: ControlServer.defaultSocketPath, timeout: .seconds(5))
-        let deadline = ContinuousClock.now + quorumWait
-        var last = "sfhad did not answer"
-        while ContinuousClock.now < deadline {
-            do {
-                let status: DaemonStatus = try await client.get("/v1/status")
-                let online = status.nodes.filter(\.member).count
-                if status.quorate, online >= members, status.nodes.contains(where: { $0.name == node && $0.member && $0.daemonAlive }) { return }
-                last = "sfhad answers: quorate \(status.quorate), \(online) of \(members) members online"
-            } catch {
-                last = error.message
-            }
-            try? await Task.sleep(for: .milliseconds(200))
-        }
-        throw SFHAError(.timeout, "\(last) after \(quorumWait): see 'journalctl -u corosync' and 'journalctl -u sfhad', and 'sfha mesh status'")
-    }
-
-    static func milliseconds(_ duration: Duration) -> Int {
-        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
-    }
-
-    private static func encode(_ value: some Encodable) throws(SFHAError) -> [UInt8] {
-        do {
-            return Array(try JSONEncoder().encode(value))
-        } catch {
-            throw SFHAError(.internalError, "cannot encode \(type(of: value)): \(error)")
+        try await InitCommand.waitForStatus(
+            within: quorumWait, hint: "see 'journalctl -u corosync' and 'journalctl -u sfhad', and 'sfha mesh status'"
+        ) { status in
+            let online = status.nodes.filter(\.member).count
+            if status.quorate, online >= members, status.nodes.contains(where: { $0.name == node && $0.member && $0.daemonAlive }) { return nil }
+            return "sfhad answers: quorate \(status.quorate), \(online) of \(members) members online"
         }
     }
 

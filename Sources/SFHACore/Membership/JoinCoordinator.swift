@@ -60,7 +60,7 @@ extension DaemonRuntime {
         let clock = ContinuousClock()
         func record(_ step: String, node: String, since start: ContinuousClock.Instant, _ result: String = "done") {
             let elapsed = clock.now - start
-            let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+            let milliseconds = Int(elapsed.milliseconds)
             steps.append(JoinStep(step: step, node: node, result: result, milliseconds: milliseconds))
             logger.notice("join of \(request.name): \(step) on \(node): \(result) (\(milliseconds) ms)")
         }
