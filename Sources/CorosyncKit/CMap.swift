@@ -112,6 +112,8 @@ public final class CMap: Sendable {
     private let driver: HandleDriver
     private let handle: cmap_handle_t
     private let tracks: TrackRegistry
+    /// The connection's socket (libqb's, for requests and events), kept for `withdrawPendingRequest`.
+    private let socket: Int32
 
     /// Which of corosync's key/value maps a connection reads.
     public enum Map: Sendable {
@@ -135,6 +137,7 @@ public final class CMap: Sendable {
             }
         }
         self.handle = handle
+        self.socket = fd
         self.driver = HandleDriver(label: "cmap", library: "cmap")
         let tracks = TrackRegistry()
         self.tracks = tracks
@@ -153,6 +156,12 @@ public final class CMap: Sendable {
 
     /// Closes the connection; every track stream finishes.
     public func close() { driver.close() }
+
+    /// Withdraws a request that corosync holds back: shuts the connection's socket down (without closing it), so
+    /// corosync drops the connection at once and the waiting call fails soon after (within libqb's 2 s wait). Any
+    /// thread may call it, but only while a call on this connection is in flight (the descriptor is then still
+    /// this connection's); the connection is unusable afterwards and must be closed.
+    public func withdrawPendingRequest() { _ = Glibc.shutdown(socket, Int32(SHUT_RDWR)) }
 
     /// The value of `key`, or nil when the key does not exist.
     public func get(_ key: String) async throws(CorosyncError) -> CMapValue? {

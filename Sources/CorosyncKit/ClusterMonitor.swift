@@ -36,13 +36,25 @@ enum SnapshotReader {
         }
     }
 
+    /// What a snapshot takes from cmap: it changes only when corosync reloads its configuration.
+    struct Configuration {
+        var clusterName: String?
+        var nodeList: [NodeListEntry]
+    }
+
+    static func configuration(_ cmap: CMap) async throws(CorosyncError) -> Configuration {
+        Configuration(clusterName: try await cmap.get("totem.cluster_name")?.stringValue, nodeList: try await nodeList(cmap))
+    }
+
+    /// A snapshot from votequorum and `configuration`. It asks only votequorum, the one service corosync keeps serving
+    /// while it synchronises a membership change (a cmap request then waits, and corosync spins on it until the end).
     static func read(
-        cmap: CMap, voteQuorum: VoteQuorumConnection, quorate: Bool, quorumRing: RingID?, ring: RingID?,
+        configuration: Configuration, voteQuorum: VoteQuorumConnection, quorate: Bool, quorumRing: RingID?, ring: RingID?,
         ringMembers: [UInt32]
     ) async throws(CorosyncError) -> ClusterSnapshot {
         let local = try await voteQuorum.info(nodeID: 0)
-        let clusterName = try await cmap.get("totem.cluster_name")?.stringValue
-        let nodeList = try await nodeList(cmap)
+        let clusterName = configuration.clusterName
+        let nodeList = configuration.nodeList
         var members: [ClusterMember] = []
         var seen = Set<UInt32>()
         let online = Set(ringMembers)
@@ -194,6 +206,8 @@ public actor ClusterMonitor {
         var ring: RingID?
         var ringMembers: [UInt32] = []
         var connected = false
+        // Read from cmap once connected and again only when the nodelist changes (a reload): see SnapshotReader.read.
+        var configuration = SnapshotReader.Configuration(clusterName: nil, nodeList: [])
 
         for await trigger in triggers {
             switch trigger {
@@ -203,7 +217,7 @@ public actor ClusterMonitor {
                 ring = newRing
                 ringMembers = members
                 guard connected else { continue }
-                let fresh = try await refresh(cmap, voteQuorum, quorate, quorumRing, ring, ringMembers)
+                let fresh = try await refresh(configuration, voteQuorum, quorate, quorumRing, ring, ringMembers)
                 continuation.yield(.membershipChanged(MembershipChange(ring: newRing, members: members, joined: joined, left: left), fresh))
             case .quorum(.quorum(let isQuorate, let newRing, let members)):
                 // A new ring's quorum is news even when the flag is the same: until it arrives, the flag that came
@@ -217,14 +231,15 @@ public actor ClusterMonitor {
                     connected = true
                     firstEventDeadline.cancel()
                     onConnected()
-                    continuation.yield(.connected(try await refresh(cmap, voteQuorum, quorate, quorumRing, ring, ringMembers)))
+                    configuration = try await SnapshotReader.configuration(cmap)
+                    continuation.yield(.connected(try await refresh(configuration, voteQuorum, quorate, quorumRing, ring, ringMembers)))
                 } else if changed {
-                    continuation.yield(.quorumChanged(quorate: isQuorate, try await refresh(cmap, voteQuorum, quorate, quorumRing, ring, ringMembers)))
+                    continuation.yield(.quorumChanged(quorate: isQuorate, try await refresh(configuration, voteQuorum, quorate, quorumRing, ring, ringMembers)))
                 }
             case .votes:
                 guard connected else { continue }
                 let previous = snapshot
-                let fresh = try await refresh(cmap, voteQuorum, quorate, quorumRing, ring, ringMembers)
+                let fresh = try await refresh(configuration, voteQuorum, quorate, quorumRing, ring, ringMembers)
                 if let previous, previous.expectedVotes != fresh.expectedVotes || previous.totalVotes != fresh.totalVotes
                     || previous.quorum != fresh.quorum || previous.flags != fresh.flags
                     || previous.members.map(\.votes) != fresh.members.map(\.votes)
@@ -233,17 +248,19 @@ public actor ClusterMonitor {
                 }
             case .nodeList:
                 guard connected else { continue }
-                continuation.yield(.nodeListChanged(try await refresh(cmap, voteQuorum, quorate, quorumRing, ring, ringMembers)))
+                configuration = try await SnapshotReader.configuration(cmap)
+                continuation.yield(.nodeListChanged(try await refresh(configuration, voteQuorum, quorate, quorumRing, ring, ringMembers)))
             }
         }
     }
 
     private func refresh(
-        _ cmap: CMap, _ voteQuorum: VoteQuorumConnection, _ quorate: Bool, _ quorumRing: RingID?, _ ring: RingID?,
-        _ ringMembers: [UInt32]
+        _ configuration: SnapshotReader.Configuration, _ voteQuorum: VoteQuorumConnection, _ quorate: Bool,
+        _ quorumRing: RingID?, _ ring: RingID?, _ ringMembers: [UInt32]
     ) async throws(CorosyncError) -> ClusterSnapshot {
         let fresh = try await SnapshotReader.read(
-            cmap: cmap, voteQuorum: voteQuorum, quorate: quorate, quorumRing: quorumRing, ring: ring, ringMembers: ringMembers)
+            configuration: configuration, voteQuorum: voteQuorum, quorate: quorate, quorumRing: quorumRing, ring: ring,
+            ringMembers: ringMembers)
         snapshot = fresh
         return fresh
     }
@@ -273,6 +290,7 @@ public actor ClusterMonitor {
             throw CorosyncError(code: .library, function: "quorum_dispatch")
         }
         return try await SnapshotReader.read(
-            cmap: cmap, voteQuorum: voteQuorum, quorate: quorate, quorumRing: ring, ring: ring, ringMembers: members)
+            configuration: try await SnapshotReader.configuration(cmap), voteQuorum: voteQuorum, quorate: quorate,
+            quorumRing: ring, ring: ring, ringMembers: members)
     }
 }

@@ -45,6 +45,16 @@ public enum TotemActivity: Sendable, Equatable {
 ///
 /// The thread asks for real-time scheduling (like corosync itself) so that readings stay on time while other
 /// processes keep the CPUs busy; without the privilege it runs at normal priority and `realTime` says so.
+///
+/// **Quiet while a membership change is synchronised.** While corosync synchronises its services after forming a
+/// ring, it holds back every cmap request, and its main loop (real-time, level-triggered) spins on a connection
+/// whose request waits: a reading sent then keeps corosync busy on a CPU until the synchronisation ends (libqb's
+/// `qb_ipcs_dispatch_connection_request` returns without reading while flow control is on). On a small machine
+/// that starves whatever carries corosync's packets (wireguard-go, another node's corosync in the lab) and the
+/// synchronisation may never end. So with `pauseAfterGather`, once a reading shows that this node entered the gather
+/// state since the one before, no reading is sent until `resumeSignal` changes (the owner bumps it when corosync has
+/// delivered the new ring) or the pause runs out. A reading during the change would prove nothing anyway: the ring
+/// it would show is not formed yet.
 public final class TotemActivityMonitor: Sendable {
     /// The real-time priority of the reading thread: above every normal process, far below corosync's own.
     public static let realTimePriority: Int32 = 10
@@ -53,16 +63,36 @@ public final class TotemActivityMonitor: Sendable {
         var running = false
         var stopped = false
         var realTime: Bool?
+        /// The reading in flight: when it started, on which connection, and whether the watchdog withdrew it.
+        var reading: (startedAt: ContinuousClock.Instant, connection: CMap, withdrawn: Bool)?
     }
+
+    /// A reading that corosync has not answered after this long is held back (corosync is synchronising a membership
+    /// change): the watchdog withdraws it. An answer normally takes well under a millisecond.
+    static let withdrawAfter: Duration = .milliseconds(200)
+    /// How often the watchdog looks at the reading in flight.
+    static let watchdogCheck: Duration = .milliseconds(50)
+    /// After a withdrawn reading, the next connection waits at least this long (doubling while readings keep being
+    /// withdrawn, up to `pauseAfterGather`), unless corosync delivers a new ring first.
+    static let firstBackoff: Duration = .milliseconds(200)
 
     private let endpoint: CorosyncEndpoint
     private let interval: Duration
+    private let pauseAfterGather: Duration?
+    private let resumeSignal: @Sendable () -> UInt64
     private let observe: @Sendable (TotemActivity) -> Void
     private let state = Mutex(State())
 
-    public init(endpoint: CorosyncEndpoint = .local, interval: Duration, observe: @escaping @Sendable (TotemActivity) -> Void) {
+    /// `pauseAfterGather`: the longest pause after a reading that saw this node enter the gather state (nil: never
+    /// pause); `resumeSignal`: a counter the owner increments when a pause may end (a new ring was delivered).
+    public init(
+        endpoint: CorosyncEndpoint = .local, interval: Duration, pauseAfterGather: Duration? = nil,
+        resumeSignal: @escaping @Sendable () -> UInt64 = { 0 }, observe: @escaping @Sendable (TotemActivity) -> Void
+    ) {
         self.endpoint = endpoint
         self.interval = interval
+        self.pauseAfterGather = pauseAfterGather
+        self.resumeSignal = resumeSignal
         self.observe = observe
     }
 
@@ -90,6 +120,38 @@ public final class TotemActivityMonitor: Sendable {
         } else {
             box.release()
             observe(.unavailable(CorosyncError(code: .library, function: "pthread_create", subject: "totem monitor")))
+            return
+        }
+        if pauseAfterGather != nil { startWatchdog() }
+    }
+
+    /// The watchdog runs at corosync's own real-time priority: when corosync spins on a held-back request it takes
+    /// every CPU from lower priorities, and only a thread of its level gets a turn (round robin) to withdraw it.
+    private func startWatchdog() {
+        let box = Unmanaged.passRetained(ThreadBody { [self] in watch() })
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { context in
+            let body = Unmanaged<ThreadBody>.fromOpaque(context!).takeRetainedValue()
+            _ = sfha_set_thread_name("sfha-totem-wd")
+            var parameters = sched_param()
+            parameters.sched_priority = sched_get_priority_max(SCHED_RR)
+            _ = pthread_setschedparam(pthread_self(), SCHED_RR, &parameters)
+            body.run()
+            return nil
+        }, box.toOpaque())
+        if rc == 0 { pthread_detach(thread) } else { box.release() }
+    }
+
+    private func watch() {
+        let clock = ContinuousClock()
+        while !isStopped {
+            Self.sleep(Self.watchdogCheck)
+            state.withLock { state in
+                guard let reading = state.reading, !reading.withdrawn, clock.now - reading.startedAt > Self.withdrawAfter else { return }
+                // Under the lock: the reading thread cannot close this connection meanwhile.
+                reading.connection.withdrawPendingRequest()
+                state.reading?.withdrawn = true
+            }
         }
     }
 
@@ -106,7 +168,13 @@ public final class TotemActivityMonitor: Sendable {
         let clock = ContinuousClock()
         var connection: CMap?
         var next = clock.now
+        // The previous reading and the resume signal when it started.
+        var previous: (sample: TotemSample, signal: UInt64)?
+        var backoff = Self.firstBackoff
         while !isStopped {
+            let signal = resumeSignal()
+            var reading: TotemSample?
+            var withdrawn = false
             do throws(CorosyncError) {
                 let stats: CMap
                 if let connection {
@@ -115,18 +183,66 @@ public final class TotemActivityMonitor: Sendable {
                     stats = try CMap(endpoint: endpoint, map: .stats)
                     connection = stats
                 }
-                observe(.sample(try Self.read(stats, clock: clock)))
+                state.withLock { $0.reading = (clock.now, stats, false) }
+                let result = Result { () throws(CorosyncError) in try Self.read(stats, clock: clock) }
+                withdrawn = state.withLock { state in
+                    defer { state.reading = nil }
+                    return state.reading?.withdrawn ?? false
+                }
+                let sample = try result.get()
+                reading = sample
+                observe(.sample(sample))
+                if withdrawn {
+                    // Answered just as it was withdrawn: the connection is shut down all the same.
+                    connection?.close()
+                    connection = nil
+                }
             } catch {
                 connection?.close()
                 connection = nil
-                observe(.unavailable(error))
+                // A withdrawn reading says nothing about corosync (it runs, synchronising): no sample, no loss.
+                if !withdrawn { observe(.unavailable(error)) }
             }
-            next = max(next + interval, clock.now)
-            let pause = next - clock.now
-            if pause > .zero { Self.sleep(pause) }
+            if withdrawn, let limit = pauseAfterGather {
+                waitForResume(from: signal, atMost: min(backoff, limit), clock: clock)
+                backoff = min(backoff * 2, limit)
+                next = clock.now
+                previous = nil
+                continue
+            }
+            if reading != nil { backoff = Self.firstBackoff }
+            if let limit = pauseAfterGather, let reading, let previous,
+                Self.enteredGather(reading, since: previous.sample), resumeSignal() == previous.signal
+            {
+                // No new ring was delivered since the previous reading began: the change is still under way.
+                waitForResume(from: previous.signal, atMost: limit, clock: clock)
+                next = clock.now
+            } else {
+                next = max(next + interval, clock.now)
+                let pause = next - clock.now
+                if pause > .zero { Self.sleep(pause) }
+            }
+            previous = reading.map { ($0, signal) }
         }
         connection?.close()
     }
+
+    /// Whether `sample` shows this node entering corosync's gather state since `earlier` (or during the reading).
+    static func enteredGather(_ sample: TotemSample, since earlier: TotemSample) -> Bool {
+        sample.gatherAfter != earlier.gatherAfter || sample.gatherBefore != sample.gatherAfter
+    }
+
+    /// Sleeps until `resumeSignal` moves past `signal`, the monitor stops or `limit` has passed. The signal is a
+    /// plain counter in the owner's memory: checking it often costs corosync nothing.
+    private func waitForResume(from signal: UInt64, atMost limit: Duration, clock: ContinuousClock) {
+        let deadline = clock.now + limit
+        while !isStopped && resumeSignal() == signal && clock.now < deadline {
+            Self.sleep(Self.resumeCheck)
+        }
+    }
+
+    /// How often a pause checks whether it may end.
+    static let resumeCheck: Duration = .milliseconds(5)
 
     private static func read(_ stats: CMap, clock: ContinuousClock) throws(CorosyncError) -> TotemSample {
         let startedAt = clock.now

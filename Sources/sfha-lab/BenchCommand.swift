@@ -287,6 +287,8 @@ struct JoinBenchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Clusters built, one after the other.") var rounds = 3
     @Option(name: .long, help: "corosync's token timeout given to 'sfha init', in ms (0: corosync's default).") var token = 0
     @Flag(name: .long, help: "Print JSON.") var json = false
+    @Flag(name: .long, help: "Leave the lab up when a round fails, for inspection ('sfha-lab down --name NAME' afterwards).")
+    var keepOnFailure = false
 
     func validate() throws {
         guard (2...5).contains(nodes) else { throw ValidationError("--nodes must be 2…5") }
@@ -305,7 +307,11 @@ struct JoinBenchCommand: AsyncParsableCommand {
             do {
                 rounds.append(try await benchmark.run(on: lab))
             } catch {
-                _ = try? await Lab.down(name)
+                if keepOnFailure {
+                    print("lab '\(name)' left up: sfha-lab down --name \(name)")
+                } else {
+                    _ = try? await Lab.down(name)
+                }
                 throw error
             }
             _ = try await Lab.down(name)

@@ -177,6 +177,7 @@ public actor DaemonRuntime {
     // MARK: - Inputs from corosync
 
     public func corosync(_ event: ClusterEvent) async {
+        proof.corosyncDelivered()
         switch event {
         case .connectionLost(let error):
             logger.warning("corosync lost: releasing everything", metadata: ["error": "\(error)"])

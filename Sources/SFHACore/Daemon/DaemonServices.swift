@@ -97,7 +97,9 @@ public struct TotemService: Service {
 
     public func run() async throws {
         let proof = runtime.proof
-        let monitor = TotemActivityMonitor(endpoint: endpoint, interval: DaemonTimings.totemPollInterval) { proof.observe($0) }
+        let monitor = TotemActivityMonitor(
+            endpoint: endpoint, interval: DaemonTimings.totemPollInterval, pauseAfterGather: DaemonTimings.totemPauseLimit,
+            resumeSignal: { proof.deliveries }, observe: { proof.observe($0) })
         monitor.start()
         defer { monitor.stop() }
         for await event in proof.events.cancelOnGracefulShutdown() { await runtime.proofEvent(event) }

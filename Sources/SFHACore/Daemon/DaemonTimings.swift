@@ -11,6 +11,9 @@ public enum DaemonTimings {
     public static let leaseRefresh: Duration = .milliseconds(250)
     /// corosync's totem counters are read this often (`TotemActivityMonitor`).
     public static let totemPollInterval: Duration = .milliseconds(100)
+    /// The longest pause of those readings while corosync forms and synchronises a new ring (they resume as soon as
+    /// it delivers the ring; the limit only matters if no event ever comes).
+    public static let totemPauseLimit: Duration = .seconds(5)
     /// Room for two readings and scheduling delays on top of the longest pause between two tokens in a healthy ring.
     public static let proofMargin: Duration = .milliseconds(300)
     /// Heartbeat: this node's report is re-published at this rate (it costs corosync a token rotation per message,

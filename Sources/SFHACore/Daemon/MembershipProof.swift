@@ -37,6 +37,9 @@ public final class MembershipProof: Sendable {
     }
 
     private let state: Mutex<State>
+    /// Bumped whenever corosync has delivered something new (a ring, a quorum or membership event): the reading
+    /// thread, quiet during a membership change, resumes on it (`TotemActivityMonitor`'s `resumeSignal`).
+    private let corosyncDeliveries = Atomic<UInt64>(0)
     private let continuation: AsyncStream<Event>.Continuation
     public let events: AsyncStream<Event>
     public init(window: Duration = DaemonTimings.defaultProofWindow) {
@@ -118,7 +121,14 @@ public final class MembershipProof: Sendable {
     /// Asks for a `previousRingKnown` event once a reading that started after `learntAt` arrives.
     public func requestPreviousRing(learntAt: ContinuousClock.Instant) {
         state.withLock { $0.previousRingRequests.append(learntAt) }
+        corosyncDelivered()
     }
+
+    /// corosync delivered an event: a membership change it was synchronising is over (or it went away).
+    public func corosyncDelivered() { corosyncDeliveries.add(1, ordering: .relaxed) }
+
+    /// How many times corosync delivered an event (the reading thread's resume signal).
+    public var deliveries: UInt64 { corosyncDeliveries.load(ordering: .relaxed) }
 
     public func finish() { continuation.finish() }
 }
