@@ -174,8 +174,14 @@ struct JoinCommand: AsyncParsableCommand {
         }
         try await step("start corosync") { () throws(SFHAError) in try await runner.check("systemctl", ["start", "corosync"], timeout: .seconds(60)) }
         try await step("start sfhad") { () throws(SFHAError) in try await runner.check("systemctl", ["start", "sfhad"], timeout: .seconds(60)) }
-        try await step("wait until \(nodeName) is a quorate member of \(record.members.count) whose sfhad is in the group") { () throws(SFHAError) in
-            try await Self.waitForMembership(of: nodeName, members: record.members.count)
+        // The members that were down when the issuer prepared the change catch up later: the join does not wait for them.
+        let expected = Set((bundle.onlineMembers ?? record.members.map(\.name)) + [nodeName])
+        let away = record.members.map(\.name).filter { !expected.contains($0) }
+        if !away.isEmpty, !json {
+            print("⚠ \(away.joined(separator: ", ")) \(away.count == 1 ? "was" : "were") down: \(away.count == 1 ? "it catches" : "they catch") up from the membership record when \(away.count == 1 ? "it returns" : "they return")")
+        }
+        try await step("wait until \(nodeName) is a quorate member with \(expected.count) of \(record.members.count) members online, its sfhad in the group") { () throws(SFHAError) in
+            try await Self.waitForMembership(of: nodeName, online: expected)
         }
         report.nodeID = bundle.member.nodeID
         report.milliseconds = Int((clock.now - begun).milliseconds)
@@ -234,14 +240,15 @@ struct JoinCommand: AsyncParsableCommand {
         }
     }
 
-    /// sfhad here says the cluster is quorate, has every member online, and this node's daemon in the group.
-    private static func waitForMembership(of node: String, members: Int) async throws(SFHAError) {
+    /// sfhad here says the cluster is quorate, every node of `expected` is online, and this node's daemon is in the group.
+    private static func waitForMembership(of node: String, online expected: Set<String>) async throws(SFHAError) {
         try await InitCommand.waitForStatus(
             within: quorumWait, hint: "see 'journalctl -u corosync' and 'journalctl -u sfhad', and 'sfha mesh status'"
         ) { status in
-            let online = status.nodes.filter(\.member).count
-            if status.quorate, online >= members, status.nodes.contains(where: { $0.name == node && $0.member && $0.daemonAlive }) { return nil }
-            return "sfhad answers: quorate \(status.quorate), \(online) of \(members) members online"
+            let online = Set(status.nodes.filter(\.member).map(\.name))
+            if status.quorate, expected.isSubset(of: online), status.nodes.contains(where: { $0.name == node && $0.member && $0.daemonAlive }) { return nil }
+            let missing = expected.subtracting(online).sorted()
+            return "sfhad answers: quorate \(status.quorate), not online yet: \(missing.isEmpty ? "none" : missing.joined(separator: ", "))"
         }
     }
 

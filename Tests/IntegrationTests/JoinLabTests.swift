@@ -186,6 +186,85 @@ extension LabTests {
                 #expect(record.record.members.count == 3)
             }
         }
+        /// Five nodes built by init and join, the VIP held and probed throughout; node5 joins while node3 is down
+        /// (the four members keep quorum: 3 of 5 votes online), and node3 catches up from the record when it returns
+        /// (corosync.conf, one reload, mesh peers).
+        @Test func fiveNodesAndAJoinWhileAMemberIsDown() async throws {
+            try await Init.withBareLab("lt-join5", nodes: 5) { lab in
+                let cluster = try LabDaemonCluster(lab: lab)
+                let watcher = try await LabWatcher.start(lab: lab, vips: [cluster.vip])
+                defer { watcher.stop() }
+                try await cluster.found()
+                #expect(await watcher.waitForSingleHolder(of: cluster.vip.name, stable: .seconds(1), timeout: .seconds(30)) == "node1")
+                let prober = try await LabHTTPProber.start(lab: lab, url: cluster.serviceURL)
+                #expect(await prober.waitForAnswer(from: "node1", after: LabClock.now(), timeout: .seconds(15)) != nil)
+                let start = LabClock.now()
+                var gaps: [String: Int] = [:]
+                var pids: [String: Int32] = [:]
+                func join(_ node: String, issuer: String) async throws {
+                    let before = LabClock.now()
+                    let report = try await cluster.join(node, issuer: issuer)
+                    let client = prober.report(since: before)
+                    gaps[node] = client.failures == 0 ? 0 : Int((client.longestGap?.milliseconds ?? 0).rounded())
+                    pids[node] = try lab.corosyncPID(on: node)
+                    print("[join5] \(node) joined in \(report.milliseconds) ms; client's longest gap \(gaps[node] ?? 0) ms")
+                }
+                pids["node1"] = try lab.corosyncPID(on: "node1")
+                try await join("node2", issuer: "node1")
+                try await join("node3", issuer: "node2")
+                try await join("node4", issuer: "node3")
+                let four = ["node1", "node2", "node3", "node4"]
+                #expect(try await Self.waitForCluster(lab, four))
+
+                // node3 goes down; node5 joins meanwhile (prepared on the online members only).
+                try await lab.check("node3", ["systemctl", "stop", "sfhad"])
+                try await lab.check("node3", ["systemctl", "stop", "corosync"])
+                #expect(try await LabTestSupport.eventually(timeout: .seconds(30)) {
+                    try await Self.status(lab, "node1").nodes.first { $0.name == "node3" }?.member == false
+                })
+                let staleRecord = try await Init.text(lab, "node3", "/var/lib/sfha/membership.json")
+                try await join("node5", issuer: "node1")
+                #expect(try await Init.text(lab, "node3", "/var/lib/sfha/membership.json") == staleRecord, "node3 was down")
+                #expect(try await Self.waitForCluster(lab, ["node1", "node2", "node4", "node5"]))
+
+                // node3 returns with its old files and catches up from the record.
+                try await lab.check("node3", ["systemctl", "start", "corosync"])
+                try await lab.check("node3", ["systemctl", "start", "sfhad"])
+                let all = four + ["node5"]
+                #expect(try await Self.waitForCluster(lab, all), "node3 caught up")
+
+                // corosync was never restarted on a running member; every node has the same files and sees 5 members.
+                for node in ["node1", "node2", "node4", "node5"] {
+                    #expect(try lab.corosyncPID(on: node) == pids[node] && pids[node] != nil, "corosync of \(node) restarted")
+                }
+                var confs: Set<String> = []
+                var records: Set<String> = []
+                for node in all {
+                    #expect(try await LabTestSupport.eventually(timeout: .seconds(20)) {
+                        let document = try JSONDecoder().decode(MembershipDocument.self, from: Data(try await Init.text(lab, node, "/var/lib/sfha/membership.json").utf8))
+                        return document.record.members.count == 5
+                    }, "\(node) has the 5-member record")
+                    let document = try JSONDecoder().decode(MembershipDocument.self, from: Data(try await Init.text(lab, node, "/var/lib/sfha/membership.json").utf8))
+                    records.insert(document.contentHash)
+                    confs.insert(try await Init.text(lab, node, "/etc/corosync/corosync.conf"))
+                    let quorum = try await lab.check(node, ["corosync-quorumtool", "-s"]).standardOutput
+                    #expect(quorum.contains("Nodes:            5") && quorum.contains("Quorate:          Yes"), "\(node): \(quorum)")
+                }
+                #expect(confs.count == 1 && records.count == 1)
+                let conf = try CorosyncConf(parsing: confs.first ?? "")
+                #expect(conf.nodes.map(\.nodeID) == [1, 2, 3, 4, 5] && conf.values(at: "quorum.two_node").isEmpty)
+
+                // The group never moved and the VIP was never on two nodes or held without quorum. (Outages: node3's
+                // stop and return blink the VIP by Rule 1 of Docs/Daemon.md; each join's gap is printed above.)
+                let client = prober.report(since: start)
+                let safety = watcher.report(since: start)
+                await prober.stop()
+                print("[join5] client: \(client)\n[join5] watcher: \(safety)\n[join5] gaps per join (ms): \(gaps.sorted { $0.key < $1.key })")
+                #expect(client.answeredBy == ["node1"] && client.answers > 0, "\(client)")
+                #expect(safety.dualHolderSamples.isEmpty && safety.eventOverlaps.isEmpty && safety.heldWithoutQuorum.isEmpty, "\(safety)")
+            }
+        }
+
         @Test func twoJoinsAtOnceAndAJoinRefusedInAMinority() async throws {
             try await Init.withBareLab("lt-join4", nodes: 5) { lab in
                 // No watcher and no client here (the three-node test has them): what is checked is the membership.

@@ -90,6 +90,7 @@ extension DaemonRuntime {
             let id = UUID().uuidString
             let online = Set(state.view.members)
             let targets = membership.record.members.filter { online.contains($0.nodeID) && $0.name != state.nodeName }
+            try Self.checkQuorumAfterJoin(of: request.name, members: membership.record.members.map { ($0.name, online.contains($0.nodeID)) })
             let prepareRequest = MembershipPrepareRequest(id: id, coordinator: state.nodeName, record: candidate)
 
             // 2. prepare: here first, then every other online member at once.
@@ -193,10 +194,26 @@ extension DaemonRuntime {
             let committed = state.membership ?? MembershipDocument(revision: revision, record: candidate)
             let bundle = JoinBundle(
                 membership: committed, member: member, corosyncConf: conf, authKey: keys.authKey, p2pKey: keys.p2pKey, document: state.document,
-                steps: steps)
+                steps: steps, onlineMembers: [state.nodeName] + targets.map(\.name))
             return (bundle, hold)
         }
         throw SFHAError(.conflict, "the join kept meeting other membership changes; nothing changed, try again")
+    }
+
+    /// A join raises corosync's expected votes at the reload, before the new node runs: the members online now must
+    /// hold the quorum of the larger cluster on their own (one vote each; two_node only for exactly two members), or
+    /// the cluster loses quorum until the joiner is up — and keeps it lost if the joiner never comes.
+    static func checkQuorumAfterJoin(of name: String, members: [(name: String, online: Bool)]) throws(SFHAError) {
+        let after = members.count + 1
+        let quorumAfter = after == 2 ? 1 : after / 2 + 1
+        let up = members.filter(\.online).count
+        guard up < quorumAfter else { return }
+        let down = members.filter { !$0.online }.map(\.name)
+        throw SFHAError(
+            .notQuorate,
+            "\(down.joined(separator: ", ")) \(down.count == 1 ? "is" : "are") down: with \(name) the cluster would have \(after) members and need \(quorumAfter) votes, "
+                + "but only \(up) members are online, so it would lose quorum until \(name) runs. The join is refused and nothing changed: "
+                + "bring \(down.count == 1 ? "it" : "them") back (or remove \(down.count == 1 ? "it" : "them") from the cluster) first")
     }
 
     private func abortPrepared(_ id: String, on targets: [ClusterMember], peers: any MembershipPeers) async {

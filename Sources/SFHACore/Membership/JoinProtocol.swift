@@ -62,10 +62,13 @@ public struct JoinBundle: Sendable, Codable {
     public var p2pKey: String
     public var document: ClusterDocument
     public var steps: [JoinStep]
+    /// The members that were online and prepared the change (the issuer first); the others were down and catch up
+    /// from the record when they return. nil from an issuer that does not say: every member is expected.
+    public var onlineMembers: [String]?
 
     public init(
         membership: MembershipDocument, member: ClusterMember, corosyncConf: String, authKey: String, p2pKey: String, document: ClusterDocument,
-        steps: [JoinStep]
+        steps: [JoinStep], onlineMembers: [String]? = nil
     ) {
         self.membership = membership
         self.member = member
@@ -74,6 +77,7 @@ public struct JoinBundle: Sendable, Codable {
         self.p2pKey = p2pKey
         self.document = document
         self.steps = steps
+        self.onlineMembers = onlineMembers
     }
 }
 
