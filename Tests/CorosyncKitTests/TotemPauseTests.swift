@@ -3,7 +3,7 @@ import Testing
 
 /// When the totem reader goes quiet: after a reading that shows this node entering corosync's gather state
 /// (a membership change begins; corosync will hold back cmap requests while it synchronises the new ring).
-@Suite struct TotemPauseTests {
+@Suite("the totem reader's pause during a membership change", .timeLimit(.minutes(1))) struct TotemPauseTests {
     static func sample(before: UInt64, after: UInt64, tokens: UInt64 = 10) -> TotemSample {
         let now = ContinuousClock.now
         return TotemSample(startedAt: now, endedAt: now, gatherBefore: before, tokensReceived: tokens, gatherAfter: after)

@@ -3,7 +3,7 @@ import SFHABase
 import Testing
 
 /// A join raises corosync's expected votes before the joiner runs: the members online must hold the new quorum alone.
-@Suite struct JoinQuorumTests {
+@Suite("quorum kept through a join", .timeLimit(.minutes(1))) struct JoinQuorumTests {
     static func members(up: Int, down: Int) -> [(name: String, online: Bool)] {
         (0..<up).map { ("up\($0)", true) } + (0..<down).map { ("down\($0)", false) }
     }
