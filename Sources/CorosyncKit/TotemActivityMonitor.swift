@@ -63,12 +63,18 @@ public final class TotemActivityMonitor: Sendable {
         var running = false
         var stopped = false
         var realTime: Bool?
-        /// The reading in flight: when it started, on which connection, and whether the watchdog withdrew it.
-        var reading: (startedAt: ContinuousClock.Instant, connection: CMap, withdrawn: Bool)?
+        /// The current reading thread; a thread whose number is not this one was abandoned and exits.
+        var generation: UInt64 = 0
+        /// The current thread's reading in flight: when it started, on which connection, the resume signal then, and
+        /// whether the watchdog withdrew it.
+        var reading: (generation: UInt64, startedAt: ContinuousClock.Instant, connection: CMap, signal: UInt64, withdrawn: Bool)?
+        /// The pause before the next connection after a withdrawal (doubles while readings keep being withdrawn).
+        var backoff = TotemActivityMonitor.firstBackoff
     }
 
     /// A reading that corosync has not answered after this long is held back (corosync is synchronising a membership
-    /// change): the watchdog withdraws it. An answer normally takes well under a millisecond.
+    /// change): the watchdog withdraws it. An answer normally takes well under a millisecond, a synchronisation tens
+    /// to hundreds of milliseconds.
     static let withdrawAfter: Duration = .milliseconds(200)
     /// How often the watchdog looks at the reading in flight.
     static let watchdogCheck: Duration = .milliseconds(50)
@@ -84,7 +90,8 @@ public final class TotemActivityMonitor: Sendable {
     private let state = Mutex(State())
 
     /// `pauseAfterGather`: the longest pause after a reading that saw this node enter the gather state (nil: never
-    /// pause); `resumeSignal`: a counter the owner increments when a pause may end (a new ring was delivered).
+    /// pause, no watchdog); `resumeSignal`: a counter the owner increments when a pause may end (a new ring was
+    /// delivered).
     public init(
         endpoint: CorosyncEndpoint = .local, interval: Duration, pauseAfterGather: Duration? = nil,
         resumeSignal: @escaping @Sendable () -> UInt64 = { 0 }, observe: @escaping @Sendable (TotemActivity) -> Void
@@ -106,52 +113,12 @@ public final class TotemActivityMonitor: Sendable {
             return !state.running
         }
         guard first else { return }
-        // A plain pthread (CorosyncKit does not link Foundation): the closure travels as an unmanaged box.
-        let box = Unmanaged.passRetained(ThreadBody { [self] in run() })
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { context in
-            let body = Unmanaged<ThreadBody>.fromOpaque(context!).takeRetainedValue()
-            _ = sfha_set_thread_name("sfha-totem")
-            body.run()
-            return nil
-        }, box.toOpaque())
-        if rc == 0 {
-            pthread_detach(thread)
-        } else {
-            box.release()
+        guard spawn({ [self] in read(generation: 0, resumingAfter: nil) }) else {
             observe(.unavailable(CorosyncError(code: .library, function: "pthread_create", subject: "totem monitor")))
             return
         }
-        if pauseAfterGather != nil { startWatchdog() }
-    }
-
-    /// The watchdog runs at corosync's own real-time priority: when corosync spins on a held-back request it takes
-    /// every CPU from lower priorities, and only a thread of its level gets a turn (round robin) to withdraw it.
-    private func startWatchdog() {
-        let box = Unmanaged.passRetained(ThreadBody { [self] in watch() })
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { context in
-            let body = Unmanaged<ThreadBody>.fromOpaque(context!).takeRetainedValue()
-            _ = sfha_set_thread_name("sfha-totem-wd")
-            var parameters = sched_param()
-            parameters.sched_priority = sched_get_priority_max(SCHED_RR)
-            _ = pthread_setschedparam(pthread_self(), SCHED_RR, &parameters)
-            body.run()
-            return nil
-        }, box.toOpaque())
-        if rc == 0 { pthread_detach(thread) } else { box.release() }
-    }
-
-    private func watch() {
-        let clock = ContinuousClock()
-        while !isStopped {
-            Self.sleep(Self.watchdogCheck)
-            state.withLock { state in
-                guard let reading = state.reading, !reading.withdrawn, clock.now - reading.startedAt > Self.withdrawAfter else { return }
-                // Under the lock: the reading thread cannot close this connection meanwhile.
-                reading.connection.withdrawPendingRequest()
-                state.reading?.withdrawn = true
-            }
+        if pauseAfterGather != nil {
+            _ = spawn { [self] in watch() }
         }
     }
 
@@ -160,21 +127,79 @@ public final class TotemActivityMonitor: Sendable {
 
     private var isStopped: Bool { state.withLock { $0.stopped } }
 
-    private func run() {
+    /// Starts a detached plain pthread (CorosyncKit does not link Foundation): the closure travels as an unmanaged box.
+    private func spawn(_ body: @escaping @Sendable () -> Void) -> Bool {
+        let box = Unmanaged.passRetained(ThreadBody(body))
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { context in
+            let body = Unmanaged<ThreadBody>.fromOpaque(context!).takeRetainedValue()
+            body.run()
+            return nil
+        }, box.toOpaque())
+        guard rc == 0 else {
+            box.release()
+            return false
+        }
+        pthread_detach(thread)
+        return true
+    }
+
+    /// The watchdog runs at corosync's own real-time priority: when corosync spins on a held-back request it takes
+    /// every CPU from lower priorities, and only a thread of its level gets a turn (round robin) to withdraw it.
+    /// Withdrawing abandons the stuck reading thread (libqb keeps the call waiting up to 2 s before it notices) and
+    /// starts a fresh one, which reconnects after the backoff or as soon as corosync delivers a new ring.
+    private func watch() {
+        _ = sfha_set_thread_name("sfha-totem-wd")
+        var parameters = sched_param()
+        parameters.sched_priority = sched_get_priority_max(SCHED_RR)
+        _ = pthread_setschedparam(pthread_self(), SCHED_RR, &parameters)
+        let clock = ContinuousClock()
+        while !isStopped {
+            Self.sleep(Self.watchdogCheck)
+            let replacement = state.withLock { state -> (generation: UInt64, signal: UInt64, backoff: Duration)? in
+                guard let reading = state.reading, reading.generation == state.generation, !reading.withdrawn,
+                    clock.now - reading.startedAt > Self.withdrawAfter
+                else { return nil }
+                // Under the lock: the reading thread cannot close this connection meanwhile.
+                reading.connection.withdrawPendingRequest()
+                state.reading?.withdrawn = true
+                state.generation &+= 1
+                let backoff = state.backoff
+                if let limit = pauseAfterGather { state.backoff = min(state.backoff * 2, limit) }
+                return (state.generation, reading.signal, backoff)
+            }
+            if let replacement {
+                let started = spawn { [self] in
+                    read(generation: replacement.generation, resumingAfter: (replacement.signal, replacement.backoff))
+                }
+                if !started {
+                    observe(.unavailable(CorosyncError(code: .library, function: "pthread_create", subject: "totem monitor")))
+                }
+            }
+        }
+    }
+
+    private func isCurrent(_ generation: UInt64) -> Bool { state.withLock { !$0.stopped && $0.generation == generation } }
+
+    /// A reading thread: reads until stopped or abandoned. `resumingAfter`: this thread replaces one whose reading
+    /// was withdrawn (the resume signal when that reading began, the pause to keep at most).
+    private func read(generation: UInt64, resumingAfter withdrawal: (signal: UInt64, backoff: Duration)?) {
+        _ = sfha_set_thread_name("sfha-totem")
         var parameters = sched_param()
         parameters.sched_priority = Self.realTimePriority
         let gotRealTime = pthread_setschedparam(pthread_self(), SCHED_FIFO, &parameters) == 0
         state.withLock { $0.realTime = gotRealTime }
         let clock = ContinuousClock()
+        if let withdrawal, let limit = pauseAfterGather {
+            waitForResume(from: withdrawal.signal, atMost: min(withdrawal.backoff, limit), clock: clock)
+        }
         var connection: CMap?
         var next = clock.now
         // The previous reading and the resume signal when it started.
         var previous: (sample: TotemSample, signal: UInt64)?
-        var backoff = Self.firstBackoff
-        while !isStopped {
+        while isCurrent(generation) {
             let signal = resumeSignal()
             var reading: TotemSample?
-            var withdrawn = false
             do throws(CorosyncError) {
                 let stats: CMap
                 if let connection {
@@ -183,34 +208,26 @@ public final class TotemActivityMonitor: Sendable {
                     stats = try CMap(endpoint: endpoint, map: .stats)
                     connection = stats
                 }
-                state.withLock { $0.reading = (clock.now, stats, false) }
+                state.withLock { $0.reading = (generation, clock.now, stats, signal, false) }
                 let result = Result { () throws(CorosyncError) in try Self.read(stats, clock: clock) }
-                withdrawn = state.withLock { state in
-                    defer { state.reading = nil }
-                    return state.reading?.withdrawn ?? false
+                let abandoned = state.withLock { state -> Bool in
+                    if state.reading?.generation == generation { state.reading = nil }
+                    return state.generation != generation
+                }
+                if abandoned {
+                    // Withdrawn: a newer thread reads now; this answer (or failure) is stale.
+                    stats.close()
+                    return
                 }
                 let sample = try result.get()
                 reading = sample
+                state.withLock { $0.backoff = Self.firstBackoff }
                 observe(.sample(sample))
-                if withdrawn {
-                    // Answered just as it was withdrawn: the connection is shut down all the same.
-                    connection?.close()
-                    connection = nil
-                }
             } catch {
                 connection?.close()
                 connection = nil
-                // A withdrawn reading says nothing about corosync (it runs, synchronising): no sample, no loss.
-                if !withdrawn { observe(.unavailable(error)) }
+                observe(.unavailable(error))
             }
-            if withdrawn, let limit = pauseAfterGather {
-                waitForResume(from: signal, atMost: min(backoff, limit), clock: clock)
-                backoff = min(backoff * 2, limit)
-                next = clock.now
-                previous = nil
-                continue
-            }
-            if reading != nil { backoff = Self.firstBackoff }
             if let limit = pauseAfterGather, let reading, let previous,
                 Self.enteredGather(reading, since: previous.sample), resumeSignal() == previous.signal
             {

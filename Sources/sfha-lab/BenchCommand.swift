@@ -289,6 +289,8 @@ struct JoinBenchCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print JSON.") var json = false
     @Flag(name: .long, help: "Leave the lab up when a round fails, for inspection ('sfha-lab down --name NAME' afterwards).")
     var keepOnFailure = false
+    @Flag(name: .long, help: "Leave the last round's lab up, for inspection ('sfha-lab down --name NAME' afterwards).")
+    var keep = false
 
     func validate() throws {
         guard (2...5).contains(nodes) else { throw ValidationError("--nodes must be 2…5") }
@@ -314,7 +316,7 @@ struct JoinBenchCommand: AsyncParsableCommand {
                 }
                 throw error
             }
-            _ = try await Lab.down(name)
+            if !(keep && round == self.rounds) { _ = try await Lab.down(name) }
         }
         let result = JoinBenchmark.Result(rounds, tokenMilliseconds: token == 0 ? nil : token)
         if json {
