@@ -9,6 +9,8 @@ public struct JoinBenchmark: Sendable {
         public var reports: [LabJoinReport]
         public var clientOutageMilliseconds: [Int]
         public var clientFailedProbes: Int
+        /// Times the VIP went from its holder during a join (the watcher's address events and samples).
+        public var vipRemovals: Int
         public var dualHolderSamples: Int
         public var heldWithoutQuorumSamples: Int
     }
@@ -25,6 +27,8 @@ public struct JoinBenchmark: Sendable {
         /// The client's longest gap without an answer through the VIP during each join (milliseconds, 0: none).
         public var clientOutageMilliseconds: [Int]
         public var clientFailedProbes: Int
+        /// Times the VIP went from its holder during a join (target 0).
+        public var vipRemovals: Int
         public var dualHolderSamples: Int
         public var heldWithoutQuorumSamples: Int
 
@@ -45,6 +49,7 @@ public struct JoinBenchmark: Sendable {
             self.phaseMeanMilliseconds = phases
             self.clientOutageMilliseconds = rounds.flatMap(\.clientOutageMilliseconds)
             self.clientFailedProbes = rounds.map(\.clientFailedProbes).reduce(0, +)
+            self.vipRemovals = rounds.map(\.vipRemovals).reduce(0, +)
             self.dualHolderSamples = rounds.map(\.dualHolderSamples).reduce(0, +)
             self.heldWithoutQuorumSamples = rounds.map(\.heldWithoutQuorumSamples).reduce(0, +)
         }
@@ -82,10 +87,12 @@ public struct JoinBenchmark: Sendable {
         let start = LabClock.now()
         var reports: [LabJoinReport] = []
         var outages: [Int] = []
+        var removals = 0
         do {
             for (index, node) in lab.nodes.enumerated().dropFirst() {
                 let before = LabClock.now()
                 let report = try await cluster.join(node.name, issuer: lab.nodes[index - 1].name)
+                removals += watcher.report(since: before).vipChanges.filter { !$0.present }.count
                 // The client's view of this join: from the command's start until the new member is in.
                 let client = prober.report(since: before)
                 outages.append(client.failures == 0 ? 0 : Int((client.longestGap?.milliseconds ?? 0).rounded()))
@@ -100,7 +107,7 @@ public struct JoinBenchmark: Sendable {
         await prober.stop()
         let safety = watcher.report(since: start)
         return Round(
-            reports: reports, clientOutageMilliseconds: outages, clientFailedProbes: client.failures,
+            reports: reports, clientOutageMilliseconds: outages, clientFailedProbes: client.failures, vipRemovals: removals,
             dualHolderSamples: safety.dualHolderSamples.count, heldWithoutQuorumSamples: safety.heldWithoutQuorum.count)
     }
 }

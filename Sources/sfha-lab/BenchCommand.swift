@@ -335,6 +335,7 @@ struct JoinBenchCommand: AsyncParsableCommand {
         }
         print("""
             client's longest gap through the held VIP, per join (ms; target 0): \(result.clientOutageMilliseconds); failed probes \(result.clientFailedProbes)
+            VIP removed from its holder during a join (target 0): \(result.vipRemovals)
             watcher: \(result.dualHolderSamples) samples with two holders, \(result.heldWithoutQuorumSamples) with a VIP held without quorum
             """)
     }

@@ -121,10 +121,11 @@ extension LabTests {
                 let safety = watcher.report(since: start)
                 print("[join] client: \(client)")
                 print("[join] watcher: \(safety)")
-                // The group never moved: every answer came from the founder. (The client's outage during a join —
-                // a held VIP blinks while corosync's ring re-forms, see Docs/Mesh.md — is a figure of
-                // 'sfha-lab bench join', not asserted here.)
+                // The group never moved (every answer came from the founder) and the VIP never left it: the holder
+                // stays proven through each join's ring change. (The client's failed probes — a probe times out after
+                // 200 ms on a loaded machine — are a figure of 'sfha-lab bench join'.)
                 #expect(client.answeredBy == ["node1"] && client.answers > 0, "\(client)")
+                #expect(safety.vipChanges.filter { !$0.present }.isEmpty, "the VIP was removed during a join: \(safety.vipChanges.map { "\($0.node) \($0.present ? "up" : "down") at +\(LabClock.milliseconds(from: start, to: $0.time)) ms" })")
                 if ProcessInfo.processInfo.environment["SFHA_LAB_LOGS"] != nil {
                     for change in safety.vipChanges { print("[join] VIP \(change.present ? "up" : "down") on \(change.node) at +\(LabClock.milliseconds(from: start, to: change.time)) ms") }
                     for node in ["node1", "node2"] {
@@ -201,9 +202,11 @@ extension LabTests {
                 let start = LabClock.now()
                 var gaps: [String: Int] = [:]
                 var pids: [String: Int32] = [:]
+                var windows: [(node: String, from: UInt64, to: UInt64)] = []
                 func join(_ node: String, issuer: String) async throws {
                     let before = LabClock.now()
                     let report = try await cluster.join(node, issuer: issuer)
+                    windows.append((node, before, LabClock.now()))
                     let client = prober.report(since: before)
                     gaps[node] = client.failures == 0 ? 0 : Int((client.longestGap?.milliseconds ?? 0).rounded())
                     pids[node] = try lab.corosyncPID(on: node)
@@ -222,6 +225,8 @@ extension LabTests {
                 #expect(try await LabTestSupport.eventually(timeout: .seconds(30)) {
                     try await Self.status(lab, "node1").nodes.first { $0.name == "node3" }?.member == false
                 })
+                // node3's departure may blink the VIP (Rule 1 of Docs/Daemon.md): let it settle back on node1 first.
+                #expect(await watcher.waitForSingleHolder(of: cluster.vip.name, stable: .seconds(2), timeout: .seconds(30)) == "node1")
                 let staleRecord = try await Init.text(lab, "node3", "/var/lib/sfha/membership.json")
                 try await join("node5", issuer: "node1")
                 #expect(try await Init.text(lab, "node3", "/var/lib/sfha/membership.json") == staleRecord, "node3 was down")
@@ -262,6 +267,11 @@ extension LabTests {
                 print("[join5] client: \(client)\n[join5] watcher: \(safety)\n[join5] gaps per join (ms): \(gaps.sorted { $0.key < $1.key })")
                 #expect(client.answeredBy == ["node1"] && client.answers > 0, "\(client)")
                 #expect(safety.dualHolderSamples.isEmpty && safety.eventOverlaps.isEmpty && safety.heldWithoutQuorum.isEmpty, "\(safety)")
+                // No join removed the VIP from its holder (node3's own stop and return may, by Rule 1: not in a window).
+                for window in windows {
+                    let removals = safety.vipChanges.filter { !$0.present && $0.time >= window.from && $0.time <= window.to }
+                    #expect(removals.isEmpty, "the VIP was removed during \(window.node)'s join: \(removals.map { "\($0.node) at +\(LabClock.milliseconds(from: window.from, to: $0.time)) ms" })")
+                }
             }
         }
 

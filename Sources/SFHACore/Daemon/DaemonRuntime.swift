@@ -33,6 +33,9 @@ public actor DaemonRuntime {
     /// Why each group was first seen without a holder since its last recorded holder (for the next move's cause).
     private var vacated: [String: PlacementReason] = [:]
     var group: ProcessGroup?
+    /// Every node id seen in corosync's membership since this daemon started: a member that was online once is not a
+    /// join still under way when it is down later (`joinsUnderWay`).
+    var seenOnline: Set<UInt32> = []
     let logger: Logger
     /// Where the committed membership record is kept (next to the cluster document).
     let membershipPath: String
@@ -191,6 +194,7 @@ public actor DaemonRuntime {
                 logger.warning("\(TwoNodeWarning.text)")
             }
             handle(.corosync(facts))
+            seenOnline.formUnion(state.view.members)
             confirmAnchorIfQuorate()
             if case .membershipChanged(let change, _) = event {
                 logger.info("membership changed", metadata: ["ring": "\(change.ring)", "left": "\(change.left)", "joined": "\(change.joined)"])

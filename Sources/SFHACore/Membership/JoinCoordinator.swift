@@ -30,11 +30,12 @@ extension DaemonRuntime {
     /// How long a commit that got no verdict in time is still watched for.
     static let lateVerdictWait: Duration = .seconds(30)
 
-    /// The members committed within `joinSettling` whose corosync is not in the membership yet: joins still under
-    /// way. A join admitted meanwhile would give that node a corosync.conf without the next one.
+    /// The members committed within `joinSettling` whose corosync has not been in the membership yet: joins still
+    /// under way. A join admitted meanwhile would give that node a corosync.conf without the next one. (A member seen
+    /// online since and down now catches up from the record when it returns: nothing to wait for.)
     func joinsUnderWay(at now: Date) -> [String] {
         guard let record = state.membership?.record else { return [] }
-        let online = Set(state.view.members)
+        let online = Set(state.view.members).union(seenOnline)
         return record.members.filter { !online.contains($0.nodeID) && now.timeIntervalSince($0.joinedAt) < Self.joinSettling }.map(\.name)
     }
 
