@@ -173,7 +173,16 @@ extension LabTests {
             let corosync = try node.corosyncPID()
             let killedAt = ContinuousClock.now
             _ = kill(corosync, SIGKILL)
-            guard case .connectionLost(let error)? = await events.next() else {
+            // Events already on their way (a vote change right after start) may come first; the loss must follow.
+            var lost: CorosyncError?
+            while let event = await events.next() {
+                if case .connectionLost(let error) = event {
+                    lost = error
+                    break
+                }
+                if case .connected = event { break }
+            }
+            guard let error = lost else {
                 Issue.record("expected connectionLost after corosync was killed")
                 return
             }
