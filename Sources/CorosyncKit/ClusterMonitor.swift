@@ -53,12 +53,10 @@ enum SnapshotReader {
         ringMembers: [UInt32]
     ) async throws(CorosyncError) -> ClusterSnapshot {
         let local = try await voteQuorum.info(nodeID: 0)
-        let clusterName = configuration.clusterName
-        let nodeList = configuration.nodeList
         var members: [ClusterMember] = []
         var seen = Set<UInt32>()
         let online = Set(ringMembers)
-        for entry in nodeList where seen.insert(entry.nodeID).inserted {
+        for entry in configuration.nodeList where seen.insert(entry.nodeID).inserted {
             members.append(ClusterMember(
                 nodeID: entry.nodeID, name: entry.name, addresses: entry.addresses, online: online.contains(entry.nodeID),
                 votes: nil, isLocal: entry.nodeID == local.nodeID))
@@ -74,7 +72,7 @@ enum SnapshotReader {
             }
         }
         return ClusterSnapshot(
-            clusterName: clusterName, localNodeID: local.nodeID, ring: ring, quorate: quorate, quorumRing: quorumRing,
+            clusterName: configuration.clusterName, localNodeID: local.nodeID, ring: ring, quorate: quorate, quorumRing: quorumRing,
             expectedVotes: local.expectedVotes, highestExpected: local.highestExpected, totalVotes: local.totalVotes,
             quorum: local.quorum, flags: local.flags, members: members)
     }

@@ -65,9 +65,9 @@ public final class TotemActivityMonitor: Sendable {
         var realTime: Bool?
         /// The current reading thread; a thread whose number is not this one was abandoned and exits.
         var generation: UInt64 = 0
-        /// The current thread's reading in flight: when it started, on which connection, the resume signal then, and
-        /// whether the watchdog withdrew it.
-        var reading: (generation: UInt64, startedAt: ContinuousClock.Instant, connection: CMap, signal: UInt64, withdrawn: Bool)?
+        /// A reading thread's reading in flight: when it started, on which connection, the resume signal then. It
+        /// was withdrawn when its generation is no longer the current one.
+        var reading: (generation: UInt64, startedAt: ContinuousClock.Instant, connection: CMap, signal: UInt64)?
         /// The pause before the next connection after a withdrawal (doubles while readings keep being withdrawn).
         var backoff = TotemActivityMonitor.firstBackoff
     }
@@ -113,13 +113,17 @@ public final class TotemActivityMonitor: Sendable {
             return !state.running
         }
         guard first else { return }
-        guard spawn({ [self] in read(generation: 0, resumingAfter: nil) }) else {
-            observe(.unavailable(CorosyncError(code: .library, function: "pthread_create", subject: "totem monitor")))
-            return
-        }
+        guard spawnReader(generation: 0, resumingAfter: nil) else { return }
         if pauseAfterGather != nil {
             _ = spawn { [self] in watch() }
         }
+    }
+
+    /// Starts a reading thread; a thread that cannot be started is reported as corosync's counters unavailable.
+    private func spawnReader(generation: UInt64, resumingAfter withdrawal: (signal: UInt64, backoff: Duration)?) -> Bool {
+        let started = spawn { [self] in read(generation: generation, resumingAfter: withdrawal) }
+        if !started { observe(.unavailable(CorosyncError(code: .library, function: "pthread_create", subject: "totem monitor"))) }
+        return started
     }
 
     /// Stops the reading thread after its current reading.
@@ -157,24 +161,18 @@ public final class TotemActivityMonitor: Sendable {
         while !isStopped {
             Self.sleep(Self.watchdogCheck)
             let replacement = state.withLock { state -> (generation: UInt64, signal: UInt64, backoff: Duration)? in
-                guard let reading = state.reading, reading.generation == state.generation, !reading.withdrawn,
+                guard let reading = state.reading, reading.generation == state.generation,
                     clock.now - reading.startedAt > Self.withdrawAfter
                 else { return nil }
                 // Under the lock: the reading thread cannot close this connection meanwhile.
                 reading.connection.withdrawPendingRequest()
-                state.reading?.withdrawn = true
                 state.generation &+= 1
                 let backoff = state.backoff
                 if let limit = pauseAfterGather { state.backoff = min(state.backoff * 2, limit) }
                 return (state.generation, reading.signal, backoff)
             }
             if let replacement {
-                let started = spawn { [self] in
-                    read(generation: replacement.generation, resumingAfter: (replacement.signal, replacement.backoff))
-                }
-                if !started {
-                    observe(.unavailable(CorosyncError(code: .library, function: "pthread_create", subject: "totem monitor")))
-                }
+                _ = spawnReader(generation: replacement.generation, resumingAfter: (replacement.signal, replacement.backoff))
             }
         }
     }
@@ -208,7 +206,7 @@ public final class TotemActivityMonitor: Sendable {
                     stats = try CMap(endpoint: endpoint, map: .stats)
                     connection = stats
                 }
-                state.withLock { $0.reading = (generation, clock.now, stats, signal, false) }
+                state.withLock { $0.reading = (generation, clock.now, stats, signal) }
                 let result = Result { () throws(CorosyncError) in try Self.read(stats, clock: clock) }
                 let abandoned = state.withLock { state -> Bool in
                     if state.reading?.generation == generation { state.reading = nil }

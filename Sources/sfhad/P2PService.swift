@@ -186,8 +186,11 @@ struct P2PService: Service {
             let answer = try await P2PClient(key: key, timeout: .seconds(5)).send("POST", JoinPaths.membership, body: Array("{}".utf8), to: "\(member.meshAddress)")
             guard answer.status == 200 else { throw answer.failure(at: name) }
             let document = try JSONDecoder().decode(MembershipDocument.self, from: Data(answer.body))
-            guard document.contentHash == MembershipDocument.contentHash(of: document.record), document.revision > local.revision else {
+            guard document.contentHash == MembershipDocument.contentHash(of: document.record) else {
                 throw SFHAError(.invalidArgument, "its membership document does not match its hash")
+            }
+            guard document.revision > local.revision else {
+                throw SFHAError(.invalidArgument, "it answered revision \(document.revision), not newer than this node's \(local.revision)")
             }
             if let problem = document.record.successionProblem(after: local.record) { throw SFHAError(.invalidArgument, problem) }
             logger.notice("membership revision \(document.revision) fetched from \(name) (this node had \(local.revision)): corosync.conf and the mesh follow it")

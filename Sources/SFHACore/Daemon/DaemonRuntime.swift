@@ -247,6 +247,7 @@ public actor DaemonRuntime {
             }
         case .ring(let ring, let nodes):
             handle(.ring(ring, nodes: nodes))
+            proof.corosyncDelivered()
             proof.requestPreviousRing(learntAt: .now)
             scheduleAnchorCheck()
         }

@@ -121,7 +121,6 @@ public final class MembershipProof: Sendable {
     /// Asks for a `previousRingKnown` event once a reading that started after `learntAt` arrives.
     public func requestPreviousRing(learntAt: ContinuousClock.Instant) {
         state.withLock { $0.previousRingRequests.append(learntAt) }
-        corosyncDelivered()
     }
 
     /// corosync delivered an event: a membership change it was synchronising is over (or it went away).

@@ -35,7 +35,7 @@ extension DaemonRuntime {
     /// online since and down now catches up from the record when it returns: nothing to wait for.)
     func joinsUnderWay(at now: Date) -> [String] {
         guard let record = state.membership?.record else { return [] }
-        let online = Set(state.view.members).union(seenOnline)
+        let online = state.view.members.union(seenOnline)
         return record.members.filter { !online.contains($0.nodeID) && now.timeIntervalSince($0.joinedAt) < Self.joinSettling }.map(\.name)
     }
 
@@ -89,7 +89,7 @@ extension DaemonRuntime {
             let (candidate, member) = try membership.record.redeeming(
                 invitation.publicKey, name: request.name, publicKey: request.publicKey, endpoint: request.endpoint, at: now)
             let id = UUID().uuidString
-            let online = Set(state.view.members)
+            let online = state.view.members
             let targets = membership.record.members.filter { online.contains($0.nodeID) && $0.name != state.nodeName }
             try Self.checkQuorumAfterJoin(of: request.name, members: membership.record.members.map { ($0.name, online.contains($0.nodeID)) })
             let prepareRequest = MembershipPrepareRequest(id: id, coordinator: state.nodeName, record: candidate)
