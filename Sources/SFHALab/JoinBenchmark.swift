@@ -90,14 +90,11 @@ public struct JoinBenchmark: Sendable {
         var removals = 0
         do {
             for (index, node) in lab.nodes.enumerated().dropFirst() {
-                let before = LabClock.now()
-                let report = try await cluster.join(node.name, issuer: lab.nodes[index - 1].name)
-                removals += watcher.report(since: before).vipChanges.filter { !$0.present }.count
-                // The client's view of this join: from the command's start until the new member is in.
-                let client = prober.report(since: before)
-                outages.append(client.failures == 0 ? 0 : Int((client.longestGap?.milliseconds ?? 0).rounded()))
-                reports.append(report)
-                progress("\(node.name) joined in \(report.milliseconds) ms; client's longest gap \(outages.last ?? 0) ms")
+                let join = try await cluster.join(node.name, issuer: lab.nodes[index - 1].name, observedBy: prober, watcher)
+                removals += join.vipRemovals
+                outages.append(join.clientGapMilliseconds)
+                reports.append(join.report)
+                progress("\(node.name) joined in \(join.report.milliseconds) ms; client's longest gap \(join.clientGapMilliseconds) ms")
             }
         } catch {
             await prober.stop()

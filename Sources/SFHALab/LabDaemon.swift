@@ -137,6 +137,16 @@ public struct LabDaemonCluster: Sendable {
     }
 }
 
+/// One `sfha join` as a client of the held VIP and the watcher saw it (`LabDaemonCluster.join(_:issuer:observedBy:_:)`).
+public struct LabObservedJoin: Sendable {
+    public var report: LabJoinReport
+    /// The client's longest gap without an answer through the VIP, from the `sfha token` call to the end of
+    /// `sfha join` (milliseconds, 0: no failed probe).
+    public var clientGapMilliseconds: Int
+    /// Times the VIP went from a node meanwhile.
+    public var vipRemovals: Int
+}
+
 /// One `sfha join` as the lab ran it: the node, how long the command took, and the steps it reported.
 public struct LabJoinReport: Sendable {
     public struct Step: Sendable, Decodable {
@@ -181,6 +191,19 @@ extension LabDaemonCluster {
     }
 
     static let tokenRetryWindow: Duration = .seconds(20)
+
+    /// `join(_:issuer:)`, with what the client probing the VIP and the watcher saw meanwhile.
+    public func join(_ node: String, issuer: String, observedBy prober: LabHTTPProber, _ watcher: LabWatcher) async throws(SFHAError)
+        -> LabObservedJoin
+    {
+        let from = LabClock.now()
+        let report = try await join(node, issuer: issuer)
+        let client = prober.report(since: from)
+        return LabObservedJoin(
+            report: report,
+            clientGapMilliseconds: client.failures == 0 ? 0 : Int((client.longestGap?.milliseconds ?? 0).rounded()),
+            vipRemovals: watcher.report(since: from).vipChanges.filter { !$0.present }.count)
+    }
 
     /// `sfha token` on `issuer` (retried while it is refused, for a while), then `sfha join TOKEN --json` on `node`.
     public func join(_ node: String, issuer: String) async throws(SFHAError) -> LabJoinReport {

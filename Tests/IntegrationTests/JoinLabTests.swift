@@ -200,17 +200,13 @@ extension LabTests {
                 let prober = try await LabHTTPProber.start(lab: lab, url: cluster.serviceURL)
                 #expect(await prober.waitForAnswer(from: "node1", after: LabClock.now(), timeout: .seconds(15)) != nil)
                 let start = LabClock.now()
-                var gaps: [String: Int] = [:]
+                var joins: [LabObservedJoin] = []
                 var pids: [String: Int32] = [:]
-                var windows: [(node: String, from: UInt64, to: UInt64)] = []
                 func join(_ node: String, issuer: String) async throws {
-                    let before = LabClock.now()
-                    let report = try await cluster.join(node, issuer: issuer)
-                    windows.append((node, before, LabClock.now()))
-                    let client = prober.report(since: before)
-                    gaps[node] = client.failures == 0 ? 0 : Int((client.longestGap?.milliseconds ?? 0).rounded())
+                    let join = try await cluster.join(node, issuer: issuer, observedBy: prober, watcher)
+                    joins.append(join)
                     pids[node] = try lab.corosyncPID(on: node)
-                    print("[join5] \(node) joined in \(report.milliseconds) ms; client's longest gap \(gaps[node] ?? 0) ms")
+                    print("[join5] \(node) joined in \(join.report.milliseconds) ms; client's longest gap \(join.clientGapMilliseconds) ms")
                 }
                 pids["node1"] = try lab.corosyncPID(on: "node1")
                 try await join("node2", issuer: "node1")
@@ -270,15 +266,12 @@ extension LabTests {
                 let client = prober.report(since: start)
                 let safety = watcher.report(since: start)
                 await prober.stop()
-                print("[join5] client: \(client)\n[join5] watcher: \(safety)\n[join5] gaps per join (ms): \(gaps.sorted { $0.key < $1.key })")
+                print("[join5] client: \(client)\n[join5] watcher: \(safety)\n[join5] gaps per join (ms): \(joins.map { ($0.report.node, $0.clientGapMilliseconds) })")
                 #expect(client.answers > 0, "\(client)")
                 #expect(safety.dualHolderSamples.isEmpty && safety.eventOverlaps.isEmpty && safety.heldWithoutQuorum.isEmpty, "\(safety)")
                 // VIP removals during the joins: a figure here (the 4- and 5-node rings re-form closer to the holder's
                 // lease than 3 nodes do: 'sfha-lab bench join' counts them; the 3-node test asserts none).
-                for window in windows {
-                    let removals = safety.vipChanges.filter { !$0.present && $0.time >= window.from && $0.time <= window.to }
-                    print("[join5] VIP removals during \(window.node)'s join: \(removals.count)")
-                }
+                for join in joins { print("[join5] VIP removals during \(join.report.node)'s join: \(join.vipRemovals)") }
             }
         }
 
