@@ -73,11 +73,13 @@ public final class TotemActivityMonitor: Sendable {
     }
 
     /// A reading that corosync has not answered after this long is held back (corosync is synchronising a membership
-    /// change): the watchdog withdraws it. An answer normally takes well under a millisecond, a synchronisation tens
-    /// to hundreds of milliseconds.
-    static let withdrawAfter: Duration = .milliseconds(200)
+    /// change): the watchdog withdraws it. An answer normally takes well under a millisecond (corosync and this
+    /// thread run at real-time priority); every millisecond a held-back reading waits is a millisecond every CPU may
+    /// spend spinning in corosync, so the bound is tight. A ring change that follows the previous reading closely
+    /// (a join's ring forms in tens of milliseconds) can still catch one reading.
+    static let withdrawAfter: Duration = .milliseconds(30)
     /// How often the watchdog looks at the reading in flight.
-    static let watchdogCheck: Duration = .milliseconds(50)
+    static let watchdogCheck: Duration = .milliseconds(10)
     /// After a withdrawn reading, the next connection waits at least this long (doubling while readings keep being
     /// withdrawn, up to `pauseAfterGather`), unless corosync delivers a new ring first.
     static let firstBackoff: Duration = .milliseconds(200)

@@ -11,6 +11,8 @@ public protocol MeshController: Sendable {
     /// Makes the interface's peers exactly `peers` (matched by public key): adds the missing ones, updates the
     /// changed ones, removes the others. A peer without an endpoint keeps the one WireGuard learnt.
     func apply(peers: [MeshPeer], on interface: String) async throws(SFHAError)
+    /// Adds `peer` or updates it (matched by public key), leaving every other peer as it is.
+    func set(peer: MeshPeer, on interface: String) async throws(SFHAError)
     /// What WireGuard reports now (nil: no such interface).
     func state(of interface: String) async throws(SFHAError) -> MeshState?
     /// Removes the interface (a `wireguard-go` process exits with it). Nothing to do when it is absent.
@@ -107,6 +109,10 @@ public struct WireGuardCommandController: MeshController {
         }
     }
 
+    public func set(peer: MeshPeer, on interface: String) async throws(SFHAError) {
+        try await runner.check("wg", Self.setArguments(interface, peer), timeout: .seconds(10))
+    }
+
     /// `wg set IFACE peer KEY allowed-ips … [endpoint …] persistent-keepalive …` (the allowed IPs are replaced).
     static func setArguments(_ interface: String, _ peer: MeshPeer) -> [String] {
         var arguments = ["set", interface, "peer", peer.publicKey.base64, "allowed-ips", peer.allowedIPs.map(\.description).joined(separator: ",")]
@@ -164,6 +170,18 @@ public final class FakeMeshController: MeshController {
                 next[peer.publicKey] = peer
             }
             current.peers = next
+            all[interface] = current
+            return true
+        }
+        guard found else { throw SFHAError(.notFound, "WireGuard interface \(interface) does not exist: bring the mesh up first") }
+    }
+
+    public func set(peer: MeshPeer, on interface: String) async throws(SFHAError) {
+        let found = interfaces.withLock { all -> Bool in
+            guard var current = all[interface] else { return false }
+            var peer = peer
+            if peer.endpoint == nil { peer.endpoint = current.peers[peer.publicKey]?.endpoint }
+            current.peers[peer.publicKey] = peer
             all[interface] = current
             return true
         }

@@ -40,7 +40,7 @@ struct ConfGenerationTests {
             \tlogfile: /var/log/corosync/corosync.log
             \tto_syslog: yes
             \tto_stderr: no
-            \ttimestamp: on
+            \ttimestamp: hires
             }
 
             quorum {
@@ -86,6 +86,21 @@ struct ConfGenerationTests {
         }
     }
 
+    @Test func meshTimingsGoWhereCorosyncReadsThem() throws {
+        var spec = Self.twoNodeSpec()
+        spec.knetPingIntervalMilliseconds = 200
+        spec.tokenRetransmitsBeforeLoss = 10
+        let conf = try CorosyncConf.generate(spec)
+        #expect(try CorosyncConf(parsing: conf.render()) == conf)
+        #expect(conf.value(at: "totem.interface.linknumber") == "0")
+        #expect(conf.value(at: "totem.interface.knet_ping_interval") == "200")
+        #expect(conf.value(at: "totem.interface.knet_ping_timeout") == nil)  // corosync derives it from the token
+        #expect(conf.value(at: "totem.token_retransmits_before_loss_const") == "10")
+        let plain = try CorosyncConf.generate(Self.twoNodeSpec())
+        #expect(plain.value(at: "totem.interface.knet_ping_interval") == nil)
+        #expect(plain.value(at: "totem.token_retransmits_before_loss_const") == nil)
+    }
+
     @Test func rejectsBadSpecs() {
         var specs: [CorosyncClusterSpec] = []
         var spec = Self.twoNodeSpec()
@@ -121,6 +136,17 @@ struct ConfGenerationTests {
         specs.append(spec)
         spec = Self.twoNodeSpec()
         spec.tokenMilliseconds = 0
+        specs.append(spec)
+        spec = Self.twoNodeSpec()
+        spec.knetPingIntervalMilliseconds = 0
+        specs.append(spec)
+        spec = Self.twoNodeSpec()
+        spec.crypto = false
+        spec.transport = "udpu"
+        spec.knetPingIntervalMilliseconds = 200  // a knet setting
+        specs.append(spec)
+        spec = Self.twoNodeSpec()
+        spec.tokenRetransmitsBeforeLoss = 0
         specs.append(spec)
         spec = Self.twoNodeSpec()
         spec.logFile = "relative.log"

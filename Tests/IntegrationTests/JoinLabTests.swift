@@ -269,9 +269,12 @@ extension LabTests {
                 print("[join5] client: \(client)\n[join5] watcher: \(safety)\n[join5] gaps per join (ms): \(joins.map { ($0.report.node, $0.clientGapMilliseconds) })")
                 #expect(client.answers > 0, "\(client)")
                 #expect(safety.dualHolderSamples.isEmpty && safety.eventOverlaps.isEmpty && safety.heldWithoutQuorum.isEmpty, "\(safety)")
-                // VIP removals during the joins: a figure here (the 4- and 5-node rings re-form closer to the holder's
-                // lease than 3 nodes do: 'sfha-lab bench join' counts them; the 3-node test asserts none).
-                for join in joins { print("[join5] VIP removals during \(join.report.node)'s join: \(join.vipRemovals)") }
+                // The VIP never left its holder during a join, the one made while node3 was down included: the ring
+                // re-forms well inside the holder's proof window and lease (Docs/Mesh.md, "A held VIP stays through a
+                // join"). The client's failed probes are a figure of 'sfha-lab bench join', as in the 3-node test.
+                for join in joins {
+                    #expect(join.vipRemovals == 0, "the VIP was removed from its holder during \(join.report.node)'s join")
+                }
             }
         }
 

@@ -39,6 +39,9 @@ struct ClusterInitTests {
         let conf = try CorosyncConf(parsing: plan.corosyncConf)
         #expect(conf.clusterName == "prod" && conf.transport == "knet" && conf.cryptoCipher == "aes256")
         #expect(conf.nodes == [CorosyncNodeEntry(nodeID: 1, name: "node1", addresses: ["10.99.0.1"])])
+        // The join timings (Docs/Mesh.md): links up close together, a lost commit token retransmitted soon.
+        #expect(conf.value(at: "totem.interface.knet_ping_interval") == "\(ClusterInit.knetPingIntervalMilliseconds)")
+        #expect(conf.value(at: "totem.token_retransmits_before_loss_const") == "\(ClusterInit.tokenRetransmitsBeforeLoss)")
         let configuration = try #require(plan.configuration)
         let loaded = try SFHAConfiguration.parse(yaml: configuration, path: "config.yml")
         #expect(loaded.cluster.name == "prod" && loaded.node.name == "node1")

@@ -125,6 +125,14 @@ struct NodelistApplierTests {
         let (joined, _) = try invited.redeeming(invitation, name: "node2", publicKey: joinerKey, endpoint: try MeshEndpoint(parsing: "192.0.2.2:51820"), at: Date())
         await reconciler.apply(joined)
         #expect(try await mesh.state(of: "wg-sfha")?.peers.map(\.publicKey) == [invitation])
+        // The joiner's own key is admitted before the answer, without its address (the invitation's peer keeps it
+        // until the answer is sent) and without keepalive.
+        let joinerPeer = try #require(joined.meshPeers(for: "node1").first { $0.publicKey == joinerKey })
+        await reconciler.admit(joinerPeer)
+        let admitted = try #require(try await mesh.state(of: "wg-sfha")?.peers.first { $0.publicKey == joinerKey })
+        #expect(admitted.allowedIPs.isEmpty && admitted.persistentKeepalive == nil)
+        let invitationPeer = try #require(try await mesh.state(of: "wg-sfha")?.peers.first { $0.publicKey == invitation })
+        #expect(invitationPeer.allowedIPs.map(\.description) == ["10.99.0.2/32"])
         await reconciler.release(hold)
         #expect(try await mesh.state(of: "wg-sfha")?.peers.map(\.publicKey) == [joinerKey])
     }

@@ -187,3 +187,45 @@ struct RingEvidenceTests {
         #expect(r.evidence.previousRingLeft(learntAt: r.at(r.time - .milliseconds(50))) == left)
     }
 }
+
+/// The totem reader's resume signal: corosync delivers a new ring (and its quorum and process-group membership)
+/// while it still synchronises its services and holds every cmap request back; the synchronisation is over only
+/// when corosync takes or delivers a process-group message again.
+@Suite("the end of corosync's synchronisation", .timeLimit(.minutes(1)))
+struct SynchronisationSignalTests {
+    @Test func aRingAloneIsNotTheEnd() {
+        let proof = MembershipProof()
+        let before = proof.synchronisationsFinished
+        proof.corosyncDeliveredRing()
+        #expect(proof.synchronisationsFinished == before)
+    }
+
+    @Test func theFirstMessageAfterARingIsTheEndAndOnlyOnce() {
+        let proof = MembershipProof()
+        let before = proof.synchronisationsFinished
+        proof.corosyncDeliveredRing()
+        proof.corosyncTookMessages()
+        #expect(proof.synchronisationsFinished == before + 1)
+        // Further messages in the same ring are no new end.
+        proof.corosyncTookMessages()
+        #expect(proof.synchronisationsFinished == before + 1)
+    }
+
+    @Test func messagesOutsideAChangeMoveNothing() {
+        let proof = MembershipProof()
+        let before = proof.synchronisationsFinished
+        proof.corosyncTookMessages()
+        #expect(proof.synchronisationsFinished == before)
+    }
+
+    @Test func corosyncGoneEndsEveryWait() {
+        let proof = MembershipProof()
+        let before = proof.synchronisationsFinished
+        proof.corosyncDeliveredRing()
+        proof.corosyncLost()
+        #expect(proof.synchronisationsFinished == before + 1)
+        // The ring's wait is over: a later message is no second end.
+        proof.corosyncTookMessages()
+        #expect(proof.synchronisationsFinished == before + 1)
+    }
+}

@@ -12,6 +12,19 @@ public struct CorosyncClusterSpec: Sendable, Equatable {
     /// the first large messages of every new link — a joining node's service synchronisation — until its probes time
     /// out; the mesh's MTU is known, so it is given.
     public var knetMTU: Int? = nil
+    /// `knet_ping_interval` of link 0 (nil: corosync's default, a quarter of the token timeout — over a second from
+    /// three nodes up). A new node's links to the members come up after `knet_pong_count` pings each, one member
+    /// after another; the members that see it first leave the ring at once and the ring cannot re-form before the
+    /// last link is up, so the whole spread is time without a token for every member. A short interval keeps that
+    /// spread short. The ping timeout (when a link is declared down) is left to corosync (half the token timeout).
+    public var knetPingIntervalMilliseconds: Int? = nil
+    /// `token_retransmits_before_loss_const` (nil: corosync's default, 4). corosync retransmits a token it has not
+    /// seen answered after token timeout / (this + 0.2), and holds an idle token for a little less than that. A
+    /// joining node's links come up one member after another, so the commit token of the new ring can be sent to it
+    /// over a link that is not up yet and dropped: the ring then waits one retransmit timeout (over a second from
+    /// five nodes up with the default). More retransmits before loss make that wait, and the idle token's hold,
+    /// shorter, without changing when a node is declared lost (the token timeout).
+    public var tokenRetransmitsBeforeLoss: Int? = nil
     public var logFile: String? = "/var/log/corosync/corosync.log"
     public var logToSyslog: Bool = true
     public var logToStderr: Bool = false
@@ -40,7 +53,13 @@ extension CorosyncConf {
             "\tcrypto_hash: \(spec.crypto ? "sha256" : "none")",
         ]
         if let token = spec.tokenMilliseconds { lines.append("\ttoken: \(token)") }
+        if let retransmits = spec.tokenRetransmitsBeforeLoss {
+            lines.append("\ttoken_retransmits_before_loss_const: \(retransmits)")
+        }
         if let mtu = spec.knetMTU { lines.append("\tknet_mtu: \(mtu)") }
+        if let interval = spec.knetPingIntervalMilliseconds {
+            lines += ["\tinterface {", "\t\tlinknumber: 0", "\t\tknet_ping_interval: \(interval)", "\t}"]
+        }
         lines += ["}", "", "logging {"]
         if let logFile = spec.logFile {
             lines += ["\tto_logfile: yes", "\tlogfile: \(logFile)"]
@@ -50,7 +69,7 @@ extension CorosyncConf {
         lines += [
             "\tto_syslog: \(spec.logToSyslog ? "yes" : "no")",
             "\tto_stderr: \(spec.logToStderr ? "yes" : "no")",
-            "\ttimestamp: on",
+            "\ttimestamp: hires",
             "}",
             "",
             "quorum {",
@@ -85,6 +104,15 @@ extension CorosyncConf {
         }
         if let mtu = spec.knetMTU, !(576...65536).contains(mtu) {
             throw .invalid("knet_mtu must be from 576 to 65536, not \(mtu)")
+        }
+        if let interval = spec.knetPingIntervalMilliseconds {
+            guard spec.transport == "knet" else { throw .invalid("knet_ping_interval only applies to the knet transport") }
+            guard (1...Int(UInt32.max)).contains(interval) else {
+                throw .invalid("knet_ping_interval must be a positive number of milliseconds, not \(interval)")
+            }
+        }
+        if let retransmits = spec.tokenRetransmitsBeforeLoss, !(1...100).contains(retransmits) {
+            throw .invalid("token_retransmits_before_loss_const must be from 1 to 100, not \(retransmits)")
         }
         if let token = spec.tokenMilliseconds, !(1...Int(UInt32.max)).contains(token) {
             throw .invalid("token must be a positive number of milliseconds, not \(token)")

@@ -180,9 +180,9 @@ public actor DaemonRuntime {
     // MARK: - Inputs from corosync
 
     public func corosync(_ event: ClusterEvent) async {
-        proof.corosyncDelivered()
         switch event {
         case .connectionLost(let error):
+            proof.corosyncLost()
             logger.warning("corosync lost: releasing everything", metadata: ["error": "\(error)"])
             proof.dropAnchor()
             handle(.corosyncLost)
@@ -240,6 +240,7 @@ public actor DaemonRuntime {
             handle(.groupMembership(members: change.members, joined: change.joined.map(\.member), left: left))
         case .message(let from, let payload):
             metrics.messageReceived()
+            proof.corosyncTookMessages()
             do {
                 handle(.message(from: from, try ClusterMessage.decode(payload)))
             } catch {
@@ -247,7 +248,7 @@ public actor DaemonRuntime {
             }
         case .ring(let ring, let nodes):
             handle(.ring(ring, nodes: nodes))
-            proof.corosyncDelivered()
+            proof.corosyncDeliveredRing()
             proof.requestPreviousRing(learntAt: .now)
             scheduleAnchorCheck()
         }

@@ -99,7 +99,7 @@ public struct TotemService: Service {
         let proof = runtime.proof
         let monitor = TotemActivityMonitor(
             endpoint: endpoint, interval: DaemonTimings.totemPollInterval, pauseAfterGather: DaemonTimings.totemPauseLimit,
-            resumeSignal: { proof.deliveries }, observe: { proof.observe($0) })
+            resumeSignal: { proof.synchronisationsFinished }, observe: { proof.observe($0) })
         monitor.start()
         defer { monitor.stop() }
         for await event in proof.events.cancelOnGracefulShutdown() { await runtime.proofEvent(event) }

@@ -126,6 +126,7 @@ public final class GroupSender: Sendable {
                 try? await Task.sleep(for: Self.retryPause)
                 continue
             }
+            proof.corosyncTookMessages()
             if let since = state.withLock({ state -> ContinuousClock.Instant? in
                 defer { state.refusedSince = nil }
                 return state.refusedSince

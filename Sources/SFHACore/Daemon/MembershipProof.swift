@@ -37,9 +37,11 @@ public final class MembershipProof: Sendable {
     }
 
     private let state: Mutex<State>
-    /// Bumped whenever corosync has delivered something new (a ring, a quorum or membership event): the reading
-    /// thread, quiet during a membership change, resumes on it (`TotemActivityMonitor`'s `resumeSignal`).
-    private let corosyncDeliveries = Atomic<UInt64>(0)
+    /// Bumped when corosync has finished synchronising a new ring (or went away): the reading thread, quiet during a
+    /// membership change, resumes on it (`TotemActivityMonitor`'s `resumeSignal`).
+    private let synchronisationsEnded = Atomic<UInt64>(0)
+    /// corosync delivered a new ring and has not taken or delivered a process-group message since.
+    private let synchronising = Atomic<Bool>(false)
     private let continuation: AsyncStream<Event>.Continuation
     public let events: AsyncStream<Event>
     public init(window: Duration = DaemonTimings.defaultProofWindow) {
@@ -123,11 +125,28 @@ public final class MembershipProof: Sendable {
         state.withLock { $0.previousRingRequests.append(learntAt) }
     }
 
-    /// corosync delivered an event: a membership change it was synchronising is over (or it went away).
-    public func corosyncDelivered() { corosyncDeliveries.add(1, ordering: .relaxed) }
+    /// corosync delivered a new ring. It delivers it (and the quorum and process-group membership of it) while it
+    /// is still synchronising its services, holding back every cmap request until all are done: the end is not
+    /// this event but the next process-group message corosync takes or delivers.
+    public func corosyncDeliveredRing() { synchronising.store(true, ordering: .sequentiallyConsistent) }
 
-    /// How many times corosync delivered an event (the reading thread's resume signal).
-    public var deliveries: UInt64 { corosyncDeliveries.load(ordering: .relaxed) }
+    /// corosync took a process-group message from this daemon or delivered one: it is not synchronising (it refuses
+    /// messages until the synchronisation ends, and a message delivered after a ring was sent after that ring's
+    /// synchronisation ended everywhere).
+    public func corosyncTookMessages() {
+        if synchronising.exchange(false, ordering: .sequentiallyConsistent) {
+            synchronisationsEnded.add(1, ordering: .sequentiallyConsistent)
+        }
+    }
+
+    /// corosync went away: there is no synchronisation to wait for.
+    public func corosyncLost() {
+        synchronising.store(false, ordering: .sequentiallyConsistent)
+        synchronisationsEnded.add(1, ordering: .sequentiallyConsistent)
+    }
+
+    /// How many synchronisations corosync finished (the reading thread's resume signal).
+    public var synchronisationsFinished: UInt64 { synchronisationsEnded.load(ordering: .sequentiallyConsistent) }
 
     public func finish() { continuation.finish() }
 }

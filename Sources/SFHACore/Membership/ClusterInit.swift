@@ -117,6 +117,15 @@ public enum ClusterInit {
         return nil
     }
 
+    /// corosync's knet link ping interval for the mesh: a joining node's links to the members come up within about
+    /// two intervals of each other, time during which the ring is down (Docs/Mesh.md, "A held VIP stays through a
+    /// join"); the pings cost a few small packets per second per link.
+    public static let knetPingIntervalMilliseconds = 200
+    /// corosync's token retransmits before loss: a join's commit token lost on a link not yet up costs one
+    /// retransmit timeout (token / (this + 0.2)) of ring downtime, which the held VIP's proof must outlast
+    /// (Docs/Mesh.md, "A held VIP stays through a join").
+    public static let tokenRetransmitsBeforeLoss = 10
+
     /// The plan: the membership record (this node: node id 1, the network's first address), the mesh interface, the
     /// corosync.conf text and, when none exists, a config.yml.
     public static func plan(
@@ -135,6 +144,8 @@ public enum ClusterInit {
             var spec = CorosyncClusterSpec(
                 clusterName: request.clusterName, nodes: [CorosyncNodeEntry(nodeID: founder.nodeID, name: founder.name, addresses: ["\(founder.meshAddress)"])])
             spec.knetMTU = MeshInterfaceSpec.mtu
+            spec.knetPingIntervalMilliseconds = Self.knetPingIntervalMilliseconds
+            spec.tokenRetransmitsBeforeLoss = Self.tokenRetransmitsBeforeLoss
             spec.tokenMilliseconds = request.tokenMilliseconds
             conf = try CorosyncConf.generate(spec)
         } catch {

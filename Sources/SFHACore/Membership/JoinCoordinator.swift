@@ -171,6 +171,9 @@ extension DaemonRuntime {
                 throw SFHAError(.notQuorate, "the membership change was not committed (\(verdict.map { "\($0)" } ?? "no verdict in time")): the join was refused and nothing changed; try again")
             }
             record("commit \(request.name) = node id \(member.nodeID) at \(member.meshAddress) (membership revision \(revision))", node: state.nodeName, since: start)
+            if let peer = candidate.meshPeers(for: state.nodeName).first(where: { $0.publicKey == member.publicKey }) {
+                await meshReconciler.admit(peer)
+            }
 
             // 4. one reload, cluster-wide.
             start = clock.now

@@ -59,6 +59,23 @@ public actor MeshReconciler {
         return id
     }
 
+    /// While a join's answer holds every change: lets the joiner's own key complete a WireGuard handshake here
+    /// already, as a peer without addresses (the invitation's peer keeps the joiner's address until the answer is
+    /// sent). The joiner switches to its own key the moment it has the answer; a handshake this node refused then
+    /// would be retried by WireGuard only after its rekey timeout (seconds), and corosync's link to this node would
+    /// wait that long — with the ring down meanwhile. The release gives the peer its address.
+    public func admit(_ peer: MeshPeer) async {
+        var addressless = peer
+        addressless.allowedIPs = []
+        // No keepalive yet: a handshake this node started now would reach the joiner before it has the key.
+        addressless.persistentKeepalive = nil
+        do {
+            try await mesh.set(peer: addressless, on: interface)
+        } catch {
+            logger.warning("the joining node's WireGuard key could not be admitted before the answer: \(error.message); its first handshake here may be refused and retried later")
+        }
+    }
+
     public func release(_ id: UUID) async {
         guard heldBy.remove(id) != nil else { return }
         holds -= 1
