@@ -50,6 +50,13 @@ struct ClusterInitTests {
         #expect(try ClusterInit.plan(Self.request, NodeFacts(configurationExists: true), meshKey: key, at: Date()).configuration == nil)
     }
 
+    @Test func theShortestTokenStillMeetsCorosyncsMinimums() {
+        // corosync refuses to start when the token retransmit timeout (token / (retransmits + 0.2)) is under 30 ms or
+        // the hold (retransmit × 0.8 − 10 ms) under 14 ms (exec/totemconfig.c).
+        let retransmit = Double(ClusterInitRequest.tokenRange.lowerBound) / (Double(ClusterInit.tokenRetransmitsBeforeLoss) + 0.2)
+        #expect(retransmit >= 30 && retransmit * 0.8 - 10 >= 14)
+    }
+
     @Test func localNetworksAreReadFromIp() throws {
         let routes = """
             default via 192.0.2.1 dev eth0 proto dhcp src 192.0.2.10 metric 100
