@@ -94,6 +94,12 @@ function __sfha_parse_tokens -S
             case 'status'
                 __sfha_parse_subcommand 0 'json' 'socket=' 'lang=' 'version' 'h/help'
             end
+        case 'node'
+            __sfha_parse_subcommand 0 'version' 'h/help'
+            switch $unparsed_tokens[1]
+            case 'remove'
+                __sfha_parse_subcommand 1 'force' 'dry-run' 'yes' 'json' 'socket=' 'lang=' 'version' 'h/help'
+            end
         case 'help'
             __sfha_parse_subcommand -r 1 'version'
         end
@@ -171,6 +177,7 @@ complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'token' -d 'Make a single-use join token for a new node (give it to \'sfha join\' on that node).'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'join' -d 'Join this bare node to a cluster with a token from \'sfha token\'.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'mesh' -d 'The WireGuard mesh (wg-sfha) of a cluster built by \'sfha init\'.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'node' -d 'Change the cluster\'s membership.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'help' -d 'Show subcommand help information.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha status" json' -l 'json' -d 'Print JSON instead of text.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha status" watch' -l 'watch' -d 'Keep showing the status, refreshed every --interval (Ctrl-C ends it); with --json, one object per line.'
@@ -355,4 +362,15 @@ complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfh
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha mesh status" lang' -l 'lang' -d 'Language of messages: en or fr (default: $SFHA_LANG, then $LANG).' -rfka 'en fr'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha mesh status" version' -l 'version' -d 'Show the version.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha mesh status" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha node" version' -l 'version' -d 'Show the version.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha node" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha node" -eq 1' -fa 'remove' -d 'Remove a node from the cluster (run on any other member).'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha node remove" force' -l 'force' -d 'Remove it even when it is online and not in standby.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha node remove" dry-run' -l 'dry-run' -d 'Print the plan (steps, quorum arithmetic, refusals) and change nothing.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha node remove" yes' -l 'yes' -d 'Do not ask for confirmation.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha node remove" json' -l 'json' -d 'Print JSON.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha node remove" socket' -l 'socket' -d 'sfhad\'s control socket.' -rfka ''
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha node remove" lang' -l 'lang' -d 'Language of messages: en or fr (default: $SFHA_LANG, then $LANG).' -rfka 'en fr'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha node remove" version' -l 'version' -d 'Show the version.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha node remove" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha help" version' -l 'version' -d 'Show the version.'

@@ -70,13 +70,14 @@ _sfha() {
             'token:Make a single-use join token for a new node (give it to '\''sfha join'\'' on that node).'
             'join:Join this bare node to a cluster with a token from '\''sfha token'\''.'
             'mesh:The WireGuard mesh (wg-sfha) of a cluster built by '\''sfha init'\''.'
+            'node:Change the cluster'\''s membership.'
             'help:Show subcommand help information.'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|init|token|join|mesh|help)
+        status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|init|token|join|mesh|node|help)
             "_sfha_${words[1]}" && ret=0
             ;;
         esac
@@ -656,6 +657,53 @@ _sfha_mesh_status() {
     local -i ret=1
     local -ar ___lang=('en' 'fr')
     local -ar arg_specs=(
+        '--json[Print JSON.]'
+        '--socket[sfhad'\''s control socket.]:socket:'
+        '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sfha_node() {
+    local -i ret=1
+    local -ar arg_specs=(
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+        '(-): :->command'
+        '(-)*:: :->arg'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+    case "${state}" in
+    command)
+        local -ar subcommands=(
+            'remove:Remove a node from the cluster (run on any other member).'
+        )
+        _describe -V subcommand subcommands && ret=0
+        ;;
+    arg)
+        case "${words[1]}" in
+        remove)
+            "_sfha_node_${words[1]}" && ret=0
+            ;;
+        esac
+        ;;
+    esac
+
+    return "${ret}"
+}
+
+_sfha_node_remove() {
+    local -i ret=1
+    local -ar ___lang=('en' 'fr')
+    local -ar arg_specs=(
+        ':name:'
+        '--force[Remove it even when it is online and not in standby.]'
+        '--dry-run[Print the plan (steps, quorum arithmetic, refusals) and change nothing.]'
+        '--yes[Do not ask for confirmation.]'
         '--json[Print JSON.]'
         '--socket[sfhad'\''s control socket.]:socket:'
         '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'

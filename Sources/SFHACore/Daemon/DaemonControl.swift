@@ -348,10 +348,27 @@ extension DaemonRuntime {
         configurationPath: String? = nil,
         metrics: (@Sendable () -> [UInt8])? = nil,
         logs: DaemonLogBuffer? = nil,
-        meshStatus: (@Sendable () async throws(SFHAError) -> MeshStatusReport)? = nil
+        meshStatus: (@Sendable () async throws(SFHAError) -> MeshStatusReport)? = nil,
+        membershipPeers: (any MembershipPeers)? = nil
     ) -> ControlRouter {
         var router = ControlRouter()
         if let meshStatus { router.get("/v1/mesh") { _ in try await meshStatus() } }
+        if let membershipPeers {
+            router.post("/v1/node/remove", body: NodeRemoveRequest.self) { raw, request in
+                try raw.requireOnlyParameters(["name", "force", "dryRun"])
+                let who = Self.caller(raw.peer)
+                let what = "node remove \(request.name)\(request.force ? " --force" : "")\(request.dryRun ? " --dry-run" : "")"
+                do {
+                    let answer = try await self.removeMember(request, peers: membershipPeers)
+                    let outcome = request.dryRun ? "planned" : answer.revision.map { "removed (membership revision \($0))" } ?? "already removed"
+                    await self.record(.command, "\(what): \(outcome)\(answer.warnings.isEmpty ? "" : "; " + answer.warnings.joined(separator: "; "))", who: who)
+                    return answer
+                } catch {
+                    await self.record(.command, "\(what): refused: \(error)", who: who)
+                    throw error
+                }
+            }
+        }
         router.get("/v1/status") { _ in await self.status() }
         router.get("/v1/resources") { _ in await self.resources() }
         router.get("/v1/health") { _ in await self.healthReport() }

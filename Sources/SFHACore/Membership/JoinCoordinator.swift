@@ -105,23 +105,10 @@ extension DaemonRuntime {
                 continue
             }
             record("prepare corosync.conf (\(candidate.members.count) nodes, not reloaded)", node: state.nodeName, since: start)
-            let answers = await withTaskGroup(of: (ClusterMember, Result<MembershipPrepareAnswer, SFHAError>).self) { group in
-                for target in targets {
-                    group.addTask {
-                        do throws(SFHAError) {
-                            return (target, .success(try await peers.prepare(prepareRequest, on: target)))
-                        } catch {
-                            return (target, .failure(error))
-                        }
-                    }
-                }
-                var all: [(ClusterMember, Result<MembershipPrepareAnswer, SFHAError>)] = []
-                for await answer in group { all.append(answer) }
-                return all
-            }
+            let answers = await Self.prepare(prepareRequest, on: targets, peers: peers)
             var failure: SFHAError?
             var busy = false
-            for (target, answer) in answers.sorted(by: { $0.0.nodeID < $1.0.nodeID }) {
+            for (target, answer) in answers {
                 switch answer {
                 case .success(let prepared) where prepared.corosyncConfHash == localHash:
                     record("prepare corosync.conf, acknowledged with its hash", node: target.name, since: start)
@@ -220,7 +207,28 @@ extension DaemonRuntime {
                 + "bring \(down.count == 1 ? "it" : "them") back (or remove \(down.count == 1 ? "it" : "them") from the cluster) first")
     }
 
-    private func abortPrepared(_ id: String, on targets: [ClusterMember], peers: any MembershipPeers) async {
+    /// Asks every member of `targets` at once to prepare `request`; their answers, in node id order.
+    static func prepare(
+        _ request: MembershipPrepareRequest, on targets: [ClusterMember], peers: any MembershipPeers
+    ) async -> [(ClusterMember, Result<MembershipPrepareAnswer, SFHAError>)] {
+        let answers = await withTaskGroup(of: (ClusterMember, Result<MembershipPrepareAnswer, SFHAError>).self) { group in
+            for target in targets {
+                group.addTask {
+                    do throws(SFHAError) {
+                        return (target, .success(try await peers.prepare(request, on: target)))
+                    } catch {
+                        return (target, .failure(error))
+                    }
+                }
+            }
+            var all: [(ClusterMember, Result<MembershipPrepareAnswer, SFHAError>)] = []
+            for await answer in group { all.append(answer) }
+            return all
+        }
+        return answers.sorted { $0.0.nodeID < $1.0.nodeID }
+    }
+
+    func abortPrepared(_ id: String, on targets: [ClusterMember], peers: any MembershipPeers) async {
         await nodelistApplier?.abort(id)
         await withTaskGroup(of: Void.self) { group in
             for target in targets { group.addTask { await peers.abort(id, on: target) } }

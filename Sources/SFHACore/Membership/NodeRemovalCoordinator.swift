@@ -1,0 +1,178 @@
+import CorosyncKit
+import Foundation
+import MeshKit
+import SFHABase
+
+/// `POST /v1/node/remove` (control API): remove `name` from the cluster, run on any other member.
+public struct NodeRemoveRequest: Sendable, Equatable, Codable {
+    public var name: String
+    public var force: Bool
+    public var dryRun: Bool
+
+    public init(name: String, force: Bool = false, dryRun: Bool = false) {
+        self.name = name
+        self.force = force
+        self.dryRun = dryRun
+    }
+}
+
+/// The answer: the plan, the steps as they ran (none for a dry run), the warnings (members that did not acknowledge
+/// and catch up later), and what corosync reports here afterwards.
+public struct NodeRemoveAnswer: Sendable, Equatable, Codable {
+    public var plan: NodeRemovalPlan
+    public var steps: [JoinStep]
+    public var warnings: [String]
+    /// The membership revision that removed the node (nil: a dry run, or it was already removed).
+    public var revision: UInt64?
+    /// corosync's nodelist on this node after the reload (node names), to set beside the record.
+    public var corosyncNodelist: [String]?
+
+    public init(plan: NodeRemovalPlan, steps: [JoinStep] = [], warnings: [String] = [], revision: UInt64? = nil, corosyncNodelist: [String]? = nil) {
+        self.plan = plan
+        self.steps = steps
+        self.warnings = warnings
+        self.revision = revision
+        self.corosyncNodelist = corosyncNodelist
+    }
+}
+
+extension DaemonRuntime {
+    /// How long a removal waits for corosync to report the new nodelist after the reload.
+    static let runtimeNodelistWait: Duration = .seconds(5)
+
+    /// Removes a member, in the founding document's corrected order:
+    ///
+    /// 1. **validate** (`NodeRemoval.plan`): not this node, a member, this partition quorate and still quorate
+    ///    without it, the target offline or in standby (or `force`);
+    /// 2. **prepare** every other online member: it writes corosync.conf without the target and answers the file's
+    ///    hash (nothing reloaded). A member that does not answer is a warning, not an error: it catches up from the
+    ///    record;
+    /// 3. **commit** the removal in the membership record (the target's node id, address and key tombstoned). Every
+    ///    other member's WireGuard drops the target's peer on the commit; this node's is held;
+    /// 4. **this node**: corosync.conf, then **one reload** (libcfg; never a restart), and only then this node's own
+    ///    WireGuard peer of the target.
+    ///
+    /// A failure before the commit puts every prepared file back and changes nothing. Each step is logged as it
+    /// happens and returned.
+    public func removeMember(_ request: NodeRemoveRequest, peers: any MembershipPeers) async throws(SFHAError) -> NodeRemoveAnswer {
+        guard let nodelistApplier, let meshReconciler else {
+            throw SFHAError(.unavailable, "this sfhad does not manage membership (no mesh): it cannot remove nodes")
+        }
+        guard let membership = state.membership else {
+            throw SFHAError(.invalidState, "this cluster has no membership record (it was not built by 'sfha init')")
+        }
+        guard state.inProcessGroup else {
+            throw SFHAError(.unavailable, "sfhad is not in the sfha process group yet (is corosync running?): nothing changed")
+        }
+        let plan = NodeRemoval.plan(
+            record: membership.record, coordinator: state.nodeName, target: request.name, online: state.view.members,
+            quorate: state.view.quorate, targetStandby: state.document.configuration.standbyNodes.contains(request.name),
+            force: request.force)
+        if plan.alreadyRemoved { return NodeRemoveAnswer(plan: plan) }
+        if let refusal = plan.refusal { throw SFHAError(plan.refusalKind?.code ?? .invalidState, refusal) }
+        if plan.twoNodeBefore {
+            throw SFHAError(
+                .invalidState,
+                "\(request.name) is one of two members: a two-node cluster changes its membership only with both nodes in it (each half of a split is quorate), and removing a node of two is not supported yet; nothing changed")
+        }
+        if request.dryRun { return NodeRemoveAnswer(plan: plan) }
+        if plan.targetOnline {
+            throw SFHAError(
+                .invalidState,
+                "\(request.name) is online: this version removes offline nodes only (stop sfhad and corosync on it first); nothing changed")
+        }
+
+        var steps: [JoinStep] = []
+        var warnings: [String] = []
+        let clock = ContinuousClock()
+        func record(_ step: String, node: String, since start: ContinuousClock.Instant, _ result: String = "done") {
+            let milliseconds = Int((clock.now - start).milliseconds)
+            steps.append(JoinStep(step: step, node: node, result: result, milliseconds: milliseconds))
+            logger.notice("removal of \(request.name): \(step) on \(node): \(result) (\(milliseconds) ms)")
+        }
+        let candidate = try membership.record.removing(request.name, at: Date())
+        let id = UUID().uuidString
+        let prepareRequest = MembershipPrepareRequest(id: id, coordinator: state.nodeName, record: candidate)
+        let others = membership.record.members.filter { plan.onlineMembers.contains($0.name) }
+        var start = clock.now
+        record("\(request.name) is offline: nothing to tell it", node: request.name, since: start)
+
+        // 2. every other online member first.
+        start = clock.now
+        let answers = await Self.prepare(prepareRequest, on: others, peers: peers)
+        var hashes: [String: String] = [:]
+        for (member, answer) in answers {
+            switch answer {
+            case .success(let prepared):
+                hashes[member.name] = prepared.corosyncConfHash
+            case .failure(let error) where error.code == .conflict:
+                record("prepare corosync.conf without \(request.name)", node: member.name, since: start, "busy with another membership change")
+                await abortPrepared(id, on: others, peers: peers)
+                throw SFHAError(.conflict, "\(member.name) is busy with another membership change: nothing changed; try again in a moment")
+            case .failure(let error):
+                record("prepare corosync.conf without \(request.name)", node: member.name, since: start, "warning: \(error.message)")
+                warnings.append("\(member.name) did not acknowledge (\(error.message)): it catches up from the membership record when it answers again")
+            }
+        }
+
+        // 4a. this node's file, after the others'.
+        start = clock.now
+        let localHash: String
+        do {
+            localHash = try await nodelistApplier.prepare(prepareRequest, committed: membership.record)
+        } catch {
+            record("prepare corosync.conf without \(request.name)", node: state.nodeName, since: start, "failed: \(error.message)")
+            await abortPrepared(id, on: others, peers: peers)
+            throw SFHAError(error.code, "\(state.nodeName) could not write corosync.conf without \(request.name): \(error.message); nothing changed")
+        }
+        for member in others {
+            guard let hash = hashes[member.name] else { continue }
+            if hash == localHash {
+                record("remove \(request.name) from corosync.conf (\(candidate.members.count) nodes), acknowledged with its hash", node: member.name, since: start)
+            } else {
+                record("remove \(request.name) from corosync.conf", node: member.name, since: start, "warning: its file differs from \(state.nodeName)'s")
+                warnings.append("corosync.conf on \(member.name) differs from \(state.nodeName)'s beyond the nodelist: compare them ('sfha propagate' repairs the nodelist)")
+            }
+        }
+        record("write corosync.conf without \(request.name) (\(candidate.members.count) nodes, not reloaded yet)", node: state.nodeName, since: start)
+
+        // 3. commit, holding this node's WireGuard change until after the reload.
+        start = clock.now
+        let hold = await meshReconciler.hold()
+        let verdict = await proposeMembership(state.propose(membership: candidate, id: id), id: id)
+        guard case .committed(let revision)? = verdict else {
+            await meshReconciler.release(hold)
+            await abortPrepared(id, on: others, peers: peers)
+            record("commit the removal", node: state.nodeName, since: start, "failed: \(verdict.map { "\($0)" } ?? "no verdict in time")")
+            throw SFHAError(.notQuorate, "the removal was not committed (\(verdict.map { "\($0)" } ?? "no verdict in time")): every prepared corosync.conf is put back and nothing changed; try again")
+        }
+        record("commit the removal (membership revision \(revision); node id, address and key of \(request.name) never reused)", node: state.nodeName, since: start)
+
+        // 4b. one reload, then this node's own WireGuard peer of the target.
+        start = clock.now
+        do throws(SFHAError) {
+            try await nodelistApplier.reloader.reload()
+            record("reload corosync (libcfg: every member re-reads corosync.conf)", node: state.nodeName, since: start)
+        } catch {
+            record("reload corosync", node: state.nodeName, since: start, "failed: \(error.message)")
+            warnings.append("corosync did not reload (\(error.message)): \(request.name) is removed from the record and the files; run 'corosync-cfgtool -R' on a member")
+        }
+        start = clock.now
+        await meshReconciler.release(hold)
+        record("remove \(request.name)'s WireGuard peer", node: state.nodeName, since: start)
+        // What corosync itself reports here (its runtime nodelist, read again after the reload).
+        start = clock.now
+        let deadline = clock.now + Self.runtimeNodelistWait
+        while clock.now < deadline, state.facts?.nodeNames.values.contains(request.name) != false {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        let nodelist = state.facts.map { $0.nodeNames.sorted { $0.key < $1.key }.map(\.value) }
+        if let nodelist, !nodelist.contains(request.name) {
+            record("corosync's runtime nodelist: \(nodelist.joined(separator: ", "))", node: state.nodeName, since: start)
+        } else {
+            record("corosync's runtime nodelist", node: state.nodeName, since: start, "warning: still names \(request.name)")
+            warnings.append("corosync on \(state.nodeName) still lists \(request.name) (\(nodelist?.joined(separator: ", ") ?? "unknown")): check 'corosync-cmapctl nodelist' and run 'sfha propagate'")
+        }
+        return NodeRemoveAnswer(plan: plan, steps: steps, warnings: warnings, revision: revision, corosyncNodelist: nodelist)
+    }
+}

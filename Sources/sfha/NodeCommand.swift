@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import SFHABase
+import SFHACore
+
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node", abstract: "Change the cluster's membership.", subcommands: [NodeRemoveCommand.self])
+}
+
+struct NodeRemoveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove",
+        abstract: "Remove a node from the cluster (run on any other member).",
+        discussion: """
+            In this order: the removal is checked (not this node — that is 'sfha leave' —, a member, this partition \
+            quorate and still quorate without it, the node offline); every other online member writes corosync.conf \
+            without it and acknowledges with the file's hash (one that does not answer is a warning: it catches up \
+            later); the removal is committed in the membership record, and every other member drops the node's \
+            WireGuard peer; then this node writes its corosync.conf, corosync is reloaded once (never restarted), and \
+            only then this node drops its own WireGuard peer of it. The node's id, mesh address and key are never \
+            reused. --dry-run prints the plan and changes nothing.
+            """)
+
+    @Argument(help: "Name of the node to remove.") var name: String
+    @Flag(name: .long, help: "Remove it even when it is online and not in standby.") var force = false
+    @Flag(name: .long, help: "Print the plan (steps, quorum arithmetic, refusals) and change nothing.") var dryRun = false
+    @Flag(name: .long, help: "Do not ask for confirmation.") var yes = false
+    @Flag(name: .long, help: "Print JSON.") var json = false
+    @OptionGroup var daemon: DaemonOptions
+
+    func run() async throws {
+        let plan: NodeRemoveAnswer = try await daemon.call {
+            try await $0.post("/v1/node/remove", body: NodeRemoveRequest(name: name, force: force, dryRun: true))
+        }
+        if dryRun || plan.plan.alreadyRemoved {
+            if json { return try CLI.printJSON(plan) }
+            print(Self.describe(plan.plan))
+            return
+        }
+        if !json { print(Self.describe(plan.plan)) }
+        try CLI.confirm(
+            Text(en: "Remove \(name) from the cluster?", fr: "Retirer \(name) du cluster ?"), yes: yes, language: daemon.language)
+        let answer: NodeRemoveAnswer = try await daemon.call {
+            try await $0.post("/v1/node/remove", body: NodeRemoveRequest(name: name, force: force, dryRun: false))
+        }
+        if json { return try CLI.printJSON(answer) }
+        for step in answer.steps { print(Self.line(step)) }
+        for warning in answer.warnings { print("⚠ \(warning)") }
+        if let revision = answer.revision {
+            print("✓ \(name) removed (membership revision \(revision))"
+                + (answer.corosyncNodelist.map { "; corosync's nodelist here: \($0.joined(separator: ", "))" } ?? ""))
+        }
+    }
+
+    static func line(_ step: JoinStep) -> String {
+        let mark = step.result == "done" ? "✓" : step.result.hasPrefix("warning") ? "⚠" : "✗"
+        return "\(mark) \(step.node): \(step.step)\(step.result == "done" ? "" : " — \(step.result)") (\(step.milliseconds) ms)"
+    }
+
+    static func describe(_ plan: NodeRemovalPlan) -> String {
+        if plan.alreadyRemoved { return "\(plan.target) is already removed: nothing to do" }
+        var lines = ["Removing \(plan.target) (run on \(plan.coordinator)): \(plan.arithmetic)"]
+        if let overrides = plan.forceOverrides { lines.append("--force: \(overrides)") }
+        for (index, step) in plan.steps.enumerated() { lines.append("  \(index + 1). \(step.node): \(step.action)") }
+        return lines.joined(separator: "\n")
+    }
+}

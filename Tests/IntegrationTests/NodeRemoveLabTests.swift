@@ -1,0 +1,115 @@
+import CorosyncKit
+import Foundation
+import MeshKit
+import SFHABase
+import SFHACore
+import SFHALab
+import Testing
+
+extension LabTests {
+    /// `sfha node remove` on clusters built by init and join: the founding document's anti-regression checklist.
+    @Suite struct NodeRemove {
+        /// Every file a removal may touch on `node`, hashed (a dry run must leave them all as they were).
+        static func fileHashes(_ lab: Lab, _ node: String) async throws -> String {
+            let paths = ["/etc/corosync/corosync.conf", "/var/lib/sfha/membership.json", "/etc/wireguard/wg-sfha.conf", "/etc/sfha/config.yml"]
+            return try await lab.check(node, ["sha256sum"] + paths).standardOutput
+        }
+
+        /// Removing an offline node (checklist 1, 3, 4, 5, 6): four nodes by init and join, the VIP on node1 and
+        /// probed; node4 stopped; `sfha node remove node4` run on node2 (not the holder).
+        @Test func anOfflineNodeIsRemovedAndTheRestStayConnected() async throws {
+            try await Init.withBareLab("lt-remove", nodes: 4) { lab in
+                let cluster = try LabDaemonCluster(lab: lab)
+                let watcher = try await LabWatcher.start(lab: lab, vips: [cluster.vip])
+                defer { watcher.stop() }
+                try await cluster.found()
+                _ = try await cluster.join("node2", issuer: "node1")
+                _ = try await cluster.join("node3", issuer: "node2")
+                _ = try await cluster.join("node4", issuer: "node3")
+                let all = ["node1", "node2", "node3", "node4"]
+                let rest = ["node1", "node2", "node3"]
+                #expect(try await Join.waitForCluster(lab, all))
+                #expect(await watcher.waitForSingleHolder(of: cluster.vip.name, stable: .seconds(1), timeout: .seconds(30)) == "node1")
+                let node4Key = try JSONDecoder().decode(MembershipDocument.self, from: Data(try await Init.text(lab, "node4", "/var/lib/sfha/membership.json").utf8))
+                    .record.member(named: "node4")?.publicKey
+
+                // node4 goes down for good.
+                try await lab.check("node4", ["systemctl", "stop", "sfhad"])
+                try await lab.check("node4", ["systemctl", "stop", "corosync"])
+                #expect(try await LabTestSupport.eventually(timeout: .seconds(30)) {
+                    try await Join.status(lab, "node1").nodes.first { $0.name == "node4" }?.member == false
+                })
+                #expect(await watcher.waitForSingleHolder(of: cluster.vip.name, stable: .seconds(2), timeout: .seconds(30)) == "node1")
+                var pids: [String: Int32] = [:]
+                for node in rest { pids[node] = try lab.corosyncPID(on: node) }
+                let prober = try await LabHTTPProber.start(lab: lab, url: cluster.serviceURL)
+                #expect(await prober.waitForAnswer(from: "node1", after: LabClock.now(), timeout: .seconds(15)) != nil)
+                let start = LabClock.now()
+
+                // A dry run prints the plan and changes nothing anywhere.
+                var before: [String: String] = [:]
+                for node in rest { before[node] = try await Self.fileHashes(lab, node) }
+                let dry = try await lab.exec("node2", ["sfha", "node", "remove", "node4", "--dry-run", "--json"])
+                try #require(dry.succeeded, "\(dry.standardError)")
+                let plan = try JSONDecoder().decode(NodeRemoveAnswer.self, from: Data(dry.standardOutput.utf8))
+                #expect(plan.plan.refusal == nil && plan.plan.membersAfter == 3 && plan.plan.quorumAfter == 2 && plan.steps.isEmpty)
+                for node in rest { #expect(try await Self.fileHashes(lab, node) == before[node], "the dry run changed a file on \(node)") }
+
+                // The removal, from node2.
+                let run = try await lab.exec("node2", ["sfha", "node", "remove", "node4", "--yes", "--json"], timeout: .seconds(120))
+                try #require(run.succeeded, "sfha node remove: \(run.standardError)\(run.standardOutput)")
+                let answer = try JSONDecoder().decode(NodeRemoveAnswer.self, from: Data(run.standardOutput.utf8))
+                print("[remove] \(answer.steps.map { "\($0.node): \($0.step) — \($0.result) (\($0.milliseconds) ms)" }.joined(separator: "\n[remove] "))")
+                #expect(answer.revision != nil && answer.warnings.isEmpty, "\(answer.warnings)")
+                #expect(answer.corosyncNodelist == rest)
+
+                // 1 and 3: the others stay connected over P2P and see the same node list; quorate.
+                #expect(try await LabTestSupport.eventually(timeout: .seconds(20)) {
+                    for node in rest {
+                        let status = try await Join.status(lab, node)
+                        guard status.quorate, status.nodes.map(\.name).sorted() == rest,
+                            status.nodes.allSatisfy({ $0.member && $0.sfhaRunning == true })
+                        else { return false }
+                    }
+                    return true
+                }, "every remaining node lists node1–3, all online with sfhad answering over the mesh")
+                // 4: corosync's own view agrees on every node (runtime nodelist and membership); never restarted.
+                var confs: Set<String> = []
+                for node in rest {
+                    #expect(try await LabTestSupport.eventually(timeout: .seconds(20)) {
+                        let members = try await lab.check(node, ["corosync-quorumtool", "-l"]).standardOutput
+                        return members.contains("node1") && members.contains("node3") && !members.contains("node4")
+                    }, "corosync-quorumtool -l on \(node)")
+                    let nodelist = try await lab.check(node, ["corosync-cmapctl", "-b", "nodelist.node"]).standardOutput
+                    #expect(!nodelist.contains("node4") && nodelist.contains("node3"), "\(node)'s runtime nodelist: \(nodelist)")
+                    #expect(try lab.corosyncPID(on: node) == pids[node] && pids[node] != nil, "corosync of \(node) restarted")
+                    confs.insert(try await Init.text(lab, node, "/etc/corosync/corosync.conf"))
+                    let peers = try await lab.check(node, ["wg", "show", "wg-sfha", "peers"]).standardOutput
+                    #expect(!peers.contains(node4Key?.base64 ?? "?"), "\(node) still has node4's WireGuard peer")
+                }
+                #expect(confs.count == 1)
+                #expect(try CorosyncConf(parsing: confs.first ?? "").nodes.map(\.name) == rest)
+
+                // 5: the VIP on an untouched holder stayed up throughout.
+                let client = prober.report(since: start)
+                print("[remove] client: \(client)")
+                #expect(client.failures == 0 && client.answeredBy == ["node1"], "\(client)")
+                #expect(watcher.report(since: start).vipChanges.filter { !$0.present }.isEmpty, "the VIP left node1 during the removal")
+
+                // Running it again: already removed.
+                let again = try await lab.exec("node2", ["sfha", "node", "remove", "node4", "--yes"])
+                #expect(again.succeeded && again.standardOutput.contains("already removed"), "\(again.standardOutput)\(again.standardError)")
+
+                // 6: failover still works: the holder cut off, another node takes over, never two holders.
+                try await lab.isolate("node1")
+                let next = await watcher.waitForSingleHolder(of: cluster.vip.name, among: ["node2", "node3"], stable: .seconds(1), timeout: .seconds(60))
+                #expect(next == "node2" || next == "node3", "after node1's isolation the VIP is on \(next ?? "no node")")
+                try await lab.rejoin("node1")
+                await prober.stop()
+                let safety = watcher.report(since: start)
+                print("[remove] watcher: \(safety)")
+                #expect(safety.dualHolderSamples.isEmpty && safety.eventOverlaps.isEmpty && safety.heldWithoutQuorum.isEmpty, "\(safety)")
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import MeshKit
+import SFHABase
+import Testing
+
+@testable import SFHACore
+
+/// `sfha node remove`'s plan: the refusals (with the quorum arithmetic) and the founding document's order.
+@Suite("node removal: refusals and the plan", .timeLimit(.minutes(1)))
+struct NodeRemovalPlanTests {
+    /// A record of `count` members node1…nodeN (node ids 1…N), built the way the cluster builds it.
+    static func record(_ count: Int) throws -> MembershipRecord {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        var record = try MembershipRecord.founding(
+            clusterName: "prod", network: try IPv4Network(parsing: "10.99.0.0/24"), founder: "node1",
+            publicKey: WireGuardPrivateKey.generate().publicKey, endpoint: try MeshEndpoint(parsing: "192.0.2.1:51820"), at: now)
+        for index in stride(from: 2, through: count, by: 1) {
+            let invitation = WireGuardPrivateKey.generate().publicKey
+            let (invited, _) = try record.inviting(invitation, issuer: "node1", at: now)
+            (record, _) = try invited.redeeming(
+                invitation, name: "node\(index)", publicKey: WireGuardPrivateKey.generate().publicKey,
+                endpoint: try MeshEndpoint(parsing: "192.0.2.\(index):51820"), at: now)
+        }
+        return record
+    }
+
+    static func plan(
+        _ record: MembershipRecord, target: String, online: Set<UInt32>, quorate: Bool = true, standby: Bool = false, force: Bool = false
+    ) -> NodeRemovalPlan {
+        NodeRemoval.plan(record: record, coordinator: "node1", target: target, online: online, quorate: quorate, targetStandby: standby, force: force)
+    }
+
+    @Test func anOfflineNodeIsRemovedInTheCorrectedOrder() throws {
+        let plan = Self.plan(try Self.record(4), target: "node3", online: [1, 2, 4])
+        #expect(plan.refusal == nil && plan.forceOverrides == nil)
+        #expect(plan.membersAfter == 3 && plan.votesOnlineAfter == 3 && plan.quorumAfter == 2)
+        #expect(plan.onlineMembers == ["node2", "node4"] && plan.offlineMembers.isEmpty)
+        let order = plan.steps.map { "\($0.node): \($0.action.prefix(20))" }
+        // The target first, the record, every other member, and only then this node — its WireGuard peer last.
+        #expect(plan.steps.first?.node == "node3")
+        #expect(plan.steps.firstIndex { $0.action.hasPrefix("commit") }! < plan.steps.firstIndex { $0.node == "node2" }!, "\(order)")
+        #expect(plan.steps.lastIndex { $0.node == "node4" }! < plan.steps.firstIndex { $0.action.hasPrefix("write corosync.conf") && $0.node == "node1" }!, "\(order)")
+        let reload = try #require(plan.steps.firstIndex { $0.action.hasPrefix("reload corosync once") })
+        let ownPeer = try #require(plan.steps.firstIndex { $0.node == "node1" && $0.action.hasPrefix("remove node3's WireGuard peer") })
+        #expect(reload < ownPeer, "\(order)")
+        #expect(plan.steps.filter { $0.action.contains("reload") }.count == 1)
+        #expect(!plan.steps.contains { $0.action.contains("restart") && !$0.action.contains("never a restart") })
+    }
+
+    @Test func thisNodeLeavesWithLeave() throws {
+        let plan = Self.plan(try Self.record(3), target: "node1", online: [1, 2, 3])
+        #expect(plan.refusal?.contains("sfha leave") == true && plan.steps.isEmpty)
+    }
+
+    @Test func anUnknownNodeNamesTheMembers() throws {
+        let plan = Self.plan(try Self.record(3), target: "node9", online: [1, 2, 3])
+        #expect(plan.refusal?.contains("node1, node2, node3") == true && !plan.alreadyRemoved)
+    }
+
+    @Test func aRemovedNodeIsAlreadyRemoved() throws {
+        let removed = try Self.record(3).removing("node3", at: Date())
+        let plan = Self.plan(removed, target: "node3", online: [1, 2])
+        #expect(plan.alreadyRemoved && plan.refusal?.contains("already removed") == true)
+    }
+
+    @Test func aMinorityPartitionRemovesNothing() throws {
+        let plan = Self.plan(try Self.record(5), target: "node5", online: [1, 2], quorate: false)
+        #expect(plan.refusal?.contains("no quorum") == true && plan.steps.isEmpty)
+    }
+
+    @Test func theRestMustKeepQuorumAndTheArithmeticIsShown() throws {
+        // 5 members, node4 and node5 down: removing node5 leaves 4 members needing 3 votes; 3 online (node1–3) → fine.
+        #expect(Self.plan(try Self.record(5), target: "node5", online: [1, 2, 3]).refusal == nil)
+        // Removing node3 (online, in standby) instead: 4 members need 3, only node1 and node2 stay online → refused.
+        let plan = Self.plan(try Self.record(5), target: "node3", online: [1, 2, 3], standby: true)
+        #expect(plan.quorumAfter == 3 && plan.votesOnlineAfter == 2)
+        #expect(plan.refusal?.contains("would need 3 votes but only 2 members are online") == true, "\(plan.refusal ?? "")")
+        #expect(plan.refusal?.contains("5 → 4 members") == true)
+    }
+
+    @Test func anOnlineNodeNeedsStandbyOrForce() throws {
+        let record = try Self.record(3)
+        let refused = Self.plan(record, target: "node3", online: [1, 2, 3])
+        #expect(refused.refusal?.contains("--force") == true && refused.refusal?.contains("sfha standby node3") == true)
+        let standby = Self.plan(record, target: "node3", online: [1, 2, 3], standby: true)
+        #expect(standby.refusal == nil && standby.forceOverrides == nil && standby.steps.first?.action.hasPrefix("told to leave") == true)
+        let forced = Self.plan(record, target: "node3", online: [1, 2, 3], force: true)
+        #expect(forced.refusal == nil && forced.forceOverrides?.contains("handed over first") == true)
+        #expect(forced.steps.first?.action.hasPrefix("hand its groups over") == true)
+    }
+
+    @Test func threeToTwoSetsTwoNodeAndTwoToOneClearsIt() throws {
+        let three = Self.plan(try Self.record(3), target: "node3", online: [1, 2])
+        #expect(three.refusal == nil && !three.twoNodeBefore && three.twoNodeAfter && three.quorumAfter == 1)
+        #expect(three.arithmetic.contains("two_node set"))
+        let two = Self.plan(try Self.record(2), target: "node2", online: [1])
+        #expect(two.refusal == nil && two.twoNodeBefore && !two.twoNodeAfter && two.quorumAfter == 1)
+        #expect(two.arithmetic.contains("two_node cleared"))
+    }
+
+    @Test func votequorumsQuorum() {
+        #expect((1...7).map(NodeRemoval.quorum(of:)) == [1, 1, 2, 3, 3, 4, 4])
+    }
+}
