@@ -16,9 +16,11 @@ extension LabTests {
         }
 
         /// Removing an offline node (checklist 1, 3, 4, 5, 6): four nodes by init and join, the VIP on node1 and
-        /// probed; node4 stopped; `sfha node remove node4` run on node2 (not the holder).
+        /// probed; node4 stopped; `sfha node remove node4` run on node2 (not the holder). Then: node4 started again
+        /// with its old files is shut out and never holds the VIP; a removal in a minority partition is refused and
+        /// changes nothing; a later join (node5) gets a new node id and mesh address.
         @Test func anOfflineNodeIsRemovedAndTheRestStayConnected() async throws {
-            try await Init.withBareLab("lt-remove", nodes: 4) { lab in
+            try await Init.withBareLab("lt-remove", nodes: 5) { lab in
                 let cluster = try LabDaemonCluster(lab: lab)
                 let watcher = try await LabWatcher.start(lab: lab, vips: [cluster.vip])
                 defer { watcher.stop() }
@@ -100,12 +102,45 @@ extension LabTests {
                 let again = try await lab.exec("node2", ["sfha", "node", "remove", "node4", "--yes"])
                 #expect(again.succeeded && again.standardOutput.contains("already removed"), "\(again.standardOutput)\(again.standardError)")
 
-                // 6: failover still works: the holder cut off, another node takes over, never two holders.
+                // The removed node started again with its old files: the others' meshes shut it out, so it stays
+                // alone and without quorum, and never takes the VIP.
+                try await lab.check("node4", ["systemctl", "start", "corosync"])
+                try await lab.check("node4", ["systemctl", "start", "sfhad"])
+                let comeback = LabClock.now()
+                #expect(try await LabTestSupport.eventually(timeout: .seconds(30)) {
+                    (try? await Join.status(lab, "node4")) != nil
+                }, "node4's sfhad answers locally")
+                // Long enough for a token timeout and a ring attempt (it stays shut out; nothing to wait for).
+                _ = await watcher.waitForSample(timeout: .seconds(8)) { $0.holders(of: cluster.vip.name).contains("node4") }
+                let node4Status = try await Join.status(lab, "node4")
+                #expect(!node4Status.quorate && node4Status.nodes.filter(\.member).map(\.name) == ["node4"], "\(node4Status.nodes.map { ($0.name, $0.member) })")
+                #expect(!watcher.report(since: comeback).vipChanges.contains { $0.node == "node4" && $0.present }, "the removed node took the VIP")
+                for node in rest {
+                    #expect(try await Join.status(lab, node).nodes.map(\.name).sorted() == rest, "\(node) still lists node1–3 only")
+                }
+                try await lab.check("node4", ["systemctl", "stop", "sfhad"])
+                try await lab.check("node4", ["systemctl", "stop", "corosync"])
+
+                // 6: failover still works: the holder cut off, another node takes over, never two holders. And on the
+                // cut-off node (a minority partition) a removal is refused and changes nothing.
                 try await lab.isolate("node1")
                 let next = await watcher.waitForSingleHolder(of: cluster.vip.name, among: ["node2", "node3"], stable: .seconds(1), timeout: .seconds(60))
                 #expect(next == "node2" || next == "node3", "after node1's isolation the VIP is on \(next ?? "no node")")
+                #expect(try await LabTestSupport.eventually(timeout: .seconds(30)) { try await Join.status(lab, "node1").quorate == false })
+                let isolatedFiles = try await Self.fileHashes(lab, "node1")
+                let minority = try await lab.exec("node1", ["sfha", "node", "remove", "node3", "--yes"])
+                #expect(!minority.succeeded && minority.standardError.contains("no quorum"), "\(minority.standardError)")
+                #expect(try await Self.fileHashes(lab, "node1") == isolatedFiles)
                 try await lab.rejoin("node1")
+                #expect(try await Join.waitForCluster(lab, rest))
                 await prober.stop()
+
+                // A later join gets a node id and a mesh address never used before (node4's stay tombstoned).
+                _ = try await cluster.join("node5", issuer: "node2")
+                #expect(try await Join.waitForCluster(lab, rest + ["node5"]))
+                let grown = try JSONDecoder().decode(MembershipDocument.self, from: Data(try await Init.text(lab, "node1", "/var/lib/sfha/membership.json").utf8)).record
+                let node5 = try #require(grown.member(named: "node5"))
+                #expect(node5.nodeID == 5 && "\(node5.meshAddress)" == "10.99.0.5" && grown.tombstones.map(\.nodeID) == [4], "\(node5)")
                 let safety = watcher.report(since: start)
                 print("[remove] watcher: \(safety)")
                 #expect(safety.dualHolderSamples.isEmpty && safety.eventOverlaps.isEmpty && safety.heldWithoutQuorum.isEmpty, "\(safety)")
