@@ -13,8 +13,10 @@ struct NodeRemoveCommand: AsyncParsableCommand {
         commandName: "remove",
         abstract: "Remove a node from the cluster (run on any other member).",
         discussion: """
-            In this order: the removal is checked (not this node — that is 'sfha leave' —, a member, this partition \
-            quorate and still quorate without it, the node offline); every other online member writes corosync.conf \
+            In this order: the removal is checked (not this node, a member, this partition quorate and still quorate \
+            without it, the node offline, in standby, or --force); an online node hands its groups over and is told \
+            to leave (it stops corosync and sfhad, takes its mesh down, moves its files aside); every other online \
+            member writes corosync.conf \
             without it and acknowledges with the file's hash (one that does not answer is a warning: it catches up \
             later); the removal is committed in the membership record, and every other member drops the node's \
             WireGuard peer; then this node writes its corosync.conf, corosync is reloaded once (never restarted), and \

@@ -129,6 +129,21 @@ struct P2PService: Service {
                     throw SFHAError(.unauthorized, "a membership change is prepared only at its coordinator's request, from its mesh address")
                 }
                 return answer(try await runtime.prepareMembership(prepare))
+            case ("POST", DeparturePaths.leave):
+                let leave = try decode(LeaveRequest.self)
+                let record = await runtime.membershipDocument?.record
+                let local = await runtime.localReport.name
+                guard let coordinator = record?.member(named: leave.coordinator), coordinator.meshAddress == source, leave.coordinator != local
+                else {
+                    throw SFHAError(.unauthorized, "a node is told to leave only by another member running the removal, from its mesh address")
+                }
+                logger.notice("told to leave the cluster by \(leave.coordinator)")
+                var reply = answer(LeaveAnswer(node: local, accepted: true))
+                // After the answer is out: the departure ends with this daemon stopping.
+                reply.afterSending = { _ in
+                    Task { await runtime.leaveCluster(toldBy: leave.coordinator, effects: SystemDepartureEffects(mesh: WireGuardCommandController())) }
+                }
+                return reply
             case ("POST", JoinPaths.abort):
                 let abort = try decode(MembershipAbortRequest.self)
                 await runtime.nodelistApplier?.abort(abort.id)
@@ -237,18 +252,29 @@ struct P2PMembershipPeers: MembershipPeers {
     let key: P2PKey
 
     func prepare(_ request: MembershipPrepareRequest, on member: SFHACore.ClusterMember) async throws(SFHAError) -> MembershipPrepareAnswer {
+        try await call(JoinPaths.prepare, request, on: member, what: "the prepare")
+    }
+
+    func leave(_ request: LeaveRequest, on member: SFHACore.ClusterMember) async throws(SFHAError) -> LeaveAnswer {
+        try await call(DeparturePaths.leave, request, on: member, what: "the leave request")
+    }
+
+    /// A signed POST of `request` to `member`'s P2P API (10 s), its answer decoded.
+    private func call<Request: Encodable, Answer: Decodable>(
+        _ path: String, _ request: Request, on member: SFHACore.ClusterMember, what: String
+    ) async throws(SFHAError) -> Answer {
         let body: [UInt8]
         do {
             body = Array(try JSONEncoder().encode(request))
         } catch {
-            throw SFHAError(.internalError, "cannot encode the prepare request: \(error)")
+            throw SFHAError(.internalError, "cannot encode \(what): \(error)")
         }
-        let answer = try await P2PClient(key: key, timeout: .seconds(10)).send("POST", JoinPaths.prepare, body: body, to: "\(member.meshAddress)")
+        let answer = try await P2PClient(key: key, timeout: .seconds(10)).send("POST", path, body: body, to: "\(member.meshAddress)")
         guard answer.status == 200 else { throw answer.failure(at: member.name) }
         do {
-            return try JSONDecoder().decode(MembershipPrepareAnswer.self, from: Data(answer.body))
+            return try JSONDecoder().decode(Answer.self, from: Data(answer.body))
         } catch {
-            throw SFHAError(.invalidState, "\(member.name) answered the prepare with something else: \(error)")
+            throw SFHAError(.invalidState, "\(member.name) answered \(what) with something else: \(error)")
         }
     }
 

@@ -15,19 +15,30 @@ extension LabTests {
             return try await lab.check(node, ["sha256sum"] + paths).standardOutput
         }
 
+        /// node1–node4 by init and join (node1 holds the VIP), watched.
+        static func fourNodes(_ lab: Lab) async throws -> (LabDaemonCluster, LabWatcher) {
+            let cluster = try LabDaemonCluster(lab: lab)
+            let watcher = try await LabWatcher.start(lab: lab, vips: [cluster.vip])
+            do {
+                try await cluster.found()
+                _ = try await cluster.join("node2", issuer: "node1")
+                _ = try await cluster.join("node3", issuer: "node2")
+                _ = try await cluster.join("node4", issuer: "node3")
+            } catch {
+                watcher.stop()
+                throw error
+            }
+            return (cluster, watcher)
+        }
+
         /// Removing an offline node (checklist 1, 3, 4, 5, 6): four nodes by init and join, the VIP on node1 and
         /// probed; node4 stopped; `sfha node remove node4` run on node2 (not the holder). Then: node4 started again
         /// with its old files is shut out and never holds the VIP; a removal in a minority partition is refused and
         /// changes nothing; a later join (node5) gets a new node id and mesh address.
         @Test func anOfflineNodeIsRemovedAndTheRestStayConnected() async throws {
             try await Init.withBareLab("lt-remove", nodes: 5) { lab in
-                let cluster = try LabDaemonCluster(lab: lab)
-                let watcher = try await LabWatcher.start(lab: lab, vips: [cluster.vip])
+                let (cluster, watcher) = try await Self.fourNodes(lab)
                 defer { watcher.stop() }
-                try await cluster.found()
-                _ = try await cluster.join("node2", issuer: "node1")
-                _ = try await cluster.join("node3", issuer: "node2")
-                _ = try await cluster.join("node4", issuer: "node3")
                 let all = ["node1", "node2", "node3", "node4"]
                 let rest = ["node1", "node2", "node3"]
                 #expect(try await Join.waitForCluster(lab, all))
@@ -143,6 +154,67 @@ extension LabTests {
                 #expect(node5.nodeID == 5 && "\(node5.meshAddress)" == "10.99.0.5" && grown.tombstones.map(\.nodeID) == [4], "\(node5)")
                 let safety = watcher.report(since: start)
                 print("[remove] watcher: \(safety)")
+                #expect(safety.dualHolderSamples.isEmpty && safety.eventOverlaps.isEmpty && safety.heldWithoutQuorum.isEmpty, "\(safety)")
+            }
+        }
+    
+        /// Removing an online node with --force (checklist 2), the current holder at that: its groups go elsewhere
+        /// first (never on two nodes), it is told to leave (sfhad and corosync stop, the mesh goes down, its files are
+        /// moved aside), and the rest end identical, quorate, their corosync never restarted.
+        @Test func theOnlineHolderIsRemovedWithForce() async throws {
+            try await Init.withBareLab("lt-rmforce", nodes: 4) { lab in
+                let (cluster, watcher) = try await Self.fourNodes(lab)
+                defer { watcher.stop() }
+                let rest = ["node2", "node3", "node4"]
+                #expect(try await Join.waitForCluster(lab, ["node1"] + rest))
+                #expect(await watcher.waitForSingleHolder(of: cluster.vip.name, stable: .seconds(1), timeout: .seconds(30)) == "node1")
+                var pids: [String: Int32] = [:]
+                for node in rest { pids[node] = try lab.corosyncPID(on: node) }
+                let prober = try await LabHTTPProber.start(lab: lab, url: cluster.serviceURL)
+                #expect(await prober.waitForAnswer(from: "node1", after: LabClock.now(), timeout: .seconds(15)) != nil)
+                let start = LabClock.now()
+
+                // Without --force: refused, nothing changed.
+                let refused = try await lab.exec("node2", ["sfha", "node", "remove", "node1", "--yes"])
+                #expect(!refused.succeeded && refused.standardError.contains("--force"), "\(refused.standardError)")
+
+                let run = try await lab.exec("node2", ["sfha", "node", "remove", "node1", "--force", "--yes", "--json"], timeout: .seconds(120))
+                try #require(run.succeeded, "sfha node remove --force: \(run.standardError)\(run.standardOutput)")
+                let answer = try JSONDecoder().decode(NodeRemoveAnswer.self, from: Data(run.standardOutput.utf8))
+                print("[remove-force] \(answer.steps.map { "\($0.node): \($0.step) — \($0.result) (\($0.milliseconds) ms)" }.joined(separator: "\n[remove-force] "))")
+                #expect(answer.revision != nil && answer.warnings.isEmpty, "\(answer.warnings)")
+                #expect(answer.steps.contains { $0.node == "node1" && $0.step.hasPrefix("hand its groups over") && $0.result == "done" })
+                #expect(answer.steps.contains { $0.node == "node1" && $0.step.hasPrefix("left corosync's membership") && $0.result == "done" })
+
+                // The removed node left: corosync and sfhad stopped and disabled, mesh down, files moved aside.
+                #expect(try await LabTestSupport.eventually(timeout: .seconds(30)) {
+                    guard try lab.corosyncPID(on: "node1") == nil else { return false }
+                    return try await lab.exec("node1", ["systemctl", "is-active", "sfhad"]).standardOutput.contains("inactive")
+                }, "corosync and sfhad stopped on node1")
+                if ProcessInfo.processInfo.environment["SFHA_LAB_LOGS"] != nil {
+                    print((try? await Init.text(lab, "node1", "/var/log/corosync/sfhad.log")) ?? "")
+                }
+                #expect(try await lab.exec("node1", ["ip", "link", "show", "dev", "wg-sfha"]).exitCode != 0, "node1's mesh is down")
+                #expect(try await lab.exec("node1", ["test", "-e", "/etc/corosync/corosync.conf"]).exitCode != 0)
+                let aside = try await lab.check("node1", ["sh", "-c", "ls /etc/corosync /var/lib/sfha /etc/wireguard"]).standardOutput
+                #expect(aside.contains("corosync.conf.removed-") && aside.contains("membership.json.removed-") && aside.contains("wg-sfha.conf.removed-"), "\(aside)")
+                #expect(try await lab.exec("node1", ["systemctl", "is-enabled", "corosync"]).exitCode != 0)
+
+                // The rest: the same three, quorate, corosync untouched, the VIP on one of them.
+                #expect(try await Join.waitForCluster(lab, rest))
+                var confs: Set<String> = []
+                for node in rest {
+                    #expect(try lab.corosyncPID(on: node) == pids[node] && pids[node] != nil, "corosync of \(node) restarted")
+                    confs.insert(try await Init.text(lab, node, "/etc/corosync/corosync.conf"))
+                }
+                let restConf = try CorosyncConf(parsing: confs.first ?? "")
+                #expect(confs.count == 1 && restConf.nodes.map(\.name) == rest)
+                let holder = await watcher.waitForSingleHolder(of: cluster.vip.name, among: Set(rest), stable: .seconds(1), timeout: .seconds(30))
+                #expect(holder != nil)
+                await prober.stop()
+                let client = prober.report(since: start)
+                let safety = watcher.report(since: start)
+                print("[remove-force] client: \(client)\n[remove-force] watcher: \(safety)")
                 #expect(safety.dualHolderSamples.isEmpty && safety.eventOverlaps.isEmpty && safety.heldWithoutQuorum.isEmpty, "\(safety)")
             }
         }

@@ -1,6 +1,7 @@
 import Foundation
 import MeshKit
 import SFHABase
+import Synchronization
 import Testing
 
 @testable import SFHACore
@@ -100,5 +101,42 @@ struct NodeRemovalPlanTests {
 
     @Test func votequorumsQuorum() {
         #expect((1...7).map(NodeRemoval.quorum(of:)) == [1, 1, 2, 3, 3, 4, 4])
+    }
+}
+
+/// What a node told to leave does to itself after its handover, in order.
+@Suite("a node leaving: its own steps", .timeLimit(.minutes(1)))
+struct NodeDepartureTests {
+    @Test func corosyncFirstThenTheMeshThenTheFilesAndSfhadLast() async {
+        let effects = FakeDepartureEffects()
+        let steps = Mutex<[(String, String)]>([])
+        await NodeDeparture.run(node: "node3", effects: effects, at: Date(timeIntervalSince1970: 1_800_000_000)) { step, result in
+            steps.withLock { $0.append((step, result)) }
+        }
+        let calls = effects.calls
+        #expect(calls.first == "systemctl disable --now corosync")
+        #expect(calls[1] == "mesh down wg-sfha" && calls[2] == "systemctl disable wg-quick@wg-sfha")
+        #expect(calls.last == "systemctl --no-block disable --now sfhad")
+        let moved = calls.filter { $0.hasPrefix("move ") }.map { String($0.dropFirst(5)) }
+        #expect(moved == NodeDeparture.files && moved.contains("/etc/corosync/corosync.conf") && moved.contains("/etc/wireguard/wg-sfha.conf"))
+        #expect(steps.withLock { $0 }.allSatisfy { $0.1 == "done" })
+        #expect(NodeDeparture.suffix(at: Date(timeIntervalSince1970: 1_800_000_000)) == ".removed-20270115T080000Z")
+    }
+
+    @Test func aFailedStepIsRecordedAndTheOthersStillRun() async {
+        struct Failing: DepartureEffects {
+            let inner = FakeDepartureEffects()
+            func systemctl(_ arguments: [String]) async throws(SFHAError) {
+                if arguments.contains("corosync") { throw SFHAError(.commandFailed, "corosync would not stop") }
+                try await inner.systemctl(arguments)
+            }
+            func tearDownMesh(_ interface: String) async throws(SFHAError) { try await inner.tearDownMesh(interface) }
+            func moveAside(_ path: String, suffix: String) throws(SFHAError) -> Bool { try inner.moveAside(path, suffix: suffix) }
+        }
+        let effects = Failing()
+        let steps = Mutex<[(String, String)]>([])
+        await NodeDeparture.run(node: "node3", effects: effects, at: Date()) { step, result in steps.withLock { $0.append((step, result)) } }
+        #expect(steps.withLock { $0 }.first?.1.hasPrefix("failed: corosync would not stop") == true)
+        #expect(effects.inner.calls.last == "systemctl --no-block disable --now sfhad")
     }
 }

@@ -30,6 +30,11 @@ struct NodeRemovalRunTests {
             return MembershipPrepareAnswer(node: member.name, corosyncConfHash: try await copy.prepare(request, committed: nil))
         }
 
+        func leave(_ request: LeaveRequest, on member: SFHACore.ClusterMember) async throws(SFHAError) -> LeaveAnswer {
+            calls.withLock { $0.append("leave \(member.name)") }
+            throw SFHAError(.timeout, "\(member.name) does not answer")
+        }
+
         func abort(_ id: String, on member: SFHACore.ClusterMember) async {
             calls.withLock { $0.append("abort \(member.name)") }
         }

@@ -301,7 +301,7 @@ extension DaemonRuntime {
     }
 
     /// Waits (at most `moveTimeout`) until `condition` holds on this node's view; the core loop runs meanwhile.
-    private func waitForPlacement(_ condition: () -> Bool) async {
+    func waitForPlacement(_ condition: () -> Bool) async {
         let clock = ContinuousClock()
         let deadline = clock.now + Self.moveTimeout
         while clock.now < deadline, !condition() { try? await Task.sleep(for: .milliseconds(20)) }

@@ -7,6 +7,8 @@ import SFHABase
 public protocol MembershipPeers: Sendable {
     func prepare(_ request: MembershipPrepareRequest, on member: ClusterMember) async throws(SFHAError) -> MembershipPrepareAnswer
     func abort(_ id: String, on member: ClusterMember) async
+    /// Tells `member` to leave the cluster (a removal's coordinator, when the node to remove is online).
+    func leave(_ request: LeaveRequest, on member: ClusterMember) async throws(SFHAError) -> LeaveAnswer
 }
 
 /// What the issuer hands the joiner besides the membership: read from this node's files.

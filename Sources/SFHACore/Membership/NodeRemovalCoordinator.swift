@@ -39,6 +39,54 @@ public struct NodeRemoveAnswer: Sendable, Equatable, Codable {
 extension DaemonRuntime {
     /// How long a removal waits for corosync to report the new nodelist after the reload.
     static let runtimeNodelistWait: Duration = .seconds(5)
+    /// How long a removal waits for an online node it told to leave to leave corosync's membership.
+    static let departureWait: Duration = .seconds(30)
+
+    /// An online node to remove: its groups go elsewhere first (standby, when it is not in standby yet: `--force`),
+    /// then it is told to leave (it stops corosync, takes its mesh down, moves its files aside, stops sfhad), and
+    /// the removal goes on once it has left corosync's membership. A node that does not answer or does not leave in
+    /// time is a warning: the others stop reaching it when its peer and nodelist entry go.
+    private func handOverAndTellToLeave(
+        _ target: ClusterMember, plan: NodeRemovalPlan, peers: any MembershipPeers,
+        record: (String, String, ContinuousClock.Instant, String) -> Void, warnings: inout [String]
+    ) async throws(SFHAError) {
+        let clock = ContinuousClock()
+        var start = clock.now
+        if !plan.targetStandby {
+            _ = try await setStandby(node: target.name, true)
+            func handedOver() -> Bool {
+                guard state.view.reports[target.name]?.holdings.isEmpty != false else { return false }
+                return state.lastPlacement?.assignments.allSatisfy { assignment in
+                    assignment.holder.map { state.view.reports[$0]?.running.contains(assignment.group) == true } ?? true
+                } ?? true
+            }
+            await waitForPlacement(handedOver)
+            if handedOver() {
+                record("hand its groups over (standby)", target.name, start, "done")
+            } else {
+                record("hand its groups over (standby)", target.name, start, "warning: not done within \(Self.moveTimeout.sfhaText)")
+                warnings.append("\(target.name) had not handed its groups over within \(Self.moveTimeout.sfhaText); it releases them when it leaves")
+            }
+        }
+        start = clock.now
+        do throws(SFHAError) {
+            _ = try await peers.leave(LeaveRequest(coordinator: state.nodeName), on: target)
+            record("told to leave (it stops corosync and sfhad, takes its mesh down, moves its files aside)", target.name, start, "done")
+        } catch {
+            record("told to leave", target.name, start, "warning: \(error.message)")
+            warnings.append("\(target.name) could not be told to leave (\(error.message)): stop sfhad and corosync on it by hand")
+            return
+        }
+        start = clock.now
+        let deadline = clock.now + Self.departureWait
+        while clock.now < deadline, state.view.members.contains(target.nodeID) { try? await Task.sleep(for: .milliseconds(100)) }
+        if state.view.members.contains(target.nodeID) {
+            record("leave corosync's membership", target.name, start, "warning: still a member after \(Self.departureWait.sfhaText)")
+            warnings.append("\(target.name) was still in corosync's membership after \(Self.departureWait.sfhaText): it is cut off when its peer and nodelist entry go")
+        } else {
+            record("left corosync's membership", target.name, start, "done")
+        }
+    }
 
     /// Removes a member, in the founding document's corrected order:
     ///
@@ -76,11 +124,6 @@ extension DaemonRuntime {
                 "\(request.name) is one of two members: a two-node cluster changes its membership only with both nodes in it (each half of a split is quorate), and removing a node of two is not supported yet; nothing changed")
         }
         if request.dryRun { return NodeRemoveAnswer(plan: plan) }
-        if plan.targetOnline {
-            throw SFHAError(
-                .invalidState,
-                "\(request.name) is online: this version removes offline nodes only (stop sfhad and corosync on it first); nothing changed")
-        }
 
         var steps: [JoinStep] = []
         var warnings: [String] = []
@@ -95,7 +138,12 @@ extension DaemonRuntime {
         let prepareRequest = MembershipPrepareRequest(id: id, coordinator: state.nodeName, record: candidate)
         let others = membership.record.members.filter { plan.onlineMembers.contains($0.name) }
         var start = clock.now
-        record("\(request.name) is offline: nothing to tell it", node: request.name, since: start)
+        if plan.targetOnline, let target = membership.record.member(named: request.name) {
+            try await handOverAndTellToLeave(
+                target, plan: plan, peers: peers, record: { record($0, node: $1, since: $2, $3) }, warnings: &warnings)
+        } else {
+            record("\(request.name) is offline: nothing to tell it", node: request.name, since: start)
+        }
 
         // 2. every other online member first.
         start = clock.now

@@ -1,0 +1,140 @@
+import Foundation
+import MeshKit
+import SFHABase
+import Synchronization
+
+/// `POST /v1/leave` (P2P): a removal's coordinator tells this node to leave the cluster.
+public struct LeaveRequest: Sendable, Equatable, Codable {
+    public var coordinator: String
+    public init(coordinator: String) { self.coordinator = coordinator }
+}
+
+public struct LeaveAnswer: Sendable, Equatable, Codable {
+    public var node: String
+    public var accepted: Bool
+    public init(node: String, accepted: Bool) {
+        self.node = node
+        self.accepted = accepted
+    }
+}
+
+public enum DeparturePaths {
+    public static let leave = "/v1/leave"
+}
+
+/// What leaving does to this machine, as effects (the real ones run `systemctl` and `wg`/`ip`; the fake records).
+public protocol DepartureEffects: Sendable {
+    /// Runs `systemctl ARGUMENTS…`.
+    func systemctl(_ arguments: [String]) async throws(SFHAError)
+    func tearDownMesh(_ interface: String) async throws(SFHAError)
+    /// Renames `path` to `path + suffix` (false: there was no such file).
+    func moveAside(_ path: String, suffix: String) throws(SFHAError) -> Bool
+}
+
+public struct SystemDepartureEffects: DepartureEffects {
+    let runner: any ProgramRunner
+    let mesh: any MeshController
+
+    public init(runner: any ProgramRunner = SystemProgramRunner(), mesh: any MeshController) {
+        self.runner = runner
+        self.mesh = mesh
+    }
+
+    public func systemctl(_ arguments: [String]) async throws(SFHAError) {
+        try await runner.check("systemctl", arguments, timeout: .seconds(60))
+    }
+
+    public func tearDownMesh(_ interface: String) async throws(SFHAError) { try await mesh.tearDown(interface) }
+
+    public func moveAside(_ path: String, suffix: String) throws(SFHAError) -> Bool {
+        guard FileManager.default.fileExists(atPath: path) else { return false }
+        guard rename(path, path + suffix) == 0 else {
+            throw SFHAError(.io, "cannot move \(path) aside to \(path + suffix): \(String(cString: strerror(errno)))")
+        }
+        return true
+    }
+}
+
+/// Records what leaving would have done (tests).
+public final class FakeDepartureEffects: DepartureEffects {
+    private let log = Mutex<[String]>([])
+    public init() {}
+    public var calls: [String] { log.withLock { $0 } }
+    public func systemctl(_ arguments: [String]) async throws(SFHAError) { log.withLock { $0.append("systemctl " + arguments.joined(separator: " ")) } }
+    public func tearDownMesh(_ interface: String) async throws(SFHAError) { log.withLock { $0.append("mesh down \(interface)") } }
+    public func moveAside(_ path: String, suffix: String) throws(SFHAError) -> Bool {
+        log.withLock { $0.append("move \(path)") }
+        return true
+    }
+}
+
+/// A node leaving the cluster, on itself: after its daemon has handed over what it held and left the process group,
+/// corosync stops (the others see it leave the membership), the mesh goes down, the cluster's files are moved aside
+/// with a timestamp (never deleted: a mistaken removal can be undone by hand), and sfhad stops last — disabled, like
+/// corosync and the mesh, so a reboot does not bring the node back.
+public enum NodeDeparture {
+    /// The files of the cluster on a member, moved aside when it leaves.
+    public static let files = [
+        "/etc/corosync/corosync.conf", "/etc/corosync/authkey", "/etc/sfha/p2p.key", "/etc/sfha/config.yml",
+        "/var/lib/sfha/membership.json", "/var/lib/sfha/cluster.json", "/etc/wireguard/\(MeshInterfaceSpec.defaultName).conf",
+    ]
+
+    /// `.removed-20261205T031500Z`: what a moved-aside file's name gets.
+    public static func suffix(at date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return ".removed-" + formatter.string(from: date)
+    }
+
+    /// Runs the steps after the handover; each is recorded (a failed one is recorded and the next still runs: a
+    /// node told to leave leaves as far as it can). The last step stops this daemon.
+    public static func run(node: String, effects: any DepartureEffects, at date: Date, record: (String, String) -> Void) async {
+        func step(_ what: String, _ body: () async throws(SFHAError) -> Void) async {
+            do throws(SFHAError) {
+                try await body()
+                record(what, "done")
+            } catch {
+                record(what, "failed: \(error.message)")
+            }
+        }
+        await step("stop corosync (this node leaves the membership) and disable it") { () async throws(SFHAError) in
+            try await effects.systemctl(["disable", "--now", "corosync"])
+        }
+        await step("take the mesh down (\(MeshInterfaceSpec.defaultName)) and disable it") { () async throws(SFHAError) in
+            try await effects.tearDownMesh(MeshInterfaceSpec.defaultName)
+            try await effects.systemctl(["disable", "wg-quick@\(MeshInterfaceSpec.defaultName)"])
+        }
+        let suffix = suffix(at: date)
+        var moved: [String] = []
+        await step("move the cluster's files aside (*\(suffix))") { () async throws(SFHAError) in
+            for path in files where try effects.moveAside(path, suffix: suffix) { moved.append(path) }
+        }
+        record("moved aside: \(moved.isEmpty ? "nothing" : moved.joined(separator: ", "))", "done")
+        await step("stop and disable sfhad (last)") { () async throws(SFHAError) in
+            try await effects.systemctl(["--no-block", "disable", "--now", "sfhad"])
+        }
+    }
+}
+
+extension DaemonRuntime {
+    /// This node was told to leave by `coordinator` (a removal running there): it goes to standby here (takes nothing
+    /// more, releases what it holds — the coordinator normally moved its groups away already) and waits until it
+    /// holds nothing, then `NodeDeparture` runs; its last step stops this daemon (whose graceful stop then has
+    /// nothing left to hand over).
+    public func leaveCluster(toldBy coordinator: String, effects: any DepartureEffects) async {
+        logger.notice("told to leave the cluster by \(coordinator): handing over, then stopping corosync, the mesh and sfhad")
+        setStandby(true)
+        let clock = ContinuousClock()
+        let deadline = clock.now + Self.moveTimeout
+        while clock.now < deadline, !state.holdings.isEmpty { try? await Task.sleep(for: .milliseconds(50)) }
+        if !state.holdings.isEmpty {
+            logger.warning("leaving the cluster: still holding \(state.holdings.sorted().joined(separator: ", ")) after \(Self.moveTimeout.sfhaText); stopping corosync releases them")
+        }
+        let logger = self.logger
+        await NodeDeparture.run(node: state.nodeName, effects: effects, at: Date()) { step, result in
+            logger.notice("leaving the cluster: \(step): \(result)")
+        }
+    }
+}
