@@ -100,6 +100,8 @@ function __sfha_parse_tokens -S
             case 'remove'
                 __sfha_parse_subcommand 1 'force' 'dry-run' 'yes' 'json' 'socket=' 'lang=' 'version' 'h/help'
             end
+        case 'propagate'
+            __sfha_parse_subcommand 0 'dry-run' 'json' 'socket=' 'lang=' 'version' 'h/help'
         case 'help'
             __sfha_parse_subcommand -r 1 'version'
         end
@@ -178,6 +180,7 @@ complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'join' -d 'Join this bare node to a cluster with a token from \'sfha token\'.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'mesh' -d 'The WireGuard mesh (wg-sfha) of a cluster built by \'sfha init\'.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'node' -d 'Change the cluster\'s membership.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'propagate' -d 'Repair: make every reachable member\'s corosync.conf and WireGuard peers match the membership record.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_positional "sfha" -eq 1' -fa 'help' -d 'Show subcommand help information.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha status" json' -l 'json' -d 'Print JSON instead of text.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha status" watch' -l 'watch' -d 'Keep showing the status, refreshed every --interval (Ctrl-C ends it); with --json, one object per line.'
@@ -373,4 +376,10 @@ complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfh
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha node remove" lang' -l 'lang' -d 'Language of messages: en or fr (default: $SFHA_LANG, then $LANG).' -rfka 'en fr'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha node remove" version' -l 'version' -d 'Show the version.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha node remove" h help' -s 'h' -l 'help' -d 'Show help information.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha propagate" dry-run' -l 'dry-run' -d 'Say what would change, change nothing.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha propagate" json' -l 'json' -d 'Print JSON.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha propagate" socket' -l 'socket' -d 'sfhad\'s control socket.' -rfka ''
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha propagate" lang' -l 'lang' -d 'Language of messages: en or fr (default: $SFHA_LANG, then $LANG).' -rfka 'en fr'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha propagate" version' -l 'version' -d 'Show the version.'
+complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha propagate" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'sfha' -n '__sfha_should_offer_completions_for_flags_or_options "sfha help" version' -l 'version' -d 'Show the version.'

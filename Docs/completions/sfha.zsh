@@ -71,13 +71,14 @@ _sfha() {
             'join:Join this bare node to a cluster with a token from '\''sfha token'\''.'
             'mesh:The WireGuard mesh (wg-sfha) of a cluster built by '\''sfha init'\''.'
             'node:Change the cluster'\''s membership.'
+            'propagate:Repair: make every reachable member'\''s corosync.conf and WireGuard peers match the membership record.'
             'help:Show subcommand help information.'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|init|token|join|mesh|node|help)
+        status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|init|token|join|mesh|node|propagate|help)
             "_sfha_${words[1]}" && ret=0
             ;;
         esac
@@ -704,6 +705,22 @@ _sfha_node_remove() {
         '--force[Remove it even when it is online and not in standby.]'
         '--dry-run[Print the plan (steps, quorum arithmetic, refusals) and change nothing.]'
         '--yes[Do not ask for confirmation.]'
+        '--json[Print JSON.]'
+        '--socket[sfhad'\''s control socket.]:socket:'
+        '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sfha_propagate() {
+    local -i ret=1
+    local -ar ___lang=('en' 'fr')
+    local -ar arg_specs=(
+        '--dry-run[Say what would change, change nothing.]'
         '--json[Print JSON.]'
         '--socket[sfhad'\''s control socket.]:socket:'
         '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'

@@ -68,3 +68,42 @@ struct NodeRemoveCommand: AsyncParsableCommand {
         return lines.joined(separator: "\n")
     }
 }
+
+struct PropagateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "propagate",
+        abstract: "Repair: make every reachable member's corosync.conf and WireGuard peers match the membership record.",
+        discussion: """
+            The newest membership record a reachable member has is used (fetched when it is newer than this node's). \
+            On every member that answers over the mesh, this one included: corosync.conf's nodelist is rewritten \
+            where it differs (exact names, never renumbering) and corosync reloaded — or started where it does not \
+            run —, and the WireGuard peers are made what the record says. Prints what changed on each node; a second \
+            run prints nothing to do. --dry-run says what would change and changes nothing.
+            """)
+
+    @Flag(name: .long, help: "Say what would change, change nothing.") var dryRun = false
+    @Flag(name: .long, help: "Print JSON.") var json = false
+    @OptionGroup var daemon: DaemonOptions
+
+    func run() async throws {
+        let answer: PropagateAnswer = try await daemon.call {
+            try await $0.post("/v1/propagate", body: PropagateRequest(dryRun: dryRun))
+        }
+        if json { return try CLI.printJSON(answer) }
+        print("membership revision \(answer.revision)\(answer.dryRun ? " (dry run: nothing changed)" : "")")
+        for node in answer.nodes { print(Self.describe(node, dryRun: answer.dryRun)) }
+    }
+
+    static func describe(_ report: MembershipRepairReport, dryRun: Bool) -> String {
+        if let error = report.error { return "⚠ \(report.node): \(error)" }
+        if report.nothingToDo { return "✓ \(report.node): nothing to do" }
+        var changes: [String] = []
+        if report.nodelistBefore != report.nodelistAfter {
+            changes.append("corosync.conf nodelist \(report.nodelistBefore.joined(separator: ",")) → \(report.nodelistAfter.joined(separator: ","))")
+        }
+        if let corosync = report.corosync { changes.append(dryRun ? "corosync would be \(corosync)" : "corosync \(corosync)") }
+        if !report.peersAdded.isEmpty { changes.append("WireGuard peers added: \(report.peersAdded.joined(separator: ", "))") }
+        if !report.peersRemoved.isEmpty { changes.append("WireGuard peers removed: \(report.peersRemoved.joined(separator: ", "))") }
+        return "\(dryRun ? "→" : "✓") \(report.node): \(changes.joined(separator: "; "))"
+    }
+}

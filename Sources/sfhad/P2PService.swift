@@ -129,6 +129,12 @@ struct P2PService: Service {
                     throw SFHAError(.unauthorized, "a membership change is prepared only at its coordinator's request, from its mesh address")
                 }
                 return answer(try await runtime.prepareMembership(prepare))
+            case ("POST", RepairPaths.repair):
+                let repair = try decode(MembershipRepairRequest.self)
+                guard await runtime.membershipDocument?.record.member(named: repair.coordinator)?.meshAddress == source else {
+                    throw SFHAError(.unauthorized, "a repair is run only at its coordinator's request, from its mesh address")
+                }
+                return answer(try await runtime.repairMembership(repair))
             case ("POST", DeparturePaths.leave):
                 let leave = try decode(LeaveRequest.self)
                 let record = await runtime.membershipDocument?.record
@@ -248,8 +254,20 @@ final class AllowedCallers: Sendable {
 }
 
 /// A join coordinator's calls to the other members, over the P2P API.
-struct P2PMembershipPeers: MembershipPeers {
+struct P2PMembershipPeers: MembershipPeers, MembershipRepairPeers {
     let key: P2PKey
+
+    func revisions(of record: MembershipRecord) async -> [String: UInt64?] {
+        await P2PService.pingRevisions(record, key: key)
+    }
+
+    func fetch(from member: SFHACore.ClusterMember) async throws(SFHAError) -> MembershipDocument {
+        try await call(JoinPaths.membership, [String: String](), on: member, what: "the membership request")
+    }
+
+    func repair(_ request: MembershipRepairRequest, on member: SFHACore.ClusterMember) async throws(SFHAError) -> MembershipRepairReport {
+        try await call(RepairPaths.repair, request, on: member, what: "the repair")
+    }
 
     func prepare(_ request: MembershipPrepareRequest, on member: SFHACore.ClusterMember) async throws(SFHAError) -> MembershipPrepareAnswer {
         try await call(JoinPaths.prepare, request, on: member, what: "the prepare")

@@ -108,7 +108,8 @@ struct SFHADaemonCommand: AsyncParsableCommand {
                     return await P2PService.ping(record, key: key)
                 }
             },
-            membershipPeers: P2PService.loadKey().map { P2PMembershipPeers(key: $0) })
+            membershipPeers: P2PService.loadKey().map { P2PMembershipPeers(key: $0) },
+            repairPeers: P2PService.loadKey().map { P2PMembershipPeers(key: $0) })
         // A graceful stop ends the services in reverse order, each awaited: the handover (in ProcessGroupService)
         // runs while the lease refresh (the core loop's beat), the message sender, corosync's counters and the
         // corosync watch still run.

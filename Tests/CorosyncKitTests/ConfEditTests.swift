@@ -362,4 +362,21 @@ struct ConfNodelistReconcileTests {
         // An explicit id already in use is refused by addNode too.
         #expect(throws: CorosyncConfError.self) { try conf.addNode(name: "node9", nodeID: 2, addresses: ["10.99.0.9"]) }
     }
+
+    @Test func aNodePutBackGoesWhereItsIdBelongs() throws {
+        // node1 deleted by hand, then put back from the record: the file is byte for byte what it was (blank lines
+        // between node sections kept), not node1 appended after node3.
+        let original = try CorosyncConf(parsing: Self.three)
+        var conf = original
+        try conf.removeNode(named: "node1")
+        let wanted = original.nodes.map { CorosyncConf.WantedNode(name: $0.name, nodeID: $0.nodeID, addresses: $0.addresses) }
+        let (removed, added) = try conf.reconcileNodelist(wanted)
+        #expect(removed.isEmpty && added == ["node1"])
+        #expect(conf.render() == Self.three)
+        // In the middle too.
+        var middle = original
+        try middle.removeNode(named: "node2")
+        _ = try middle.reconcileNodelist(wanted)
+        #expect(middle.render() == Self.three)
+    }
 }

@@ -218,5 +218,57 @@ extension LabTests {
                 #expect(safety.dualHolderSamples.isEmpty && safety.eventOverlaps.isEmpty && safety.heldWithoutQuorum.isEmpty, "\(safety)")
             }
         }
-    }
+    
+        /// `sfha propagate` repairs a corosync.conf broken by hand on one node (node1's entry deleted from node3's file):
+        /// the dry run says so and changes nothing, the run rewrites it and reloads (corosync never restarted), and a
+        /// second run has nothing to do.
+        @Test func propagateRepairsAHandBrokenCorosyncConf() async throws {
+            try await Init.withBareLab("lt-propag", nodes: 3) { lab in
+                let cluster = try LabDaemonCluster(lab: lab)
+                try await cluster.found()
+                _ = try await cluster.join("node2", issuer: "node1")
+                _ = try await cluster.join("node3", issuer: "node2")
+                let all = ["node1", "node2", "node3"]
+                #expect(try await Join.waitForCluster(lab, all))
+                var pids: [String: Int32] = [:]
+                for node in all { pids[node] = try lab.corosyncPID(on: node) }
+                let good = try await Init.text(lab, "node3", "/etc/corosync/corosync.conf")
+                var broken = try CorosyncConf(parsing: good)
+                _ = try broken.reconcileNodelist(broken.nodes.filter { $0.name != "node1" }.map {
+                    CorosyncConf.WantedNode(name: $0.name, nodeID: $0.nodeID, addresses: $0.addresses)
+                })
+                try await lab.check("node3", ["sh", "-c", "cat > /etc/corosync/corosync.conf"], input: Array(broken.render().utf8))
+                let brokenHash = try await lab.check("node3", ["sha256sum", "/etc/corosync/corosync.conf"]).standardOutput
+
+                func propagate(_ extra: [String]) async throws -> PropagateAnswer {
+                    let result = try await lab.exec("node1", ["sfha", "propagate", "--json"] + extra, timeout: .seconds(60))
+                    try #require(result.succeeded, "sfha propagate \(extra): \(result.standardError)")
+                    return try JSONDecoder().decode(PropagateAnswer.self, from: Data(result.standardOutput.utf8))
+                }
+                let dry = try await propagate(["--dry-run"])
+                let dryNode3 = try #require(dry.nodes.first { $0.node == "node3" })
+                #expect(dryNode3.nodelistBefore == ["node2", "node3"] && dryNode3.nodelistAfter == all && dryNode3.corosync == "reloaded", "\(dryNode3)")
+                let othersUntouched = dry.nodes.filter { $0.node != "node3" }.allSatisfy { $0.nothingToDo }
+                #expect(othersUntouched, "\(dry.nodes)")
+                #expect(try await lab.check("node3", ["sha256sum", "/etc/corosync/corosync.conf"]).standardOutput == brokenHash, "the dry run changed node3's file")
+
+                let run = try await propagate([])
+                print("[propagate] \(run.nodes)")
+                let node3 = try #require(run.nodes.first { $0.node == "node3" })
+                #expect(node3.nodelistAfter == all && node3.corosync == "reloaded" && node3.error == nil, "\(node3)")
+                #expect(try await Init.text(lab, "node3", "/etc/corosync/corosync.conf") == good)
+                for node in all {
+                    let pid = try lab.corosyncPID(on: node)
+                    #expect(pid == pids[node] && pid != nil, "corosync of \(node) restarted")
+                }
+                #expect(try await Join.waitForCluster(lab, all))
+
+                let again = try await propagate([])
+                let nothingLeft = again.nodes.count == 3 && again.nodes.allSatisfy { $0.nothingToDo }
+                #expect(nothingLeft, "\(again.nodes)")
+                let text = try await lab.check("node2", ["sfha", "propagate"]).standardOutput
+                #expect(text.contains("node1: nothing to do") && text.contains("node3: nothing to do"), "\(text)")
+            }
+        }
+}
 }

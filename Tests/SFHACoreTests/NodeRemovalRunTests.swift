@@ -51,6 +51,7 @@ struct NodeRemovalRunTests {
             events("reload")
             if let after = afterReload.withLock({ $0 }) { await after() }
         }
+        func start() async throws(SFHAError) { events("start") }
     }
 
     static func snapshot(_ nodes: [UInt32], online: Set<UInt32>) -> ClusterSnapshot {

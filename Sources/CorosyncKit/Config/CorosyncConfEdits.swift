@@ -86,7 +86,17 @@ extension CorosyncConf {
             separatedByBlankLines = lastNodeIndex > 0 && nodelist.children[lastNodeIndex - 1].isBlank
         }
         var inserted: [CorosyncConfItem] = [.section(node)]
-        if separatedByBlankLines { inserted.insert(.blank(style.blankLine), at: 0) }
+        // The nodelist stays in node id order: a node put back (sfha propagate) goes before the first higher id, so
+        // every member's file ends byte for byte the same.
+        if let next = nodelist.children.firstIndex(where: { item in
+            guard let section = item.section, section.name == "node" else { return false }
+            return Self.nodeEntry(from: section).nodeID > nodeID
+        }) {
+            insertAt = next
+            if separatedByBlankLines { inserted.append(.blank(style.blankLine)) }
+        } else if separatedByBlankLines {
+            inserted.insert(.blank(style.blankLine), at: 0)
+        }
         nodelist.children.insert(contentsOf: inserted, at: insertAt)
         document.items[nodelistIndex] = .section(nodelist)
 
@@ -114,6 +124,11 @@ extension CorosyncConf {
         if index > 0, nodelist.children[index - 1].isBlank,
            index == nodelist.children.count || nodelist.children[index].isBlank {
             nodelist.children.remove(at: index - 1)
+        } else if index == 0 || !nodelist.children[index - 1].isBlank, index < nodelist.children.count, nodelist.children[index].isBlank,
+            !nodelist.children[..<index].contains(where: { $0.sectionName == "node" })
+        {
+            // The first node went: the blank line that separated it from the next one goes too.
+            nodelist.children.remove(at: index)
         }
         document.items[target.nodelistIndex] = .section(nodelist)
         try document.keepTwoNodeConsistent()

@@ -349,10 +349,28 @@ extension DaemonRuntime {
         metrics: (@Sendable () -> [UInt8])? = nil,
         logs: DaemonLogBuffer? = nil,
         meshStatus: (@Sendable () async throws(SFHAError) -> MeshStatusReport)? = nil,
-        membershipPeers: (any MembershipPeers)? = nil
+        membershipPeers: (any MembershipPeers)? = nil,
+        repairPeers: (any MembershipRepairPeers)? = nil
     ) -> ControlRouter {
         var router = ControlRouter()
         if let meshStatus { router.get("/v1/mesh") { _ in try await meshStatus() } }
+        if let repairPeers {
+            router.post("/v1/propagate", body: PropagateRequest.self) { raw, request in
+                try raw.requireOnlyParameters(["dryRun"])
+                let who = Self.caller(raw.peer)
+                do {
+                    let answer = try await self.propagate(request, peers: repairPeers)
+                    let changed = answer.nodes.filter { !$0.nothingToDo }.map(\.node)
+                    await self.record(
+                        .command, "propagate\(request.dryRun ? " --dry-run" : ""): membership revision \(answer.revision); \(changed.isEmpty ? "nothing to do" : "changed: " + changed.joined(separator: ", "))",
+                        who: who)
+                    return answer
+                } catch {
+                    await self.record(.command, "propagate: refused: \(error)", who: who)
+                    throw error
+                }
+            }
+        }
         if let membershipPeers {
             router.post("/v1/node/remove", body: NodeRemoveRequest.self) { raw, request in
                 try raw.requireOnlyParameters(["name", "force", "dryRun"])

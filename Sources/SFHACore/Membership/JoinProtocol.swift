@@ -113,8 +113,10 @@ public struct MembershipAbortRequest: Sendable, Equatable, Codable {
 }
 
 /// Tells every corosync of the cluster to re-read corosync.conf (libcfg, `corosync-cfgtool -R`): never a restart.
+/// And starts this node's corosync where it does not run (`sfha propagate`, per the founding document's table).
 public protocol CorosyncReloading: Sendable {
     func reload() async throws(SFHAError)
+    func start() async throws(SFHAError)
 }
 
 /// The real reload, through libcfg.
@@ -128,14 +130,21 @@ public struct LibcfgReloader: CorosyncReloading {
             throw SFHAError(.commandFailed, "corosync refused to reload corosync.conf (\(error)); the running configuration stays: check 'corosync-cfgtool -s' and the file")
         }
     }
+
+    public func start() async throws(SFHAError) {
+        try await SystemProgramRunner().check("systemctl", ["start", "corosync"], timeout: .seconds(60))
+    }
 }
 
 /// Counts reloads instead (tests).
 public final class FakeCorosyncReloader: CorosyncReloading {
     private let count = Mutex(0)
     public init() {}
+    private let startCount = Mutex(0)
     public var reloads: Int { count.withLock { $0 } }
+    public var starts: Int { startCount.withLock { $0 } }
     public func reload() async throws(SFHAError) { count.withLock { $0 += 1 } }
+    public func start() async throws(SFHAError) { startCount.withLock { $0 += 1 } }
 }
 
 /// Keeps this node's corosync.conf nodelist what the membership record says (exact names, never renumbering,

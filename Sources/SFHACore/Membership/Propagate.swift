@@ -1,0 +1,196 @@
+import CorosyncKit
+import Foundation
+import MeshKit
+import SFHABase
+
+public enum RepairPaths {
+    public static let repair = "/v1/membership/repair"
+}
+
+/// `POST /v1/membership/repair` (P2P, from the member running `sfha propagate`): make this node's corosync.conf and
+/// WireGuard peers match `membership`, or say what that would change (`dryRun`).
+public struct MembershipRepairRequest: Sendable, Equatable, Codable {
+    public var coordinator: String
+    public var membership: MembershipDocument
+    public var dryRun: Bool
+
+    public init(coordinator: String, membership: MembershipDocument, dryRun: Bool) {
+        self.coordinator = coordinator
+        self.membership = membership
+        self.dryRun = dryRun
+    }
+}
+
+/// What the repair changed on one node (or would change, in a dry run).
+public struct MembershipRepairReport: Sendable, Equatable, Codable {
+    public var node: String
+    /// corosync.conf's nodelist (names) before and after.
+    public var nodelistBefore: [String]
+    public var nodelistAfter: [String]
+    /// "reloaded", "started" or nil (corosync left as it was).
+    public var corosync: String?
+    /// WireGuard peers added and removed (member names; "invitation" for an invitation's key).
+    public var peersAdded: [String]
+    public var peersRemoved: [String]
+    /// Why this node could not be repaired (nil: it was, or had nothing to repair).
+    public var error: String?
+
+    public init(
+        node: String, nodelistBefore: [String] = [], nodelistAfter: [String] = [], corosync: String? = nil, peersAdded: [String] = [],
+        peersRemoved: [String] = [], error: String? = nil
+    ) {
+        self.node = node
+        self.nodelistBefore = nodelistBefore
+        self.nodelistAfter = nodelistAfter
+        self.corosync = corosync
+        self.peersAdded = peersAdded
+        self.peersRemoved = peersRemoved
+        self.error = error
+    }
+
+    public var nothingToDo: Bool {
+        error == nil && nodelistBefore == nodelistAfter && corosync == nil && peersAdded.isEmpty && peersRemoved.isEmpty
+    }
+}
+
+/// `POST /v1/propagate` (control API): `dryRun` only says what would change.
+public struct PropagateRequest: Sendable, Equatable, Codable {
+    public var dryRun: Bool
+    public init(dryRun: Bool = false) { self.dryRun = dryRun }
+}
+
+public struct PropagateAnswer: Sendable, Equatable, Codable {
+    public var revision: UInt64
+    public var dryRun: Bool
+    public var nodes: [MembershipRepairReport]
+    public init(revision: UInt64, dryRun: Bool, nodes: [MembershipRepairReport]) {
+        self.revision = revision
+        self.dryRun = dryRun
+        self.nodes = nodes
+    }
+}
+
+/// How `sfha propagate` reaches the other members (P2P in sfhad; a fake in tests).
+public protocol MembershipRepairPeers: Sendable {
+    func revisions(of record: MembershipRecord) async -> [String: UInt64?]
+    func fetch(from member: ClusterMember) async throws(SFHAError) -> MembershipDocument
+    func repair(_ request: MembershipRepairRequest, on member: ClusterMember) async throws(SFHAError) -> MembershipRepairReport
+}
+
+extension DaemonRuntime {
+    /// `sfha propagate`: the newest membership record any reachable member has (fetched when it is newer than this
+    /// node's), then every member — this one too — makes its corosync.conf and WireGuard peers match it: a changed
+    /// corosync.conf is reloaded when corosync runs, and corosync is started where it does not (the founding
+    /// document's table). Members that do not answer are reported. A second run reports nothing to do.
+    public func propagate(_ request: PropagateRequest, peers: any MembershipRepairPeers) async throws(SFHAError) -> PropagateAnswer {
+        guard var membership = state.membership else {
+            throw SFHAError(.invalidState, "this cluster has no membership record (it was not built by 'sfha init'): nothing to propagate")
+        }
+        let revisions = await peers.revisions(of: membership.record)
+        if let (name, revision) = revisions.compactMap({ name, revision in revision.map { (name, $0) } }).max(by: { $0.1 < $1.1 }),
+            revision > membership.revision, let member = membership.record.member(named: name)
+        {
+            let newer = try await peers.fetch(from: member)
+            guard newer.contentHash == MembershipDocument.contentHash(of: newer.record), newer.revision > membership.revision,
+                newer.record.successionProblem(after: membership.record) == nil
+            else {
+                throw SFHAError(.invalidState, "\(name) holds membership revision \(revision) but what it sent does not check out: nothing changed")
+            }
+            membership = newer
+        }
+        let repair = MembershipRepairRequest(coordinator: state.nodeName, membership: membership, dryRun: request.dryRun)
+        var reports = [try await repairMembership(repair)]
+        let others = membership.record.members.filter { $0.name != state.nodeName }
+        reports += await withTaskGroup(of: MembershipRepairReport.self) { group in
+            for member in others {
+                group.addTask {
+                    guard case .some(.some) = revisions[member.name] else {
+                        return MembershipRepairReport(node: member.name, error: "does not answer over the mesh (sfhad stopped, or the node is down): it catches up when it answers again")
+                    }
+                    do throws(SFHAError) {
+                        return try await peers.repair(repair, on: member)
+                    } catch {
+                        return MembershipRepairReport(node: member.name, error: error.message)
+                    }
+                }
+            }
+            var all: [MembershipRepairReport] = []
+            for await report in group { all.append(report) }
+            return all.sorted { $0.node < $1.node }
+        }
+        for report in reports where !report.nothingToDo {
+            logger.notice("propagate\(request.dryRun ? " (dry run)" : ""): \(report.node): \(report)")
+        }
+        return PropagateAnswer(revision: membership.revision, dryRun: request.dryRun, nodes: reports)
+    }
+
+    /// This node's side of a repair: corosync.conf's nodelist and the WireGuard peers made what `request.membership`
+    /// says (checked like any input: its hash, and not older than this node's record).
+    public func repairMembership(_ request: MembershipRepairRequest) async throws(SFHAError) -> MembershipRepairReport {
+        guard let nodelistApplier, let meshReconciler else { throw SFHAError(.unavailable, "this sfhad does not manage membership (no mesh)") }
+        let document = request.membership
+        guard document.contentHash == MembershipDocument.contentHash(of: document.record) else {
+            throw SFHAError(.invalidArgument, "the membership document does not match its hash")
+        }
+        _ = try document.record.validated()
+        if let own = state.membership, own.revision > document.revision {
+            throw SFHAError(.conflict, "\(state.nodeName) has a newer membership record (revision \(own.revision), not \(document.revision)): run 'sfha propagate' again")
+        }
+        var report = MembershipRepairReport(node: state.nodeName)
+        // corosync.conf
+        let (before, after) = try await nodelistApplier.nodelists(for: document.record)
+        report.nodelistBefore = before
+        report.nodelistAfter = after
+        let corosyncRunning = state.facts != nil
+        if !request.dryRun, before != after {
+            try await nodelistApplier.write(for: document.record)
+        }
+        if !corosyncRunning {
+            report.corosync = "started"
+            if !request.dryRun { try await nodelistApplier.reloader.start() }
+        } else if before != after {
+            report.corosync = "reloaded"
+            if !request.dryRun { try await nodelistApplier.reloader.reload() }
+        }
+        // WireGuard
+        let names = Dictionary(document.record.members.map { ($0.publicKey, $0.name) }, uniquingKeysWith: { first, _ in first })
+        let present = Set((try? await meshReconciler.currentPeerKeys()) ?? [])
+        let wanted = Set(document.record.expiringInvitations(at: Date()).meshPeers(for: state.nodeName).map(\.publicKey))
+        report.peersAdded = wanted.subtracting(present).map { names[$0] ?? "invitation" }.sorted()
+        report.peersRemoved = present.subtracting(wanted).map { names[$0] ?? "unknown key \($0.base64.prefix(8))…" }.sorted()
+        if !request.dryRun, !(report.peersAdded.isEmpty && report.peersRemoved.isEmpty) {
+            await meshReconciler.apply(document.record)
+        }
+        return report
+    }
+}
+
+extension CorosyncNodelistApplier {
+    /// corosync.conf's nodelist (names) now, and what it would be for `record`.
+    func nodelists(for record: MembershipRecord) throws(SFHAError) -> (before: [String], after: [String]) {
+        let text = try read()
+        let before: [String]
+        do throws(CorosyncConfError) {
+            before = try CorosyncConf(parsing: text).nodes.map(\.name)
+        } catch {
+            throw SFHAError(.invalidState, "\(path): \(error.sfhaError.message)")
+        }
+        let after = try rewritten(text, to: Self.nodelist(of: record)).map { text throws(SFHAError) in
+            do throws(CorosyncConfError) { return try CorosyncConf(parsing: text).nodes.map(\.name) } catch { throw SFHAError(.invalidState, "\(error.sfhaError.message)") }
+        } ?? before
+        return (before, after)
+    }
+
+    /// Writes corosync.conf with `record`'s nodelist (no reload).
+    func write(for record: MembershipRecord) throws(SFHAError) {
+        guard let text = try rewritten(try read(), to: Self.nodelist(of: record)) else { return }
+        try AtomicFile.write(text, to: path, mode: 0o644)
+    }
+}
+
+extension MeshReconciler {
+    /// The public keys of the interface's peers now.
+    public func currentPeerKeys() async throws(SFHAError) -> [WireGuardPublicKey] {
+        try await mesh.state(of: interface)?.peers.map(\.publicKey) ?? []
+    }
+}
