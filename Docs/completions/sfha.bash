@@ -173,13 +173,13 @@ _sfha() {
     unset 'unparsed_words[0]'
     unparsed_words=("${unparsed_words[@]}")
     case "${subcommand}" in
-    status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|init|token|join|mesh|node|propagate|help)
+    status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|init|token|join|mesh|node|propagate|leave|help)
         # Offer subcommand argument completions
         "_sfha_${subcommand}"
         ;;
     *)
         # Offer subcommand completions
-        COMPREPLY+=($(compgen -W 'status resources health constraints standby unstandby failover maintenance resource vip service reload config simulate logs history init token join mesh node propagate help' -- "${cur}"))
+        COMPREPLY+=($(compgen -W 'status resources health constraints standby unstandby failover maintenance resource vip service reload config simulate logs history init token join mesh node propagate leave help' -- "${cur}"))
         ;;
     esac
 }
@@ -891,6 +891,25 @@ _sfha_node_remove() {
 _sfha_propagate() {
     repeating_flags=()
     non_repeating_flags=(--dry-run --json --version -h --help)
+    repeating_options=()
+    non_repeating_options=(--socket --lang)
+    __sfha_offer_flags_options 0
+
+    # Offer option value completions
+    case "${prev}" in
+    '--socket')
+        return
+        ;;
+    '--lang')
+        __sfha_add_completions -W 'en'$'\n''fr'
+        return
+        ;;
+    esac
+}
+
+_sfha_leave() {
+    repeating_flags=()
+    non_repeating_flags=(--force --dry-run --yes --json --version -h --help)
     repeating_options=()
     non_repeating_options=(--socket --lang)
     __sfha_offer_flags_options 0

@@ -72,13 +72,14 @@ _sfha() {
             'mesh:The WireGuard mesh (wg-sfha) of a cluster built by '\''sfha init'\''.'
             'node:Change the cluster'\''s membership.'
             'propagate:Repair: make every reachable member'\''s corosync.conf and WireGuard peers match the membership record.'
+            'leave:This node leaves the cluster (run on it).'
             'help:Show subcommand help information.'
         )
         _describe -V subcommand subcommands && ret=0
         ;;
     arg)
         case "${words[1]}" in
-        status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|init|token|join|mesh|node|propagate|help)
+        status|resources|health|constraints|standby|unstandby|failover|maintenance|resource|vip|service|reload|config|simulate|logs|history|init|token|join|mesh|node|propagate|leave|help)
             "_sfha_${words[1]}" && ret=0
             ;;
         esac
@@ -722,6 +723,24 @@ _sfha_propagate() {
     local -ar arg_specs=(
         '--dry-run[Say what would change, change nothing.]'
         '--json[Print JSON.]'
+        '--socket[sfhad'\''s control socket.]:socket:'
+        '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
+        '--version[Show the version.]'
+        '(-h --help)'{-h,--help}'[Show help information.]'
+    )
+    _arguments -w -s -S : "${arg_specs[@]}" && ret=0
+
+    return "${ret}"
+}
+
+_sfha_leave() {
+    local -i ret=1
+    local -ar ___lang=('en' 'fr')
+    local -ar arg_specs=(
+        '--force[Leave even when the others cannot run the removal (local clean-up only).]'
+        '--dry-run[Print the plan and change nothing.]'
+        '--yes[Do not ask for confirmation.]'
+        '--json[Print JSON (the removal as the other member ran it).]'
         '--socket[sfhad'\''s control socket.]:socket:'
         '--lang[Language of messages\: en or fr (default\: $SFHA_LANG, then $LANG).]:lang:{__sfha_complete "${___lang[@]}"}'
         '--version[Show the version.]'

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SFHABase
+import MeshKit
 import SFHACore
 
 struct NodeCommand: AsyncParsableCommand {
@@ -105,5 +106,72 @@ struct PropagateCommand: AsyncParsableCommand {
         if !report.peersAdded.isEmpty { changes.append("WireGuard peers added: \(report.peersAdded.joined(separator: ", "))") }
         if !report.peersRemoved.isEmpty { changes.append("WireGuard peers removed: \(report.peersRemoved.joined(separator: ", "))") }
         return "\(dryRun ? "→" : "✓") \(report.node): \(changes.joined(separator: "; "))"
+    }
+}
+
+struct LeaveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "leave",
+        abstract: "This node leaves the cluster (run on it).",
+        discussion: """
+            Another online member runs this node's removal (its groups handed over first; every other member's \
+            corosync.conf and WireGuard peers changed, one reload), then this command stops and disables corosync \
+            here, takes the mesh down, moves the cluster's files aside (*.removed-<UTC time>) and stops sfhad. \
+            Refused on the last member, with no other member online, or when the rest would lose quorum — unless \
+            --force, which then cleans this node up alone and says what the others still have to do. --dry-run \
+            prints the plan and changes nothing.
+            """)
+
+    @Flag(name: .long, help: "Leave even when the others cannot run the removal (local clean-up only).") var force = false
+    @Flag(name: .long, help: "Print the plan and change nothing.") var dryRun = false
+    @Flag(name: .long, help: "Do not ask for confirmation.") var yes = false
+    @Flag(name: .long, help: "Print JSON (the removal as the other member ran it).") var json = false
+    @OptionGroup var daemon: DaemonOptions
+
+    func run() async throws {
+        let plan: LeaveCommandAnswer = try await daemon.call {
+            try await $0.post("/v1/leave", body: LeaveCommandRequest(force: force, dryRun: true))
+        }
+        if !json || dryRun {
+            if json { return try CLI.printJSON(plan) }
+            if let removal = plan.removal?.plan, let coordinator = plan.coordinator {
+                print("\(coordinator) runs the removal of \(plan.node): \(removal.arithmetic)")
+                for (index, step) in removal.steps.enumerated() where !step.action.hasPrefix("told to leave") {
+                    print("  \(index + 1). \(step.node): \(step.action)")
+                }
+            } else {
+                print("\(plan.reason ?? "no member can run the removal"): only this node is cleaned up (--force)")
+            }
+            print("  then here: stop and disable corosync, take the mesh down, move the cluster's files aside, stop sfhad")
+            if dryRun { return }
+        }
+        try CLI.confirm(
+            Text(en: "\(plan.node) leaves the cluster?", fr: "\(plan.node) quitte le cluster ?"), yes: yes, language: daemon.language)
+        let answer: LeaveCommandAnswer = try await daemon.call {
+            try await $0.post("/v1/leave", body: LeaveCommandRequest(force: force, dryRun: false))
+        }
+        if !json {
+            for step in answer.removal?.steps ?? [] { print(NodeRemoveCommand.line(step)) }
+            for warning in answer.removal?.warnings ?? [] { print("⚠ \(warning)") }
+        }
+        // The removal is committed (or --force with nobody to run it): this node stops being a member here.
+        var local: [JoinStep] = []
+        await NodeDeparture.run(node: answer.node, effects: SystemDepartureEffects(mesh: WireGuardCommandController()), at: Date()) { step, result in
+            let entry = JoinStep(step: step, node: answer.node, result: result, milliseconds: 0)
+            local.append(entry)
+            if !json { print(NodeRemoveCommand.line(entry).replacingOccurrences(of: " (0 ms)", with: "")) }
+        }
+        if json {
+            struct Report: Encodable {
+                var leave: LeaveCommandAnswer
+                var local: [JoinStep]
+            }
+            return try CLI.printJSON(Report(leave: answer, local: local))
+        }
+        if answer.localOnly {
+            print("⚠ \(answer.node) cleaned up alone (\(answer.reason ?? "")): on a member, run 'sfha node remove \(answer.node)' (it is offline now)")
+        } else {
+            print("✓ \(answer.node) left the cluster (membership revision \(answer.removal?.revision.map(String.init) ?? "?"))")
+        }
     }
 }

@@ -16,6 +16,6 @@ struct SFHACommand: AsyncParsableCommand {
             StatusCommand.self, ResourcesCommand.self, HealthCommand.self, ConstraintsCommand.self, StandbyCommand.self,
             UnstandbyCommand.self, FailoverCommand.self, MaintenanceCommand.self, ResourceCommand.self, VIPCommand.self,
             ServiceCommand.self, ReloadCommand.self, ConfigCommand.self, SimulateCommand.self, LogsCommand.self,
-            HistoryCommand.self, InitCommand.self, TokenCommand.self, JoinCommand.self, MeshCommand.self, NodeCommand.self, PropagateCommand.self,
+            HistoryCommand.self, InitCommand.self, TokenCommand.self, JoinCommand.self, MeshCommand.self, NodeCommand.self, PropagateCommand.self, LeaveCommand.self,
         ])
 }

@@ -129,6 +129,21 @@ struct P2PService: Service {
                     throw SFHAError(.unauthorized, "a membership change is prepared only at its coordinator's request, from its mesh address")
                 }
                 return answer(try await runtime.prepareMembership(prepare))
+            case ("POST", RemovalPaths.remove):
+                let remove = try decode(NodeRemoveRequest.self)
+                guard remove.leavingItself == true, !remove.dryRun,
+                    await runtime.membershipDocument?.record.member(named: remove.name)?.meshAddress == source
+                else {
+                    throw SFHAError(.unauthorized, "a node asks for its own removal only, from its own mesh address")
+                }
+                logger.notice("\(remove.name) asks to leave the cluster: running its removal")
+                let (removal, hold) = try await runtime.removeMember(remove, peers: peers, holdingMesh: true)
+                var reply = answer(removal)
+                if let hold, let reconciler = runtime.meshReconciler {
+                    // The leaving node's peer, which carries this answer, goes once it is sent.
+                    reply.afterSending = { _ in Task { await reconciler.release(hold) } }
+                }
+                return reply
             case ("POST", RepairPaths.repair):
                 let repair = try decode(MembershipRepairRequest.self)
                 guard await runtime.membershipDocument?.record.member(named: repair.coordinator)?.meshAddress == source else {
@@ -143,11 +158,23 @@ struct P2PService: Service {
                 else {
                     throw SFHAError(.unauthorized, "a node is told to leave only by another member running the removal, from its mesh address")
                 }
-                logger.notice("told to leave the cluster by \(leave.coordinator)")
                 var reply = answer(LeaveAnswer(node: local, accepted: true))
-                // After the answer is out: the departure ends with this daemon stopping.
-                reply.afterSending = { _ in
-                    Task { await runtime.leaveCluster(toldBy: leave.coordinator, effects: SystemDepartureEffects(mesh: WireGuardCommandController())) }
+                let effects = SystemDepartureEffects(mesh: WireGuardCommandController())
+                if leave.corosyncOnly == true {
+                    logger.notice("\(leave.coordinator) runs this node's removal: stopping corosync")
+                    reply.afterSending = { _ in
+                        Task {
+                            do throws(SFHAError) {
+                                try await NodeDeparture.stopCorosync(effects)
+                            } catch {
+                                logger.error("leaving the cluster: corosync could not be stopped: \(error.message)")
+                            }
+                        }
+                    }
+                } else {
+                    logger.notice("told to leave the cluster by \(leave.coordinator)")
+                    // After the answer is out: the departure ends with this daemon stopping.
+                    reply.afterSending = { _ in Task { await runtime.leaveCluster(toldBy: leave.coordinator, effects: effects) } }
                 }
                 return reply
             case ("POST", JoinPaths.abort):
@@ -277,9 +304,14 @@ struct P2PMembershipPeers: MembershipPeers, MembershipRepairPeers {
         try await call(DeparturePaths.leave, request, on: member, what: "the leave request")
     }
 
+    func remove(_ request: NodeRemoveRequest, on member: SFHACore.ClusterMember) async throws(SFHAError) -> NodeRemoveAnswer {
+        // The removal hands this node's groups over first and commits with the others: longer than one exchange.
+        try await call(RemovalPaths.remove, request, on: member, what: "the removal request", timeout: P2PService.handlerTimeout)
+    }
+
     /// A signed POST of `request` to `member`'s P2P API (10 s), its answer decoded.
     private func call<Request: Encodable, Answer: Decodable>(
-        _ path: String, _ request: Request, on member: SFHACore.ClusterMember, what: String
+        _ path: String, _ request: Request, on member: SFHACore.ClusterMember, what: String, timeout: Duration = .seconds(10)
     ) async throws(SFHAError) -> Answer {
         let body: [UInt8]
         do {
@@ -287,7 +319,7 @@ struct P2PMembershipPeers: MembershipPeers, MembershipRepairPeers {
         } catch {
             throw SFHAError(.internalError, "cannot encode \(what): \(error)")
         }
-        let answer = try await P2PClient(key: key, timeout: .seconds(10)).send("POST", path, body: body, to: "\(member.meshAddress)")
+        let answer = try await P2PClient(key: key, timeout: timeout).send("POST", path, body: body, to: "\(member.meshAddress)")
         guard answer.status == 200 else { throw answer.failure(at: member.name) }
         do {
             return try JSONDecoder().decode(Answer.self, from: Data(answer.body))

@@ -270,5 +270,56 @@ extension LabTests {
                 #expect(text.contains("node1: nothing to do") && text.contains("node3: nothing to do"), "\(text)")
             }
         }
+
+        /// `sfha leave` on node4: node1 (the first other member online) runs its removal; node4 then stops corosync,
+        /// its mesh and sfhad and moves its files aside; the holder's VIP never moves.
+        @Test func aNodeLeaves() async throws {
+            try await Init.withBareLab("lt-leave", nodes: 4) { lab in
+                let (cluster, watcher) = try await Self.fourNodes(lab)
+                defer { watcher.stop() }
+                let rest = ["node1", "node2", "node3"]
+                #expect(try await Join.waitForCluster(lab, rest + ["node4"]))
+                #expect(await watcher.waitForSingleHolder(of: cluster.vip.name, stable: .seconds(1), timeout: .seconds(30)) == "node1")
+                var pids: [String: Int32] = [:]
+                for node in rest { pids[node] = try lab.corosyncPID(on: node) }
+                let prober = try await LabHTTPProber.start(lab: lab, url: cluster.serviceURL)
+                #expect(await prober.waitForAnswer(from: "node1", after: LabClock.now(), timeout: .seconds(15)) != nil)
+                let start = LabClock.now()
+
+                let before = try await Self.fileHashes(lab, "node4")
+                let dry = try await lab.exec("node4", ["sfha", "leave", "--dry-run"])
+                #expect(dry.succeeded && dry.standardOutput.contains("node1 runs the removal of node4"), "\(dry.standardOutput)\(dry.standardError)")
+                #expect(try await Self.fileHashes(lab, "node4") == before)
+
+                let run = try await lab.exec("node4", ["sfha", "leave", "--yes"], timeout: .seconds(120))
+                print("[leave] \(run.standardOutput)")
+                #expect(run.succeeded && run.standardOutput.contains("✓ node4 left the cluster"), "\(run.standardError)")
+                #expect(try await LabTestSupport.eventually(timeout: .seconds(30)) {
+                    guard try lab.corosyncPID(on: "node4") == nil else { return false }
+                    return try await lab.exec("node4", ["systemctl", "is-active", "sfhad"]).standardOutput.contains("inactive")
+                }, "corosync and sfhad stopped on node4")
+                #expect(try await lab.exec("node4", ["ip", "link", "show", "dev", "wg-sfha"]).exitCode != 0, "node4's mesh is down")
+                let aside = try await lab.check("node4", ["sh", "-c", "ls /etc/corosync /var/lib/sfha /etc/wireguard"]).standardOutput
+                #expect(aside.contains("corosync.conf.removed-") && !aside.contains("corosync.conf\n"), "\(aside)")
+
+                #expect(try await Join.waitForCluster(lab, rest))
+                var confs: Set<String> = []
+                for node in rest {
+                    let pid = try lab.corosyncPID(on: node)
+                    #expect(pid == pids[node] && pid != nil, "corosync of \(node) restarted")
+                    confs.insert(try await Init.text(lab, node, "/etc/corosync/corosync.conf"))
+                    let record = try JSONDecoder().decode(MembershipDocument.self, from: Data(try await Init.text(lab, node, "/var/lib/sfha/membership.json").utf8)).record
+                    #expect(record.members.map(\.name) == rest && record.tombstones.map(\.name) == ["node4"])
+                }
+                let restConf = try CorosyncConf(parsing: confs.first ?? "")
+                #expect(confs.count == 1 && restConf.nodes.map(\.name) == rest)
+                await prober.stop()
+                let client = prober.report(since: start)
+                let safety = watcher.report(since: start)
+                print("[leave] client: \(client)\n[leave] watcher: \(safety)")
+                #expect(client.answeredBy == ["node1"] && watcher.report(since: start).vipChanges.filter { !$0.present }.isEmpty, "\(client)")
+                #expect(safety.dualHolderSamples.isEmpty && safety.heldWithoutQuorum.isEmpty, "\(safety)")
+            }
+        }
 }
 }

@@ -35,6 +35,10 @@ struct NodeRemovalRunTests {
             throw SFHAError(.timeout, "\(member.name) does not answer")
         }
 
+        func remove(_ request: NodeRemoveRequest, on member: SFHACore.ClusterMember) async throws(SFHAError) -> NodeRemoveAnswer {
+            throw SFHAError(.unavailable, "not in this test")
+        }
+
         func abort(_ id: String, on member: SFHACore.ClusterMember) async {
             calls.withLock { $0.append("abort \(member.name)") }
         }

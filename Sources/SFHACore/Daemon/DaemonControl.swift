@@ -372,6 +372,21 @@ extension DaemonRuntime {
             }
         }
         if let membershipPeers {
+            router.post("/v1/leave", body: LeaveCommandRequest.self) { raw, request in
+                try raw.requireOnlyParameters(["force", "dryRun"])
+                let who = Self.caller(raw.peer)
+                let what = "leave\(request.force ? " --force" : "")\(request.dryRun ? " --dry-run" : "")"
+                do {
+                    let answer = try await self.askToLeave(request, peers: membershipPeers)
+                    let outcome = request.dryRun ? "planned" : answer.localOnly ? "local clean-up only (\(answer.reason ?? ""))"
+                        : "removed by \(answer.coordinator ?? "?") (membership revision \(answer.removal?.revision.map(String.init) ?? "?"))"
+                    await self.record(.command, "\(what): \(outcome)", who: who)
+                    return answer
+                } catch {
+                    await self.record(.command, "\(what): refused: \(error)", who: who)
+                    throw error
+                }
+            }
             router.post("/v1/node/remove", body: NodeRemoveRequest.self) { raw, request in
                 try raw.requireOnlyParameters(["name", "force", "dryRun"])
                 let who = Self.caller(raw.peer)

@@ -9,6 +9,8 @@ public protocol MembershipPeers: Sendable {
     func abort(_ id: String, on member: ClusterMember) async
     /// Tells `member` to leave the cluster (a removal's coordinator, when the node to remove is online).
     func leave(_ request: LeaveRequest, on member: ClusterMember) async throws(SFHAError) -> LeaveAnswer
+    /// Asks `member` to run this node's own removal (`sfha leave`).
+    func remove(_ request: NodeRemoveRequest, on member: ClusterMember) async throws(SFHAError) -> NodeRemoveAnswer
 }
 
 /// What the issuer hands the joiner besides the membership: read from this node's files.

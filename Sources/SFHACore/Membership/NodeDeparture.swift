@@ -6,7 +6,13 @@ import Synchronization
 /// `POST /v1/leave` (P2P): a removal's coordinator tells this node to leave the cluster.
 public struct LeaveRequest: Sendable, Equatable, Codable {
     public var coordinator: String
-    public init(coordinator: String) { self.coordinator = coordinator }
+    /// Only stop corosync (the node asked for its own removal with `sfha leave`, which does the rest once it has
+    /// the answer); nil or false: leave entirely.
+    public var corosyncOnly: Bool?
+    public init(coordinator: String, corosyncOnly: Bool? = nil) {
+        self.coordinator = coordinator
+        self.corosyncOnly = corosyncOnly
+    }
 }
 
 public struct LeaveAnswer: Sendable, Equatable, Codable {
@@ -88,6 +94,14 @@ public enum NodeDeparture {
         return ".removed-" + formatter.string(from: date)
     }
 
+    static let stopCorosyncStep = "stop corosync (this node leaves the membership) and disable it"
+
+    /// The first step alone: corosync stops (its graceful exit lets the others form their ring at once, where a node
+    /// dropped from their nodelists while it still runs is only noticed after a token timeout) and stays disabled.
+    public static func stopCorosync(_ effects: any DepartureEffects) async throws(SFHAError) {
+        try await effects.systemctl(["disable", "--now", "corosync"])
+    }
+
     /// Runs the steps after the handover; each is recorded (a failed one is recorded and the next still runs: a
     /// node told to leave leaves as far as it can). The last step stops this daemon.
     public static func run(node: String, effects: any DepartureEffects, at date: Date, record: (String, String) -> Void) async {
@@ -99,9 +113,7 @@ public enum NodeDeparture {
                 record(what, "failed: \(error.message)")
             }
         }
-        await step("stop corosync (this node leaves the membership) and disable it") { () async throws(SFHAError) in
-            try await effects.systemctl(["disable", "--now", "corosync"])
-        }
+        await step(stopCorosyncStep) { () async throws(SFHAError) in try await stopCorosync(effects) }
         await step("take the mesh down (\(MeshInterfaceSpec.defaultName)) and disable it") { () async throws(SFHAError) in
             try await effects.tearDownMesh(MeshInterfaceSpec.defaultName)
             try await effects.systemctl(["disable", "wg-quick@\(MeshInterfaceSpec.defaultName)"])
@@ -136,5 +148,68 @@ extension DaemonRuntime {
         await NodeDeparture.run(node: state.nodeName, effects: effects, at: Date()) { step, result in
             logger.notice("leaving the cluster: \(step): \(result)")
         }
+    }
+}
+
+/// `POST /v1/leave` (control API, `sfha leave`): this node asks another member to remove it.
+public struct LeaveCommandRequest: Sendable, Equatable, Codable {
+    public var force: Bool
+    public var dryRun: Bool
+    public init(force: Bool = false, dryRun: Bool = false) {
+        self.force = force
+        self.dryRun = dryRun
+    }
+}
+
+public struct LeaveCommandAnswer: Sendable, Equatable, Codable {
+    public var node: String
+    /// The member that runs (or would run) the removal.
+    public var coordinator: String?
+    /// Its plan (dry run) or what it did.
+    public var removal: NodeRemoveAnswer?
+    /// No member can run the removal (the last member, no other online, or the rest would lose quorum) and `--force`
+    /// was given: only this node is cleaned up; the others still list it.
+    public var localOnly: Bool
+    public var reason: String?
+
+    public init(node: String, coordinator: String? = nil, removal: NodeRemoveAnswer? = nil, localOnly: Bool = false, reason: String? = nil) {
+        self.node = node
+        self.coordinator = coordinator
+        self.removal = removal
+        self.localOnly = localOnly
+        self.reason = reason
+    }
+}
+
+extension DaemonRuntime {
+    /// `sfha leave`: another online member runs this node's removal (its groups handed over first; it is not told to
+    /// leave: the command stops this node's corosync, mesh and sfhad itself once it has the answer). Refused on the
+    /// last member, with no other member online, or when the rest would lose quorum — unless `force`, which then
+    /// means local clean-up only.
+    public func askToLeave(_ request: LeaveCommandRequest, peers: any MembershipPeers) async throws(SFHAError) -> LeaveCommandAnswer {
+        guard let membership = state.membership, membership.record.member(named: state.nodeName) != nil else {
+            throw SFHAError(.invalidState, "this node is not in a cluster built by 'sfha init' (no membership record here): nothing to leave")
+        }
+        let me = state.nodeName
+        let online = state.view.members
+        let candidates = membership.record.members.filter { $0.name != me && online.contains($0.nodeID) }.sorted { $0.nodeID < $1.nodeID }
+        func localOnly(_ reason: String) throws(SFHAError) -> LeaveCommandAnswer {
+            guard request.force else { throw SFHAError(.invalidState, "\(reason): nothing changed; 'sfha leave --force' cleans this node up alone (the others keep listing it)") }
+            return LeaveCommandAnswer(node: me, localOnly: true, reason: reason)
+        }
+        guard let coordinator = candidates.first else {
+            return try localOnly(membership.record.members.count == 1
+                ? "\(me) is the last member of cluster \(membership.record.clusterName)"
+                : "no other member is online to run the removal")
+        }
+        let plan = NodeRemoval.plan(
+            record: membership.record, coordinator: coordinator.name, target: me, online: online, quorate: state.view.quorate,
+            targetStandby: true, force: true)
+        if let refusal = plan.refusal { return try localOnly(refusal) }
+        if plan.twoNodeBefore { return try localOnly("\(me) is one of two members, and removing a node of two is not supported yet") }
+        if request.dryRun { return LeaveCommandAnswer(node: me, coordinator: coordinator.name, removal: NodeRemoveAnswer(plan: plan)) }
+        logger.notice("leaving the cluster: \(coordinator.name) runs the removal of \(me)")
+        let answer = try await peers.remove(NodeRemoveRequest(name: me, force: true, leavingItself: true), on: coordinator)
+        return LeaveCommandAnswer(node: me, coordinator: coordinator.name, removal: answer)
     }
 }

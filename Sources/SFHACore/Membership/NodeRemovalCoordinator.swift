@@ -8,12 +8,21 @@ public struct NodeRemoveRequest: Sendable, Equatable, Codable {
     public var name: String
     public var force: Bool
     public var dryRun: Bool
+    /// The node asked for its own removal (`sfha leave`): its groups are handed over, but it is not told to leave —
+    /// it leaves by itself once it has the answer.
+    public var leavingItself: Bool?
 
-    public init(name: String, force: Bool = false, dryRun: Bool = false) {
+    public init(name: String, force: Bool = false, dryRun: Bool = false, leavingItself: Bool? = nil) {
         self.name = name
         self.force = force
         self.dryRun = dryRun
+        self.leavingItself = leavingItself
     }
+}
+
+public enum RemovalPaths {
+    /// A member asks another to run its own removal (`sfha leave`), from its own mesh address.
+    public static let remove = "/v1/membership/remove"
 }
 
 /// The answer: the plan, the steps as they ran (none for a dry run), the warnings (members that did not acknowledge
@@ -47,7 +56,7 @@ extension DaemonRuntime {
     /// the removal goes on once it has left corosync's membership. A node that does not answer or does not leave in
     /// time is a warning: the others stop reaching it when its peer and nodelist entry go.
     private func handOverAndTellToLeave(
-        _ target: ClusterMember, plan: NodeRemovalPlan, peers: any MembershipPeers,
+        _ target: ClusterMember, plan: NodeRemovalPlan, peers: any MembershipPeers, corosyncOnly: Bool,
         record: (String, String, ContinuousClock.Instant, String) -> Void, warnings: inout [String]
     ) async throws(SFHAError) {
         let clock = ContinuousClock()
@@ -70,8 +79,13 @@ extension DaemonRuntime {
         }
         start = clock.now
         do throws(SFHAError) {
-            _ = try await peers.leave(LeaveRequest(coordinator: state.nodeName), on: target)
-            record("told to leave (it stops corosync and sfhad, takes its mesh down, moves its files aside)", target.name, start, "done")
+            _ = try await peers.leave(LeaveRequest(coordinator: state.nodeName, corosyncOnly: corosyncOnly), on: target)
+            // A node that asked to leave stops only corosync now (dropped from the nodelists while its corosync still
+            // ran, it would be noticed only after a token timeout, the ring down meanwhile); it does the rest itself.
+            record(
+                corosyncOnly
+                    ? "told to stop corosync (it asked to leave: it does the rest once it has this answer)"
+                    : "told to leave (it stops corosync and sfhad, takes its mesh down, moves its files aside)", target.name, start, "done")
         } catch {
             record("told to leave", target.name, start, "warning: \(error.message)")
             warnings.append("\(target.name) could not be told to leave (\(error.message)): stop sfhad and corosync on it by hand")
@@ -103,6 +117,16 @@ extension DaemonRuntime {
     /// A failure before the commit puts every prepared file back and changes nothing. Each step is logged as it
     /// happens and returned.
     public func removeMember(_ request: NodeRemoveRequest, peers: any MembershipPeers) async throws(SFHAError) -> NodeRemoveAnswer {
+        let (answer, hold) = try await removeMember(request, peers: peers, holdingMesh: false)
+        if let hold, let meshReconciler { await meshReconciler.release(hold) }
+        return answer
+    }
+
+    /// The removal; with `holdingMesh`, this node's WireGuard keeps the target's peer until the caller releases the
+    /// returned hold (the answer to a node that asked for its own removal travels through that peer).
+    public func removeMember(
+        _ request: NodeRemoveRequest, peers: any MembershipPeers, holdingMesh: Bool
+    ) async throws(SFHAError) -> (answer: NodeRemoveAnswer, hold: UUID?) {
         guard let nodelistApplier, let meshReconciler else {
             throw SFHAError(.unavailable, "this sfhad does not manage membership (no mesh): it cannot remove nodes")
         }
@@ -116,14 +140,14 @@ extension DaemonRuntime {
             record: membership.record, coordinator: state.nodeName, target: request.name, online: state.view.members,
             quorate: state.view.quorate, targetStandby: state.document.configuration.standbyNodes.contains(request.name),
             force: request.force)
-        if plan.alreadyRemoved { return NodeRemoveAnswer(plan: plan) }
+        if plan.alreadyRemoved { return (NodeRemoveAnswer(plan: plan), nil) }
         if let refusal = plan.refusal { throw SFHAError(plan.refusalKind?.code ?? .invalidState, refusal) }
         if plan.twoNodeBefore {
             throw SFHAError(
                 .invalidState,
                 "\(request.name) is one of two members: a two-node cluster changes its membership only with both nodes in it (each half of a split is quorate), and removing a node of two is not supported yet; nothing changed")
         }
-        if request.dryRun { return NodeRemoveAnswer(plan: plan) }
+        if request.dryRun { return (NodeRemoveAnswer(plan: plan), nil) }
 
         var steps: [JoinStep] = []
         var warnings: [String] = []
@@ -140,7 +164,8 @@ extension DaemonRuntime {
         var start = clock.now
         if plan.targetOnline, let target = membership.record.member(named: request.name) {
             try await handOverAndTellToLeave(
-                target, plan: plan, peers: peers, record: { record($0, node: $1, since: $2, $3) }, warnings: &warnings)
+                target, plan: plan, peers: peers, corosyncOnly: request.leavingItself == true, record: { record($0, node: $1, since: $2, $3) },
+                warnings: &warnings)
         } else {
             record("\(request.name) is offline: nothing to tell it", node: request.name, since: start)
         }
@@ -205,9 +230,11 @@ extension DaemonRuntime {
             record("reload corosync", node: state.nodeName, since: start, "failed: \(error.message)")
             warnings.append("corosync did not reload (\(error.message)): \(request.name) is removed from the record and the files; run 'corosync-cfgtool -R' on a member")
         }
-        start = clock.now
-        await meshReconciler.release(hold)
-        record("remove \(request.name)'s WireGuard peer", node: state.nodeName, since: start)
+        if !holdingMesh {
+            start = clock.now
+            await meshReconciler.release(hold)
+            record("remove \(request.name)'s WireGuard peer", node: state.nodeName, since: start)
+        }
         // What corosync itself reports here (its runtime nodelist, read again after the reload).
         start = clock.now
         let deadline = clock.now + Self.runtimeNodelistWait
@@ -221,6 +248,9 @@ extension DaemonRuntime {
             record("corosync's runtime nodelist", node: state.nodeName, since: start, "warning: still names \(request.name)")
             warnings.append("corosync on \(state.nodeName) still lists \(request.name) (\(nodelist?.joined(separator: ", ") ?? "unknown")): check 'corosync-cmapctl nodelist' and run 'sfha propagate'")
         }
-        return NodeRemoveAnswer(plan: plan, steps: steps, warnings: warnings, revision: revision, corosyncNodelist: nodelist)
+        if holdingMesh {
+            record("remove \(request.name)'s WireGuard peer (once this answer is sent)", node: state.nodeName, since: clock.now)
+        }
+        return (NodeRemoveAnswer(plan: plan, steps: steps, warnings: warnings, revision: revision, corosyncNodelist: nodelist), holdingMesh ? hold : nil)
     }
 }
