@@ -88,7 +88,8 @@ struct NodeRemovalRunTests {
         let reloader = Reloader(events: note)
         let runtime = DaemonRuntime(
             node: NodeConfiguration(name: "node1"), nodeID: 1,
-            document: ClusterDocument(revision: 1, configuration: ClusterConfiguration(name: "prod", groups: [])),
+            // node4 was put in standby before it went down: the removal clears that.
+            document: ClusterDocument(revision: 1, configuration: try ClusterConfiguration(name: "prod", groups: []).settingStandby("node4", true)),
             effects: NodeEffects(addresses: FakeAddressController(addresses: []), announcer: FakeNeighbourAnnouncer(), duplicates: FakeDuplicateAddressChecker(), services: HangingServiceController()),
             documentPath: directory + "/cluster.json", requireProof: false, mesh: mesh, corosyncReloader: reloader,
             corosyncConfPath: directory + "/corosync.conf", logger: Logger(label: "test"))
@@ -136,9 +137,14 @@ struct NodeRemovalRunTests {
         #expect(committed.record.member(named: "node4") == nil && committed.record.tombstones.map(\.name) == ["node4"])
         #expect(await eventually { (try? await mesh.state(of: "wg-sfha"))?.peers.contains { $0.publicKey == node4Key } == false })
         #expect(answer.corosyncNodelist == ["node1", "node2", "node3"])
+        #expect(await runtime.documentStandbyNodes.isEmpty, "node4's standby stays in the cluster document")
 
         // Again: already removed, nothing changes.
         let again = try await runtime.removeMember(NodeRemoveRequest(name: "node4"), peers: peers)
         #expect(again.plan.alreadyRemoved && again.revision == nil && reloader.reloads.withLock { $0 } == 1)
     }
+}
+
+extension DaemonRuntime {
+    var documentStandbyNodes: [String] { state.document.configuration.standbyNodes }
 }

@@ -251,6 +251,19 @@ extension DaemonRuntime {
         if holdingMesh {
             record("remove \(request.name)'s WireGuard peer (once this answer is sent)", node: state.nodeName, since: clock.now)
         }
+        // The standby the handover set is the removed node's no more: a node joining later under that name must not
+        // inherit it.
+        if state.document.configuration.standbyNodes.contains(request.name) {
+            start = clock.now
+            let name = request.name
+            do throws(SFHAError) {
+                _ = try await change("standby off for removed node \(name)") { configuration throws(SFHAError) in try configuration.settingStandby(name, false) }
+                record("clear \(name)'s standby from the cluster document", node: state.nodeName, since: start)
+            } catch {
+                record("clear \(name)'s standby", node: state.nodeName, since: start, "warning: \(error.message)")
+                warnings.append("\(name)'s standby stays in the cluster document (\(error.message)): a node joining later as \(name) would start in standby")
+            }
+        }
         return (NodeRemoveAnswer(plan: plan, steps: steps, warnings: warnings, revision: revision, corosyncNodelist: nodelist), holdingMesh ? hold : nil)
     }
 }

@@ -133,8 +133,16 @@ extension DaemonRuntime {
             throw SFHAError(.invalidArgument, "the membership document does not match its hash")
         }
         _ = try document.record.validated()
-        if let own = state.membership, own.revision > document.revision {
-            throw SFHAError(.conflict, "\(state.nodeName) has a newer membership record (revision \(own.revision), not \(document.revision)): run 'sfha propagate' again")
+        if let own = state.membership {
+            if own.revision > document.revision {
+                throw SFHAError(.conflict, "\(state.nodeName) has a newer membership record (revision \(own.revision), not \(document.revision)): run 'sfha propagate' again")
+            }
+            if own.revision == document.revision, own.contentHash != document.contentHash {
+                throw SFHAError(.conflict, "\(state.nodeName) has another membership record under the same revision \(own.revision): nothing changed here")
+            }
+            if own.revision < document.revision, let problem = document.record.successionProblem(after: own.record) {
+                throw SFHAError(.invalidArgument, "\(state.nodeName) refuses membership revision \(document.revision): \(problem)")
+            }
         }
         var report = MembershipRepairReport(node: state.nodeName)
         // corosync.conf
