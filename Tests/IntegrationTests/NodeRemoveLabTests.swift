@@ -15,15 +15,13 @@ extension LabTests {
             return try await lab.check(node, ["sha256sum"] + paths).standardOutput
         }
 
-        /// node1–node4 by init and join (node1 holds the VIP), watched.
-        static func fourNodes(_ lab: Lab) async throws -> (LabDaemonCluster, LabWatcher) {
+        /// node1–node4 (or `count`) by init and join (node1 holds the VIP), watched.
+        static func fourNodes(_ lab: Lab, count: Int = 4) async throws -> (LabDaemonCluster, LabWatcher) {
             let cluster = try LabDaemonCluster(lab: lab)
             let watcher = try await LabWatcher.start(lab: lab, vips: [cluster.vip])
             do {
                 try await cluster.found()
-                _ = try await cluster.join("node2", issuer: "node1")
-                _ = try await cluster.join("node3", issuer: "node2")
-                _ = try await cluster.join("node4", issuer: "node3")
+                for index in 2...count { _ = try await cluster.join("node\(index)", issuer: "node\(index - 1)") }
             } catch {
                 watcher.stop()
                 throw error
@@ -321,5 +319,63 @@ extension LabTests {
                 #expect(safety.dualHolderSamples.isEmpty && safety.heldWithoutQuorum.isEmpty, "\(safety)")
             }
         }
-}
+
+        /// A removal (node5, online in standby: told to leave) while another member (node3) is down: node3 is not asked
+        /// (the plan names it), catches up from the record when it returns (corosync.conf rewritten, one reload,
+        /// peers) and ends identical. Then 4 → 3 → 2 members: `two_node` set on the last two.
+        @Test func aMemberDownDuringARemovalCatchesUpAndThreeToTwoSetsTwoNode() async throws {
+            try await Init.withBareLab("lt-rmdown", nodes: 5) { lab in
+                let (_, watcher) = try await Self.fourNodes(lab, count: 5)
+                defer { watcher.stop() }
+                let rest = ["node1", "node2", "node3", "node4"]
+                #expect(try await Join.waitForCluster(lab, rest + ["node5"]))
+                try await lab.check("node3", ["systemctl", "stop", "sfhad"])
+                try await lab.check("node3", ["systemctl", "stop", "corosync"])
+                #expect(try await Join.waitForCluster(lab, ["node1", "node2", "node4", "node5"]))
+                try await lab.check("node1", ["sfha", "standby", "node5"])
+                let run = try await lab.exec("node1", ["sfha", "node", "remove", "node5", "--yes", "--json"], timeout: .seconds(120))
+                try #require(run.succeeded, "\(run.standardError)")
+                let answer = try JSONDecoder().decode(NodeRemoveAnswer.self, from: Data(run.standardOutput.utf8))
+                #expect(answer.plan.offlineMembers == ["node3"] && answer.plan.votesOnlineAfter == 3 && answer.plan.quorumAfter == 3)
+                #expect(answer.plan.steps.contains { $0.node == "node3" && $0.action.contains("catches up") } && answer.warnings.isEmpty, "\(answer.warnings)")
+
+                // node3 returns with the old nodelist and catches up.
+                try await lab.check("node3", ["systemctl", "start", "corosync"])
+                try await lab.check("node3", ["systemctl", "start", "sfhad"])
+                #expect(try await Join.waitForCluster(lab, rest), "node3 caught up")
+                var confs: Set<String> = []
+                var records: Set<String> = []
+                for node in rest {
+                    #expect(try await LabTestSupport.eventually(timeout: .seconds(30)) {
+                        try CorosyncConf(parsing: try await Init.text(lab, node, "/etc/corosync/corosync.conf")).nodes.map(\.name) == rest
+                    }, "\(node)'s corosync.conf")
+                    confs.insert(try await Init.text(lab, node, "/etc/corosync/corosync.conf"))
+                    #expect(try await LabTestSupport.eventually(timeout: .seconds(30)) {
+                        try JSONDecoder().decode(MembershipDocument.self, from: Data(try await Init.text(lab, node, "/var/lib/sfha/membership.json").utf8)).record.member(named: "node5") == nil
+                    }, "\(node)'s membership record")
+                    let document = try JSONDecoder().decode(MembershipDocument.self, from: Data(try await Init.text(lab, node, "/var/lib/sfha/membership.json").utf8))
+                    records.insert("\(document.revision) \(document.contentHash)")
+                    let quorum = try await lab.check(node, ["corosync-quorumtool", "-s"]).standardOutput
+                    #expect(quorum.contains("Nodes:            4") && quorum.contains("Quorate:          Yes"), "\(node): \(quorum)")
+                }
+                #expect(confs.count == 1 && records.count == 1, "\(records)")
+
+                // 4 → 3 → 2 (each removed node online, in standby, told to leave); the last two get two_node.
+                for node in ["node4", "node3"] {
+                    try await lab.check("node1", ["sfha", "standby", node])
+                    let result = try await lab.exec("node1", ["sfha", "node", "remove", node, "--yes"], timeout: .seconds(120))
+                    try #require(result.succeeded, "remove \(node): \(result.standardError)")
+                }
+                #expect(try await Join.waitForCluster(lab, ["node1", "node2"]))
+                for node in ["node1", "node2"] {
+                    let conf = try CorosyncConf(parsing: try await Init.text(lab, node, "/etc/corosync/corosync.conf"))
+                    #expect(conf.nodes.map(\.name) == ["node1", "node2"] && conf.values(at: "quorum.two_node") == ["1"], "\(node)")
+                    let quorum = try await lab.check(node, ["corosync-quorumtool", "-s"]).standardOutput
+                    #expect(quorum.contains("2Node") && quorum.contains("Quorate:          Yes"), "\(node): \(quorum)")
+                }
+                let safety = watcher.report()
+                #expect(safety.dualHolderSamples.isEmpty && safety.heldWithoutQuorum.isEmpty, "\(safety)")
+            }
+        }
+    }
 }

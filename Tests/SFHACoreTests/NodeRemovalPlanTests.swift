@@ -79,6 +79,15 @@ struct NodeRemovalPlanTests {
         #expect(plan.refusal?.contains("5 → 4 members") == true)
     }
 
+    @Test func anOnlineNodeStopsBeforeTheExpectedVotesDrop() throws {
+        // 4 members, node3 down: removing node4 online would leave 2 of 4 votes (3 needed) between its stop and the
+        // reload; removing it once it is down is the same partition without quorum.
+        let plan = Self.plan(try Self.record(4), target: "node4", online: [1, 2, 4], standby: true)
+        #expect(plan.refusalKind == .wouldLoseQuorum && plan.refusal?.contains("2 of 4 votes remain") == true, "\(plan.refusal ?? "")")
+        // 5 members, node3 down: 3 of 5 remain when node5 stops (3 needed): allowed.
+        #expect(Self.plan(try Self.record(5), target: "node5", online: [1, 2, 4, 5], standby: true).refusal == nil)
+    }
+
     @Test func anOnlineNodeNeedsStandbyOrForce() throws {
         let record = try Self.record(3)
         let refused = Self.plan(record, target: "node3", online: [1, 2, 3])

@@ -126,6 +126,14 @@ public enum NodeRemoval {
             plan.refusal = "without \(target) the cluster would need \(plan.quorumAfter) votes but only \(plan.votesOnlineAfter) members are online (\(plan.arithmetic)): bring the others back first; nothing changed"
             return plan
         }
+        // An online node stops before the reload lowers the expected votes: until then the rest must hold the
+        // current cluster's quorum on their own.
+        let quorumNow = quorum(of: members.count)
+        if plan.targetOnline, plan.votesOnlineAfter < quorumNow {
+            plan.refusalKind = .wouldLoseQuorum
+            plan.refusal = "\(target) is online: when it stops, \(plan.votesOnlineAfter) of \(members.count) votes remain until the reload lowers the expected votes, and \(quorumNow) are needed — the cluster would lose quorum meanwhile: bring the members that are down back first; nothing changed"
+            return plan
+        }
         if plan.targetOnline && !targetStandby {
             let overrides = "\(target) is online and not in standby: its groups are handed over first, then it is told to leave"
             if force {
