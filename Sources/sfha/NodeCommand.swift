@@ -156,10 +156,9 @@ struct LeaveCommand: AsyncParsableCommand {
         }
         // The removal is committed (or --force with nobody to run it): this node stops being a member here.
         var local: [JoinStep] = []
-        await NodeDeparture.run(node: answer.node, effects: SystemDepartureEffects(mesh: WireGuardCommandController()), at: Date()) { step, result in
-            let entry = JoinStep(step: step, node: answer.node, result: result, milliseconds: 0)
-            local.append(entry)
-            if !json { print(NodeRemoveCommand.line(entry).replacingOccurrences(of: " (0 ms)", with: "")) }
+        await NodeDeparture.run(node: answer.node, effects: SystemDepartureEffects(mesh: WireGuardCommandController()), at: Date()) { step in
+            local.append(step)
+            if !json { print(NodeRemoveCommand.line(step)) }
         }
         if json {
             struct Report: Encodable {

@@ -119,8 +119,8 @@ struct NodeDepartureTests {
     @Test func corosyncFirstThenTheMeshThenTheFilesAndSfhadLast() async {
         let effects = FakeDepartureEffects()
         let steps = Mutex<[(String, String)]>([])
-        await NodeDeparture.run(node: "node3", effects: effects, at: Date(timeIntervalSince1970: 1_800_000_000)) { step, result in
-            steps.withLock { $0.append((step, result)) }
+        await NodeDeparture.run(node: "node3", effects: effects, at: Date(timeIntervalSince1970: 1_800_000_000)) { step in
+            steps.withLock { $0.append((step.step, step.result)) }
         }
         let calls = effects.calls
         #expect(calls.first == "systemctl disable --now corosync")
@@ -144,7 +144,7 @@ struct NodeDepartureTests {
         }
         let effects = Failing()
         let steps = Mutex<[(String, String)]>([])
-        await NodeDeparture.run(node: "node3", effects: effects, at: Date()) { step, result in steps.withLock { $0.append((step, result)) } }
+        await NodeDeparture.run(node: "node3", effects: effects, at: Date()) { step in steps.withLock { $0.append((step.step, step.result)) } }
         #expect(steps.withLock { $0 }.first?.1.hasPrefix("failed: corosync would not stop") == true)
         #expect(effects.inner.calls.last == "systemctl --no-block disable --now sfhad")
     }

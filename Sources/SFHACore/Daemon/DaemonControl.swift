@@ -320,10 +320,17 @@ extension DaemonRuntime {
     nonisolated func audited(
         _ request: ControlRequest, _ what: String, _ body: () async throws -> ChangeResult
     ) async throws -> ChangeResult {
+        try await audited(request, what, outcome: \.message, body)
+    }
+
+    /// The same for any answer: `outcome` says in the history what it was.
+    nonisolated func audited<Answer: Sendable>(
+        _ request: ControlRequest, _ what: String, outcome: (Answer) -> String, _ body: () async throws -> Answer
+    ) async throws -> Answer {
         let who = Self.caller(request.peer)
         do {
             let result = try await body()
-            await record(.command, "\(what): \(result.message)", who: who)
+            await record(.command, "\(what): \(outcome(result))", who: who)
             return result
         } catch {
             await record(.command, "\(what): refused: \(error)", who: who)
@@ -357,49 +364,28 @@ extension DaemonRuntime {
         if let repairPeers {
             router.post("/v1/propagate", body: PropagateRequest.self) { raw, request in
                 try raw.requireOnlyParameters(["dryRun"])
-                let who = Self.caller(raw.peer)
-                do {
-                    let answer = try await self.propagate(request, peers: repairPeers)
+                return try await self.audited(raw, "propagate\(request.dryRun ? " --dry-run" : "")", outcome: { (answer: PropagateAnswer) in
                     let changed = answer.nodes.filter { !$0.nothingToDo }.map(\.node)
-                    await self.record(
-                        .command, "propagate\(request.dryRun ? " --dry-run" : ""): membership revision \(answer.revision); \(changed.isEmpty ? "nothing to do" : "changed: " + changed.joined(separator: ", "))",
-                        who: who)
-                    return answer
-                } catch {
-                    await self.record(.command, "propagate: refused: \(error)", who: who)
-                    throw error
-                }
+                    return "membership revision \(answer.revision); \(changed.isEmpty ? "nothing to do" : "changed: " + changed.joined(separator: ", "))"
+                }) { try await self.propagate(request, peers: repairPeers) }
             }
         }
         if let membershipPeers {
             router.post("/v1/leave", body: LeaveCommandRequest.self) { raw, request in
                 try raw.requireOnlyParameters(["force", "dryRun"])
-                let who = Self.caller(raw.peer)
                 let what = "leave\(request.force ? " --force" : "")\(request.dryRun ? " --dry-run" : "")"
-                do {
-                    let answer = try await self.askToLeave(request, peers: membershipPeers)
-                    let outcome = request.dryRun ? "planned" : answer.localOnly ? "local clean-up only (\(answer.reason ?? ""))"
+                return try await self.audited(raw, what, outcome: { (answer: LeaveCommandAnswer) in
+                    request.dryRun ? "planned" : answer.localOnly ? "local clean-up only (\(answer.reason ?? ""))"
                         : "removed by \(answer.coordinator ?? "?") (membership revision \(answer.removal?.revision.map(String.init) ?? "?"))"
-                    await self.record(.command, "\(what): \(outcome)", who: who)
-                    return answer
-                } catch {
-                    await self.record(.command, "\(what): refused: \(error)", who: who)
-                    throw error
-                }
+                }) { try await self.askToLeave(request, peers: membershipPeers) }
             }
             router.post("/v1/node/remove", body: NodeRemoveRequest.self) { raw, request in
                 try raw.requireOnlyParameters(["name", "force", "dryRun"])
-                let who = Self.caller(raw.peer)
                 let what = "node remove \(request.name)\(request.force ? " --force" : "")\(request.dryRun ? " --dry-run" : "")"
-                do {
-                    let answer = try await self.removeMember(request, peers: membershipPeers)
+                return try await self.audited(raw, what, outcome: { (answer: NodeRemoveAnswer) in
                     let outcome = request.dryRun ? "planned" : answer.revision.map { "removed (membership revision \($0))" } ?? "already removed"
-                    await self.record(.command, "\(what): \(outcome)\(answer.warnings.isEmpty ? "" : "; " + answer.warnings.joined(separator: "; "))", who: who)
-                    return answer
-                } catch {
-                    await self.record(.command, "\(what): refused: \(error)", who: who)
-                    throw error
-                }
+                    return outcome + (answer.warnings.isEmpty ? "" : "; " + answer.warnings.joined(separator: "; "))
+                }) { try await self.removeMember(request, peers: membershipPeers) }
             }
         }
         router.get("/v1/status") { _ in await self.status() }

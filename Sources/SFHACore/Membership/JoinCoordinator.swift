@@ -61,14 +61,8 @@ extension DaemonRuntime {
         guard let nodelistApplier, let meshReconciler else {
             throw SFHAError(.unavailable, "this sfhad does not manage membership (no mesh): joins are not possible here")
         }
-        var steps: [JoinStep] = []
+        let log = OperationSteps("join of \(request.name)", logger: logger)
         let clock = ContinuousClock()
-        func record(_ step: String, node: String, since start: ContinuousClock.Instant, _ result: String = "done") {
-            let elapsed = clock.now - start
-            let milliseconds = Int(elapsed.milliseconds)
-            steps.append(JoinStep(step: step, node: node, result: result, milliseconds: milliseconds))
-            logger.notice("join of \(request.name): \(step) on \(node): \(result) (\(milliseconds) ms)")
-        }
         // One join at a time: the node admitted before must be online first (it started corosync with the nodelist
         // it received; a later join would leave it out). Not forever: a node that never comes is caught up later.
         let waitStart = clock.now
@@ -78,7 +72,7 @@ extension DaemonRuntime {
                 try? await Task.sleep(for: .milliseconds(250))
             }
             if clock.now - waited > .milliseconds(250) {
-                record("wait for the previous join to finish", node: state.nodeName, since: waited)
+                log.record("wait for the previous join to finish", node: state.nodeName, since: waited)
             }
             guard let membership = state.membership else {
                 throw SFHAError(.invalidState, "this cluster has no membership record (it was not built by 'sfha init')")
@@ -104,23 +98,23 @@ extension DaemonRuntime {
             do {
                 localHash = try await nodelistApplier.prepare(prepareRequest, committed: membership.record)
             } catch where error.code == .conflict && attempt < Self.joinAttempts {
-                record("prepare corosync.conf", node: state.nodeName, since: start, "busy with another change: retrying")
+                log.record("prepare corosync.conf", node: state.nodeName, since: start, "busy with another change: retrying")
                 try? await Task.sleep(for: .milliseconds(Int64(Double.random(in: Self.joinRetryPause) * 1000)))
                 continue
             }
-            record("prepare corosync.conf (\(candidate.members.count) nodes, not reloaded)", node: state.nodeName, since: start)
+            log.record("prepare corosync.conf (\(candidate.members.count) nodes, not reloaded)", node: state.nodeName, since: start)
             let answers = await Self.prepare(prepareRequest, on: targets, peers: peers)
             var failure: SFHAError?
             var busy = false
             for (target, answer) in answers {
                 switch answer {
                 case .success(let prepared) where prepared.corosyncConfHash == localHash:
-                    record("prepare corosync.conf, acknowledged with its hash", node: target.name, since: start)
+                    log.record("prepare corosync.conf, acknowledged with its hash", node: target.name, since: start)
                 case .success:
-                    record("prepare corosync.conf", node: target.name, since: start, "failed: its file differs from \(state.nodeName)'s")
+                    log.record("prepare corosync.conf", node: target.name, since: start, "failed: its file differs from \(state.nodeName)'s")
                     failure = failure ?? SFHAError(.invalidState, "corosync.conf on \(target.name) differs from \(state.nodeName)'s beyond the nodelist: make them equal (copy it from \(state.nodeName)), then join again")
                 case .failure(let error):
-                    record("prepare corosync.conf", node: target.name, since: start, "failed: \(error.message)")
+                    log.record("prepare corosync.conf", node: target.name, since: start, "failed: \(error.message)")
                     if error.code == .conflict { busy = true }
                     failure = failure ?? SFHAError(error.code, "\(target.name) could not prepare the change: \(error.message)")
                 }
@@ -128,7 +122,7 @@ extension DaemonRuntime {
             if let failure {
                 start = clock.now
                 await abortPrepared(id, on: targets, peers: peers)
-                record("abort: every prepared corosync.conf put back", node: "all", since: start)
+                log.record("abort: every prepared corosync.conf put back", node: "all", since: start)
                 if busy, attempt < Self.joinAttempts {
                     try? await Task.sleep(for: .milliseconds(Int64(Double.random(in: Self.joinRetryPause) * 1000)))
                     continue
@@ -157,11 +151,11 @@ extension DaemonRuntime {
             guard case .committed(let revision)? = verdict else {
                 await meshReconciler.release(hold)
                 await abortPrepared(id, on: targets, peers: peers)
-                record("commit the new member", node: state.nodeName, since: start, "failed: \(verdict.map { "\($0)" } ?? "no verdict")")
+                log.record("commit the new member", node: state.nodeName, since: start, "failed: \(verdict.map { "\($0)" } ?? "no verdict")")
                 if case .conflict? = verdict, attempt < Self.joinAttempts { continue }
                 throw SFHAError(.notQuorate, "the membership change was not committed (\(verdict.map { "\($0)" } ?? "no verdict in time")): the join was refused and nothing changed; try again")
             }
-            record("commit \(request.name) = node id \(member.nodeID) at \(member.meshAddress) (membership revision \(revision))", node: state.nodeName, since: start)
+            log.record("commit \(request.name) = node id \(member.nodeID) at \(member.meshAddress) (membership revision \(revision))", node: state.nodeName, since: start)
             if let peer = candidate.meshPeers(for: state.nodeName).first(where: { $0.publicKey == member.publicKey }) {
                 await meshReconciler.admit(peer)
             }
@@ -171,11 +165,11 @@ extension DaemonRuntime {
             do throws(SFHAError) {
                 try await nodelistApplier.reloader.reload()
             } catch {
-                record("reload corosync (libcfg)", node: state.nodeName, since: start, "failed: \(error.message)")
+                log.record("reload corosync (libcfg)", node: state.nodeName, since: start, "failed: \(error.message)")
                 await meshReconciler.release(hold)
                 throw SFHAError(error.code, "\(request.name) is committed as a member but corosync did not reload: \(error.message); fix the cause and run 'corosync-cfgtool -R' on a member, then 'sfha join' is not needed again — start corosync on the new node")
             }
-            record("reload corosync (libcfg: every member re-reads corosync.conf)", node: state.nodeName, since: start)
+            log.record("reload corosync (libcfg: every member re-reads corosync.conf)", node: state.nodeName, since: start)
 
             let conf: String
             let keys: JoinSecrets
@@ -189,7 +183,7 @@ extension DaemonRuntime {
             let committed = state.membership ?? MembershipDocument(revision: revision, record: candidate)
             let bundle = JoinBundle(
                 membership: committed, member: member, corosyncConf: conf, authKey: keys.authKey, p2pKey: keys.p2pKey, document: state.document,
-                steps: steps, onlineMembers: [state.nodeName] + targets.map(\.name))
+                steps: log.steps, onlineMembers: [state.nodeName] + targets.map(\.name))
             return (bundle, hold)
         }
         throw SFHAError(.conflict, "the join kept meeting other membership changes; nothing changed, try again")
@@ -200,7 +194,7 @@ extension DaemonRuntime {
     /// the cluster loses quorum until the joiner is up — and keeps it lost if the joiner never comes.
     static func checkQuorumAfterJoin(of name: String, members: [(name: String, online: Bool)]) throws(SFHAError) {
         let after = members.count + 1
-        let quorumAfter = after == 2 ? 1 : after / 2 + 1
+        let quorumAfter = NodeRemoval.quorum(of: after)
         let up = members.filter(\.online).count
         guard up < quorumAfter else { return }
         let down = members.filter { !$0.online }.map(\.name)

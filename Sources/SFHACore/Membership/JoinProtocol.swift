@@ -48,6 +48,26 @@ public struct JoinStep: Sendable, Equatable, Codable {
     }
 }
 
+/// The steps of a membership operation (a join, a removal) as they run: each with its node, result and duration,
+/// logged as it ends under `label`.
+final class OperationSteps {
+    private(set) var steps: [JoinStep] = []
+    private let label: String
+    private let logger: Logger
+    private let clock = ContinuousClock()
+
+    init(_ label: String, logger: Logger) {
+        self.label = label
+        self.logger = logger
+    }
+
+    func record(_ step: String, node: String, since start: ContinuousClock.Instant, _ result: String = "done") {
+        let milliseconds = Int((clock.now - start).milliseconds)
+        steps.append(JoinStep(step: step, node: node, result: result, milliseconds: milliseconds))
+        logger.notice("\(label): \(step) on \(node): \(result) (\(milliseconds) ms)")
+    }
+}
+
 /// The answer to a join: everything the new member needs to start — the committed membership, its own entry, the
 /// corosync.conf every member now has (already reloaded), corosync's authkey, the cluster's P2P key, the cluster
 /// document — and the steps the issuer ran. It travels inside WireGuard (encrypted to the invitation's key) and is
@@ -266,8 +286,7 @@ public actor CorosyncNodelistApplier {
         }
         guard record.member(named: nodeName) != nil else { return }
         do {
-            guard let text = try rewritten(try read(), to: nodelist) else { return }
-            try AtomicFile.write(text, to: path, mode: 0o644)
+            guard try write(for: record) else { return }
             logger.notice("corosync.conf caught up with the membership record (\(record.members.count) members): reloading corosync")
             try await reloader.reload()
         } catch {

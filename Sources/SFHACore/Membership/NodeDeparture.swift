@@ -104,14 +104,18 @@ public enum NodeDeparture {
 
     /// Runs the steps after the handover; each is recorded (a failed one is recorded and the next still runs: a
     /// node told to leave leaves as far as it can). The last step stops this daemon.
-    public static func run(node: String, effects: any DepartureEffects, at date: Date, record: (String, String) -> Void) async {
+    public static func run(node: String, effects: any DepartureEffects, at date: Date, record: (JoinStep) -> Void) async {
+        let clock = ContinuousClock()
         func step(_ what: String, _ body: () async throws(SFHAError) -> Void) async {
+            let start = clock.now
+            let result: String
             do throws(SFHAError) {
                 try await body()
-                record(what, "done")
+                result = "done"
             } catch {
-                record(what, "failed: \(error.message)")
+                result = "failed: \(error.message)"
             }
+            record(JoinStep(step: what, node: node, result: result, milliseconds: Int((clock.now - start).milliseconds)))
         }
         await step(stopCorosyncStep) { () async throws(SFHAError) in try await stopCorosync(effects) }
         await step("take the mesh down (\(MeshInterfaceSpec.defaultName)) and disable it") { () async throws(SFHAError) in
@@ -123,7 +127,7 @@ public enum NodeDeparture {
         await step("move the cluster's files aside (*\(suffix))") { () async throws(SFHAError) in
             for path in files where try effects.moveAside(path, suffix: suffix) { moved.append(path) }
         }
-        record("moved aside: \(moved.isEmpty ? "nothing" : moved.joined(separator: ", "))", "done")
+        record(JoinStep(step: "moved aside: \(moved.isEmpty ? "nothing" : moved.joined(separator: ", "))", node: node, result: "done", milliseconds: 0))
         await step("stop and disable sfhad (last)") { () async throws(SFHAError) in
             try await effects.systemctl(["--no-block", "disable", "--now", "sfhad"])
         }
@@ -145,8 +149,8 @@ extension DaemonRuntime {
             logger.warning("leaving the cluster: still holding \(state.holdings.sorted().joined(separator: ", ")) after \(Self.moveTimeout.sfhaText); stopping corosync releases them")
         }
         let logger = self.logger
-        await NodeDeparture.run(node: state.nodeName, effects: effects, at: Date()) { step, result in
-            logger.notice("leaving the cluster: \(step): \(result)")
+        await NodeDeparture.run(node: state.nodeName, effects: effects, at: Date()) { step in
+            logger.notice("leaving the cluster: \(step.step): \(step.result) (\(step.milliseconds) ms)")
         }
     }
 }

@@ -57,7 +57,7 @@ extension DaemonRuntime {
     /// time is a warning: the others stop reaching it when its peer and nodelist entry go.
     private func handOverAndTellToLeave(
         _ target: ClusterMember, plan: NodeRemovalPlan, peers: any MembershipPeers, corosyncOnly: Bool,
-        record: (String, String, ContinuousClock.Instant, String) -> Void, warnings: inout [String]
+        log: OperationSteps, warnings: inout [String]
     ) async throws(SFHAError) {
         let clock = ContinuousClock()
         var start = clock.now
@@ -71,9 +71,9 @@ extension DaemonRuntime {
             }
             await waitForPlacement(handedOver)
             if handedOver() {
-                record("hand its groups over (standby)", target.name, start, "done")
+                log.record("hand its groups over (standby)", node: target.name, since: start, "done")
             } else {
-                record("hand its groups over (standby)", target.name, start, "warning: not done within \(Self.moveTimeout.sfhaText)")
+                log.record("hand its groups over (standby)", node: target.name, since: start, "warning: not done within \(Self.moveTimeout.sfhaText)")
                 warnings.append("\(target.name) had not handed its groups over within \(Self.moveTimeout.sfhaText); it releases them when it leaves")
             }
         }
@@ -82,12 +82,12 @@ extension DaemonRuntime {
             _ = try await peers.leave(LeaveRequest(coordinator: state.nodeName, corosyncOnly: corosyncOnly), on: target)
             // A node that asked to leave stops only corosync now (dropped from the nodelists while its corosync still
             // ran, it would be noticed only after a token timeout, the ring down meanwhile); it does the rest itself.
-            record(
+            log.record(
                 corosyncOnly
                     ? "told to stop corosync (it asked to leave: it does the rest once it has this answer)"
-                    : "told to leave (it stops corosync and sfhad, takes its mesh down, moves its files aside)", target.name, start, "done")
+                    : "told to leave (it stops corosync and sfhad, takes its mesh down, moves its files aside)", node: target.name, since: start, "done")
         } catch {
-            record("told to leave", target.name, start, "warning: \(error.message)")
+            log.record("told to leave", node: target.name, since: start, "warning: \(error.message)")
             warnings.append("\(target.name) could not be told to leave (\(error.message)): stop sfhad and corosync on it by hand")
             return
         }
@@ -95,10 +95,10 @@ extension DaemonRuntime {
         let deadline = clock.now + Self.departureWait
         while clock.now < deadline, state.view.members.contains(target.nodeID) { try? await Task.sleep(for: .milliseconds(100)) }
         if state.view.members.contains(target.nodeID) {
-            record("leave corosync's membership", target.name, start, "warning: still a member after \(Self.departureWait.sfhaText)")
+            log.record("leave corosync's membership", node: target.name, since: start, "warning: still a member after \(Self.departureWait.sfhaText)")
             warnings.append("\(target.name) was still in corosync's membership after \(Self.departureWait.sfhaText): it is cut off when its peer and nodelist entry go")
         } else {
-            record("left corosync's membership", target.name, start, "done")
+            log.record("left corosync's membership", node: target.name, since: start, "done")
         }
     }
 
@@ -149,14 +149,9 @@ extension DaemonRuntime {
         }
         if request.dryRun { return (NodeRemoveAnswer(plan: plan), nil) }
 
-        var steps: [JoinStep] = []
         var warnings: [String] = []
         let clock = ContinuousClock()
-        func record(_ step: String, node: String, since start: ContinuousClock.Instant, _ result: String = "done") {
-            let milliseconds = Int((clock.now - start).milliseconds)
-            steps.append(JoinStep(step: step, node: node, result: result, milliseconds: milliseconds))
-            logger.notice("removal of \(request.name): \(step) on \(node): \(result) (\(milliseconds) ms)")
-        }
+        let log = OperationSteps("removal of \(request.name)", logger: logger)
         let candidate = try membership.record.removing(request.name, at: Date())
         let id = UUID().uuidString
         let prepareRequest = MembershipPrepareRequest(id: id, coordinator: state.nodeName, record: candidate)
@@ -164,10 +159,9 @@ extension DaemonRuntime {
         var start = clock.now
         if plan.targetOnline, let target = membership.record.member(named: request.name) {
             try await handOverAndTellToLeave(
-                target, plan: plan, peers: peers, corosyncOnly: request.leavingItself == true, record: { record($0, node: $1, since: $2, $3) },
-                warnings: &warnings)
+                target, plan: plan, peers: peers, corosyncOnly: request.leavingItself == true, log: log, warnings: &warnings)
         } else {
-            record("\(request.name) is offline: nothing to tell it", node: request.name, since: start)
+            log.record("\(request.name) is offline: nothing to tell it", node: request.name, since: start)
         }
 
         // 2. every other online member first.
@@ -179,11 +173,11 @@ extension DaemonRuntime {
             case .success(let prepared):
                 hashes[member.name] = prepared.corosyncConfHash
             case .failure(let error) where error.code == .conflict:
-                record("prepare corosync.conf without \(request.name)", node: member.name, since: start, "busy with another membership change")
+                log.record("prepare corosync.conf without \(request.name)", node: member.name, since: start, "busy with another membership change")
                 await abortPrepared(id, on: others, peers: peers)
                 throw SFHAError(.conflict, "\(member.name) is busy with another membership change: nothing changed; try again in a moment")
             case .failure(let error):
-                record("prepare corosync.conf without \(request.name)", node: member.name, since: start, "warning: \(error.message)")
+                log.record("prepare corosync.conf without \(request.name)", node: member.name, since: start, "warning: \(error.message)")
                 warnings.append("\(member.name) did not acknowledge (\(error.message)): it catches up from the membership record when it answers again")
             }
         }
@@ -194,20 +188,20 @@ extension DaemonRuntime {
         do {
             localHash = try await nodelistApplier.prepare(prepareRequest, committed: membership.record)
         } catch {
-            record("prepare corosync.conf without \(request.name)", node: state.nodeName, since: start, "failed: \(error.message)")
+            log.record("prepare corosync.conf without \(request.name)", node: state.nodeName, since: start, "failed: \(error.message)")
             await abortPrepared(id, on: others, peers: peers)
             throw SFHAError(error.code, "\(state.nodeName) could not write corosync.conf without \(request.name): \(error.message); nothing changed")
         }
         for member in others {
             guard let hash = hashes[member.name] else { continue }
             if hash == localHash {
-                record("remove \(request.name) from corosync.conf (\(candidate.members.count) nodes), acknowledged with its hash", node: member.name, since: start)
+                log.record("remove \(request.name) from corosync.conf (\(candidate.members.count) nodes), acknowledged with its hash", node: member.name, since: start)
             } else {
-                record("remove \(request.name) from corosync.conf", node: member.name, since: start, "warning: its file differs from \(state.nodeName)'s")
+                log.record("remove \(request.name) from corosync.conf", node: member.name, since: start, "warning: its file differs from \(state.nodeName)'s")
                 warnings.append("corosync.conf on \(member.name) differs from \(state.nodeName)'s beyond the nodelist: compare them ('sfha propagate' repairs the nodelist)")
             }
         }
-        record("write corosync.conf without \(request.name) (\(candidate.members.count) nodes, not reloaded yet)", node: state.nodeName, since: start)
+        log.record("write corosync.conf without \(request.name) (\(candidate.members.count) nodes, not reloaded yet)", node: state.nodeName, since: start)
 
         // 3. commit, holding this node's WireGuard change until after the reload.
         start = clock.now
@@ -216,24 +210,24 @@ extension DaemonRuntime {
         guard case .committed(let revision)? = verdict else {
             await meshReconciler.release(hold)
             await abortPrepared(id, on: others, peers: peers)
-            record("commit the removal", node: state.nodeName, since: start, "failed: \(verdict.map { "\($0)" } ?? "no verdict in time")")
+            log.record("commit the removal", node: state.nodeName, since: start, "failed: \(verdict.map { "\($0)" } ?? "no verdict in time")")
             throw SFHAError(.notQuorate, "the removal was not committed (\(verdict.map { "\($0)" } ?? "no verdict in time")): every prepared corosync.conf is put back and nothing changed; try again")
         }
-        record("commit the removal (membership revision \(revision); node id, address and key of \(request.name) never reused)", node: state.nodeName, since: start)
+        log.record("commit the removal (membership revision \(revision); node id, address and key of \(request.name) never reused)", node: state.nodeName, since: start)
 
         // 4b. one reload, then this node's own WireGuard peer of the target.
         start = clock.now
         do throws(SFHAError) {
             try await nodelistApplier.reloader.reload()
-            record("reload corosync (libcfg: every member re-reads corosync.conf)", node: state.nodeName, since: start)
+            log.record("reload corosync (libcfg: every member re-reads corosync.conf)", node: state.nodeName, since: start)
         } catch {
-            record("reload corosync", node: state.nodeName, since: start, "failed: \(error.message)")
+            log.record("reload corosync", node: state.nodeName, since: start, "failed: \(error.message)")
             warnings.append("corosync did not reload (\(error.message)): \(request.name) is removed from the record and the files; run 'corosync-cfgtool -R' on a member")
         }
         if !holdingMesh {
             start = clock.now
             await meshReconciler.release(hold)
-            record("remove \(request.name)'s WireGuard peer", node: state.nodeName, since: start)
+            log.record("remove \(request.name)'s WireGuard peer", node: state.nodeName, since: start)
         }
         // What corosync itself reports here (its runtime nodelist, read again after the reload).
         start = clock.now
@@ -243,13 +237,13 @@ extension DaemonRuntime {
         }
         let nodelist = state.facts.map { $0.nodeNames.sorted { $0.key < $1.key }.map(\.value) }
         if let nodelist, !nodelist.contains(request.name) {
-            record("corosync's runtime nodelist: \(nodelist.joined(separator: ", "))", node: state.nodeName, since: start)
+            log.record("corosync's runtime nodelist: \(nodelist.joined(separator: ", "))", node: state.nodeName, since: start)
         } else {
-            record("corosync's runtime nodelist", node: state.nodeName, since: start, "warning: still names \(request.name)")
+            log.record("corosync's runtime nodelist", node: state.nodeName, since: start, "warning: still names \(request.name)")
             warnings.append("corosync on \(state.nodeName) still lists \(request.name) (\(nodelist?.joined(separator: ", ") ?? "unknown")): check 'corosync-cmapctl nodelist' and run 'sfha propagate'")
         }
         if holdingMesh {
-            record("remove \(request.name)'s WireGuard peer (once this answer is sent)", node: state.nodeName, since: clock.now)
+            log.record("remove \(request.name)'s WireGuard peer (once this answer is sent)", node: state.nodeName, since: clock.now)
         }
         // The standby the handover set is the removed node's no more: a node joining later under that name must not
         // inherit it.
@@ -258,12 +252,12 @@ extension DaemonRuntime {
             let name = request.name
             do throws(SFHAError) {
                 _ = try await change("standby off for removed node \(name)") { configuration throws(SFHAError) in try configuration.settingStandby(name, false) }
-                record("clear \(name)'s standby from the cluster document", node: state.nodeName, since: start)
+                log.record("clear \(name)'s standby from the cluster document", node: state.nodeName, since: start)
             } catch {
-                record("clear \(name)'s standby", node: state.nodeName, since: start, "warning: \(error.message)")
+                log.record("clear \(name)'s standby", node: state.nodeName, since: start, "warning: \(error.message)")
                 warnings.append("\(name)'s standby stays in the cluster document (\(error.message)): a node joining later as \(name) would start in standby")
             }
         }
-        return (NodeRemoveAnswer(plan: plan, steps: steps, warnings: warnings, revision: revision, corosyncNodelist: nodelist), holdingMesh ? hold : nil)
+        return (NodeRemoveAnswer(plan: plan, steps: log.steps, warnings: warnings, revision: revision, corosyncNodelist: nodelist), holdingMesh ? hold : nil)
     }
 }

@@ -189,10 +189,12 @@ extension CorosyncNodelistApplier {
         return (before, after)
     }
 
-    /// Writes corosync.conf with `record`'s nodelist (no reload).
-    func write(for record: MembershipRecord) throws(SFHAError) {
-        guard let text = try rewritten(try read(), to: Self.nodelist(of: record)) else { return }
+    /// Writes corosync.conf with `record`'s nodelist (no reload); false: it had it already.
+    @discardableResult
+    func write(for record: MembershipRecord) throws(SFHAError) -> Bool {
+        guard let text = try rewritten(try read(), to: Self.nodelist(of: record)) else { return false }
         try AtomicFile.write(text, to: path, mode: 0o644)
+        return true
     }
 }
 
