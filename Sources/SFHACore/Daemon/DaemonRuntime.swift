@@ -23,7 +23,9 @@ public actor DaemonRuntime {
     public nonisolated let proof: MembershipProof
     public nonisolated let gate: EffectGate
     public nonisolated let sender: GroupSender
-    let documents: DocumentStore
+    let documents: DocumentStore<ClusterDocument>
+    /// The committed membership record's file (membership.json, next to the cluster document).
+    let memberships: DocumentStore<MembershipDocument>
     /// Moves, failures and operator commands, kept across restarts (`sfha history`).
     public nonisolated let history: DaemonHistory
     /// The last holder recorded in the history for each group.
@@ -37,8 +39,6 @@ public actor DaemonRuntime {
     /// join still under way when it is down later (`joinsUnderWay`).
     var seenOnline: Set<UInt32> = []
     let logger: Logger
-    /// Where the committed membership record is kept (next to the cluster document).
-    let membershipPath: String
     /// Derives this node's WireGuard peers from the membership record (nil: sfhad does not manage a mesh here).
     public nonisolated let meshReconciler: MeshReconciler?
     /// Keeps corosync.conf's nodelist what the membership record says (nil: sfhad does not manage membership here).
@@ -104,7 +104,6 @@ public actor DaemonRuntime {
         let clock = DaemonClock()
         self.clock = clock
         let membershipPath = URL(fileURLWithPath: documentPath).deletingLastPathComponent().appendingPathComponent(Self.membershipFileName).path
-        self.membershipPath = membershipPath
         self.state = DaemonState(
             nodeName: node.name, nodeID: nodeID, priority: node.priority, document: document,
             membership: Self.loadMembership(from: membershipPath, logger: logger), now: .zero)
@@ -119,6 +118,7 @@ public actor DaemonRuntime {
         self.gate = EffectGate(proof: proof, requireProof: requireProof)
         self.sender = GroupSender(proof: proof, clock: clock, logger: logger)
         self.documents = DocumentStore(path: documentPath, logger: logger)
+        self.memberships = DocumentStore(path: membershipPath, logger: logger)
         self.history = DaemonHistory(
             path: URL(fileURLWithPath: documentPath).deletingLastPathComponent().appendingPathComponent("history.jsonl").path,
             logger: logger)
@@ -403,15 +403,8 @@ public actor DaemonRuntime {
         case .commit(let document):
             commit(document)
         case .commitMembership(let membership):
-            let path = membershipPath
-            let logger = self.logger
-            Task {
-                do {
-                    try AtomicFile.write(Array(try JSONEncoder().encode(membership)), to: path, mode: 0o600)
-                } catch {
-                    logger.error("membership record revision \(membership.revision) is committed in memory only: could not write \(path): \(error)")
-                }
-            }
+            let store = memberships
+            Task { await store.write(membership) }
             logger.notice("membership record committed", metadata: ["revision": "\(membership.revision)", "members": "\(membership.record.members.count)"])
             if let meshReconciler { Task { await meshReconciler.apply(membership.record) } }
             if let nodelistApplier { Task { await nodelistApplier.apply(membership.record) } }
@@ -702,9 +695,18 @@ public actor DaemonRuntime {
     }
 }
 
-/// Writes the committed cluster document, in commit order, beside the core loop; remembers a failure so that
-/// status and the operator's answer can say the change lives in memory only.
-actor DocumentStore {
+/// A committed document with a revision (the cluster document, the membership record).
+protocol RevisionedDocument: Encodable, Sendable {
+    var revision: UInt64 { get }
+}
+
+extension ClusterDocument: RevisionedDocument {}
+extension MembershipDocument: RevisionedDocument {}
+
+/// Writes a committed document beside the core loop, never an older revision over a newer one (the writes are
+/// started from tasks, whose order is not guaranteed); remembers a failure so that status and the operator's
+/// answer can say the change lives in memory only.
+actor DocumentStore<Document: RevisionedDocument> {
     let path: String
     let logger: Logger
     private(set) var lastError: String?
@@ -716,16 +718,16 @@ actor DocumentStore {
     }
 
     /// Writes `document` unless it (or a later revision) is written already; the error when it could not be.
-    func ensureWritten(_ document: ClusterDocument) -> String? {
-        if let written = writtenRevision, written >= document.revision { return nil }
+    func ensureWritten(_ document: Document) -> String? {
         write(document)
         return lastError
     }
 
-    func write(_ document: ClusterDocument) {
+    func write(_ document: Document) {
+        if let written = writtenRevision, written >= document.revision { return }
         do {
             try AtomicFile.write(Array(try JSONEncoder().encode(document)), to: path, mode: 0o600)
-            if lastError != nil { logger.notice("the cluster document is written to \(path) again") }
+            if lastError != nil { logger.notice("revision \(document.revision) is written to \(path) again") }
             lastError = nil
             writtenRevision = document.revision
         } catch {
