@@ -36,12 +36,12 @@ struct NodeRemoveCommand: AsyncParsableCommand {
         let plan: NodeRemoveAnswer = try await daemon.call {
             try await $0.post("/v1/node/remove", body: NodeRemoveRequest(name: name, force: force, dryRun: true))
         }
-        if dryRun || plan.plan.alreadyRemoved {
+        if dryRun || (plan.plan.alreadyRemoved && plan.unfinished == nil) {
             if json { return try CLI.printJSON(plan) }
-            print(Self.describe(plan.plan))
+            print(Self.describe(plan))
             return
         }
-        if !json { print(Self.describe(plan.plan)) }
+        if !json { print(Self.describe(plan)) }
         try CLI.confirm(
             Text(en: "Remove \(name) from the cluster?", fr: "Retirer \(name) du cluster ?"), yes: yes, language: daemon.language)
         let answer: NodeRemoveAnswer = try await daemon.call {
@@ -61,8 +61,11 @@ struct NodeRemoveCommand: AsyncParsableCommand {
         return "\(mark) \(step.node): \(step.step)\(step.result == "done" ? "" : " — \(step.result)") (\(step.milliseconds) ms)"
     }
 
-    static func describe(_ plan: NodeRemovalPlan) -> String {
-        if plan.alreadyRemoved { return "\(plan.target) is already removed: nothing to do" }
+    static func describe(_ answer: NodeRemoveAnswer) -> String {
+        let plan = answer.plan
+        if plan.alreadyRemoved {
+            return answer.unfinished.map { "\(plan.target) is removed from the record, but \($0)" } ?? "\(plan.target) is already removed: nothing to do"
+        }
         var lines = ["Removing \(plan.target) (run on \(plan.coordinator)): \(plan.arithmetic)"]
         if let overrides = plan.forceOverrides { lines.append("--force: \(overrides)") }
         for (index, step) in plan.steps.enumerated() { lines.append("  \(index + 1). \(step.node): \(step.action)") }
@@ -101,6 +104,9 @@ struct PropagateCommand: AsyncParsableCommand {
         var changes: [String] = []
         if report.nodelistBefore != report.nodelistAfter {
             changes.append("corosync.conf nodelist \(report.nodelistBefore.joined(separator: ",")) → \(report.nodelistAfter.joined(separator: ","))")
+        }
+        if let runtime = report.runtimeNodelistBefore {
+            changes.append("corosync's runtime nodelist \(runtime.joined(separator: ",")) differs from the file (a change interrupted before its reload)")
         }
         if let corosync = report.corosync { changes.append(dryRun ? "corosync would be \(corosync)" : "corosync \(corosync)") }
         if !report.peersAdded.isEmpty { changes.append("WireGuard peers added: \(report.peersAdded.joined(separator: ", "))") }

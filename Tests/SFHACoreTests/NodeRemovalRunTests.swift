@@ -69,46 +69,74 @@ struct NodeRemovalRunTests {
             })
     }
 
-    @Test func anOfflineNodeIsRemovedOthersFirstOneReloadOwnPeerLast() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sfha-remove-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let record = try NodeRemovalPlanTests.record(4)
-        let document = MembershipDocument(revision: 7, record: record)
-        try JSONEncoder().encode(document).write(to: URL(fileURLWithPath: directory + "/membership.json"))
-        let conf = try CorosyncConf.generate(CorosyncClusterSpec(
-            clusterName: "prod", nodes: record.members.map { CorosyncNodeEntry(nodeID: $0.nodeID, name: $0.name, addresses: ["\($0.meshAddress)"]) }))
-        try conf.render().write(toFile: directory + "/corosync.conf", atomically: true, encoding: .utf8)
-        try conf.render().write(toFile: directory + "/node2-corosync.conf", atomically: true, encoding: .utf8)
+    /// node1 of four (node4 down), its membership record `document`, corosync.conf (here and node2's copy) for
+    /// `confMembers`, corosync's runtime nodelist node1–4; a reload makes corosync report node1–3.
+    final class Fixture {
+        let directory: String
+        let record: MembershipRecord
+        let runtime: DaemonRuntime
+        let reloader: Reloader
+        let mesh: FakeMeshController
+        let peers: Peers
+        let order: EventLog
+        let tasks: [Task<Void, Never>]
 
-        let order = Mutex<[String]>([])
-        let note: @Sendable (String) -> Void = { event in order.withLock { $0.append(event) } }
-        let mesh = FakeMeshController()
-        try await mesh.bringUp(try MeshInterfaceSpec(privateKey: WireGuardPrivateKey.generate(), address: try IPv4Network(parsing: "10.99.0.1/24")))
-        let reloader = Reloader(events: note)
-        let runtime = DaemonRuntime(
-            node: NodeConfiguration(name: "node1"), nodeID: 1,
-            // node4 was put in standby before it went down: the removal clears that.
-            document: ClusterDocument(revision: 1, configuration: try ClusterConfiguration(name: "prod", groups: []).settingStandby("node4", true)),
-            effects: NodeEffects(addresses: FakeAddressController(addresses: []), announcer: FakeNeighbourAnnouncer(), duplicates: FakeDuplicateAddressChecker(), services: HangingServiceController()),
-            documentPath: directory + "/cluster.json", requireProof: false, mesh: mesh, corosyncReloader: reloader,
-            corosyncConfPath: directory + "/corosync.conf", logger: Logger(label: "test"))
-        let group = LoopbackGroup()
-        group.connect(runtime)
-        let sender = runtime.sender
-        let tasks = [Task { await sender.run() }, Task { for await _ in runtime.reconcileWakeups { await runtime.reconcileOnce() } }]
-        defer { for task in tasks { task.cancel() } }
-        await runtime.start()
-        await runtime.corosync(.connected(Self.snapshot([1, 2, 3, 4], online: [1, 2, 3])))
-        await runtime.attach(transport: group, as: group.member)
-        await runtime.groupEvent(.ring(RingID(nodeID: 1, sequence: 8), nodes: [1, 2, 3]))
-        await runtime.groupEvent(.membership(ProcessGroupMembershipChange(members: [group.member], joined: [(group.member, .joined)], left: [])))
-        reloader.afterReload.withLock {
-            $0 = { await runtime.corosync(.nodeListChanged(Self.snapshot([1, 2, 3], online: [1, 2, 3]))) }
+        init(document: (MembershipRecord) throws -> MembershipDocument = { MembershipDocument(revision: 7, record: $0) },
+             confMembers: (MembershipRecord) throws -> [SFHACore.ClusterMember] = { $0.members }) async throws {
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("sfha-remove-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            record = try NodeRemovalPlanTests.record(4)
+            try JSONEncoder().encode(try document(record)).write(to: URL(fileURLWithPath: directory + "/membership.json"))
+            let conf = try CorosyncConf.generate(CorosyncClusterSpec(
+                clusterName: "prod", nodes: try confMembers(record).map { CorosyncNodeEntry(nodeID: $0.nodeID, name: $0.name, addresses: ["\($0.meshAddress)"]) }))
+            try conf.render().write(toFile: directory + "/corosync.conf", atomically: true, encoding: .utf8)
+            try conf.render().write(toFile: directory + "/node2-corosync.conf", atomically: true, encoding: .utf8)
+
+            let order = EventLog()
+            self.order = order
+            let note: @Sendable (String) -> Void = { event in order.withLock { $0.append(event) } }
+            mesh = FakeMeshController()
+            try await mesh.bringUp(try MeshInterfaceSpec(privateKey: WireGuardPrivateKey.generate(), address: try IPv4Network(parsing: "10.99.0.1/24")))
+            let reloader = Reloader(events: note)
+            self.reloader = reloader
+            let runtime = DaemonRuntime(
+                node: NodeConfiguration(name: "node1"), nodeID: 1,
+                // node4 was put in standby before it went down: the removal clears that.
+                document: ClusterDocument(revision: 1, configuration: try ClusterConfiguration(name: "prod", groups: []).settingStandby("node4", true)),
+                effects: NodeEffects(addresses: FakeAddressController(addresses: []), announcer: FakeNeighbourAnnouncer(), duplicates: FakeDuplicateAddressChecker(), services: HangingServiceController()),
+                documentPath: directory + "/cluster.json", requireProof: false, mesh: mesh, corosyncReloader: reloader,
+                corosyncConfPath: directory + "/corosync.conf", logger: Logger(label: "test"))
+            self.runtime = runtime
+            let group = LoopbackGroup()
+            group.connect(runtime)
+            let sender = runtime.sender
+            tasks = [Task { await sender.run() }, Task { for await _ in runtime.reconcileWakeups { await runtime.reconcileOnce() } }]
+            await runtime.start()
+            await runtime.corosync(.connected(NodeRemovalRunTests.snapshot([1, 2, 3, 4], online: [1, 2, 3])))
+            await runtime.attach(transport: group, as: group.member)
+            await runtime.groupEvent(.ring(RingID(nodeID: 1, sequence: 8), nodes: [1, 2, 3]))
+            await runtime.groupEvent(.membership(ProcessGroupMembershipChange(members: [group.member], joined: [(group.member, .joined)], left: [])))
+            reloader.afterReload.withLock {
+                $0 = { await runtime.corosync(.nodeListChanged(NodeRemovalRunTests.snapshot([1, 2, 3], online: [1, 2, 3]))) }
+            }
+            peers = Peers(copyPath: directory + "/node2-corosync.conf", events: note)
         }
+
+        func close() {
+            for task in tasks { task.cancel() }
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+
+    @Test func anOfflineNodeIsRemovedOthersFirstOneReloadOwnPeerLast() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.close() }
+        let (directory, record, runtime, reloader, mesh, peers) = (
+            fixture.directory, fixture.record, fixture.runtime, fixture.reloader, fixture.mesh, fixture.peers
+        )
+        let order = fixture.order
         let node4Key = try #require(record.member(named: "node4")?.publicKey)
         #expect(await eventually { (try? await mesh.state(of: "wg-sfha"))?.peers.contains { $0.publicKey == node4Key } == true })
-        let peers = Peers(copyPath: directory + "/node2-corosync.conf", events: note)
 
         // A dry run plans and changes nothing.
         let before = try String(contentsOfFile: directory + "/corosync.conf", encoding: .utf8)
@@ -141,8 +169,47 @@ struct NodeRemovalRunTests {
 
         // Again: already removed, nothing changes.
         let again = try await runtime.removeMember(NodeRemoveRequest(name: "node4"), peers: peers)
-        #expect(again.plan.alreadyRemoved && again.revision == nil && reloader.reloads.withLock { $0 } == 1)
+        #expect(again.plan.alreadyRemoved && again.revision == nil && again.unfinished == nil && reloader.reloads.withLock { $0 } == 1)
     }
+
+    /// The coordinator killed after the commit, before its reload: the record and every file are without node4, but
+    /// corosync still lists it. A re-run says so in its plan and completes it with one reload; `propagate` sees it too.
+    @Test func aRemovalInterruptedBeforeItsReloadIsCompletedByARerun() async throws {
+        let fixture = try await Fixture(
+            document: { MembershipDocument(revision: 8, record: try $0.removing("node4", at: Date())) },
+            confMembers: { $0.members.filter { $0.name != "node4" } })
+        defer { fixture.close() }
+        let dry = try await fixture.runtime.removeMember(NodeRemoveRequest(name: "node4", dryRun: true), peers: fixture.peers)
+        #expect(dry.plan.alreadyRemoved && dry.unfinished?.contains("interrupted") == true && fixture.reloader.reloads.withLock { $0 } == 0, "\(dry)")
+
+        let run = try await fixture.runtime.removeMember(NodeRemoveRequest(name: "node4"), peers: fixture.peers)
+        #expect(fixture.reloader.reloads.withLock { $0 } == 1 && run.corosyncNodelist == ["node1", "node2", "node3"] && run.warnings.isEmpty, "\(run)")
+        #expect(run.steps.contains { $0.step.hasPrefix("reload corosync") } && run.revision == 8)
+        let again = try await fixture.runtime.removeMember(NodeRemoveRequest(name: "node4"), peers: fixture.peers)
+        #expect(again.unfinished == nil && again.steps.isEmpty && fixture.reloader.reloads.withLock { $0 } == 1)
+    }
+
+    @Test func propagateReloadsWhenCorosyncsRuntimeNodelistDiffersFromTheRecord() async throws {
+        let fixture = try await Fixture(
+            document: { MembershipDocument(revision: 8, record: try $0.removing("node4", at: Date())) },
+            confMembers: { $0.members.filter { $0.name != "node4" } })
+        defer { fixture.close() }
+        let document = try #require(await fixture.runtime.membershipDocument)
+        let request = MembershipRepairRequest(coordinator: "node1", membership: document, dryRun: true)
+        let dry = try await fixture.runtime.repairMembership(request)
+        #expect(dry.runtimeNodelistBefore == ["node1", "node2", "node3", "node4"] && dry.corosync == "reloaded" && dry.nodelistBefore == dry.nodelistAfter)
+        #expect(fixture.reloader.reloads.withLock { $0 } == 0)
+        var real = request
+        real.dryRun = false
+        #expect(try await fixture.runtime.repairMembership(real).corosync == "reloaded" && fixture.reloader.reloads.withLock { $0 } == 1)
+        #expect(try await fixture.runtime.repairMembership(real).nothingToDo && fixture.reloader.reloads.withLock { $0 } == 1)
+    }
+}
+
+/// Events in the order they happened (shared with the fakes' closures).
+final class EventLog: Sendable {
+    private let events = Mutex<[String]>([])
+    func withLock<T>(_ body: (inout [String]) -> T) -> T { events.withLock { body(&$0) } }
 }
 
 extension DaemonRuntime {

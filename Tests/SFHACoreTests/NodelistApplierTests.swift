@@ -52,10 +52,15 @@ struct NodelistApplierTests {
         // Two nodes: two_node is set (the votequorum rule kept right).
         #expect(conf.values(at: "quorum.two_node") == ["1"])
         #expect(hash == CorosyncNodelistApplier.hash(try String(contentsOfFile: fixture.path, encoding: .utf8)))
-        // The same prepare again answers the same hash; another is refused as busy and writes nothing.
+        // The same prepare again answers the same hash; another coordinator's is refused as busy and writes nothing,
+        // and so is an older one of the same coordinator (a late prepare of a change it gave up).
         #expect(try await fixture.applier.prepare(MembershipPrepareRequest(id: "a", coordinator: "node1", record: candidate), committed: fixture.record) == hash)
         await #expect(throws: SFHAError.self) {
-            try await fixture.applier.prepare(MembershipPrepareRequest(id: "b", coordinator: "node1", record: try fixture.joined("node3")), committed: fixture.record)
+            try await fixture.applier.prepare(MembershipPrepareRequest(id: "b", coordinator: "node2", record: try fixture.joined("node3")), committed: fixture.record)
+        }
+        await #expect(throws: SFHAError.self) {
+            try await fixture.applier.prepare(
+                MembershipPrepareRequest(id: "c", coordinator: "node1", record: try fixture.joined("node3"), issuedAt: Date.distantPast), committed: fixture.record)
         }
         #expect(try fixture.conf().nodes.count == 2)
         // An unrelated commit (an invitation) while prepared leaves the prepared file alone.
@@ -65,6 +70,28 @@ struct NodelistApplierTests {
         // Its commit settles it: the file stays, no reload here (the coordinator reloads once).
         await fixture.applier.apply(candidate)
         #expect(try fixture.conf().nodes.count == 2 && fixture.reloader.reloads == 0)
+    }
+
+    /// A coordinator killed after its prepare (before commit or abort) runs the change again at once: its newer
+    /// prepare replaces the one left here (no wait for the expiry); the older one arriving late is refused.
+    @Test func aNewerPrepareOfTheSameCoordinatorReplacesAGivenUpOne() async throws {
+        let fixture = try Fixture()
+        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
+        let given = Date()
+        _ = try await fixture.applier.prepare(
+            MembershipPrepareRequest(id: "a", coordinator: "node1", record: try fixture.joined("node2"), issuedAt: given), committed: fixture.record)
+        let rerun = try fixture.joined("node3")
+        let hash = try await fixture.applier.prepare(
+            MembershipPrepareRequest(id: "b", coordinator: "node1", record: rerun, issuedAt: given.addingTimeInterval(1)), committed: fixture.record)
+        #expect(try fixture.conf().nodes.map(\.name) == ["node1", "node3"])
+        #expect(hash == CorosyncNodelistApplier.hash(try String(contentsOfFile: fixture.path, encoding: .utf8)))
+        await #expect(throws: SFHAError.self) {
+            try await fixture.applier.prepare(
+                MembershipPrepareRequest(id: "a", coordinator: "node1", record: try fixture.joined("node2"), issuedAt: given), committed: fixture.record)
+        }
+        #expect(try fixture.conf().nodes.map(\.name) == ["node1", "node3"])
+        await fixture.applier.apply(rerun)
+        #expect(fixture.reloader.reloads == 0)
     }
 
     @Test func anAbortPutsTheFileBackAndACommittedRecordIsCaughtUpWithOneReload() async throws {

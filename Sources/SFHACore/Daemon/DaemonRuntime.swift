@@ -68,6 +68,9 @@ public actor DaemonRuntime {
     private var wakeUp: (at: Timestamp, task: Task<Void, Never>)?
     /// Proposals this node sent, waiting for their verdict (delivered in order by the process group).
     var pendingProposals: [String: CheckedContinuation<DaemonState.ProposalVerdict?, Never>] = [:]
+    /// This node coordinates a membership change (a join it issued, a removal): one at a time, so that a prepare it
+    /// sends always means its previous change is over (members let it replace one left prepared: `prepare`).
+    var coordinatingMembershipChange = false
     /// An own report delivered before corosync said whether its ring is quorate.
     private var unconfirmedAnchor: (base: UInt64, ring: RingID, at: ContinuousClock.Instant)?
     private var anchorCheck: Task<Void, Never>?

@@ -91,6 +91,16 @@ extension DaemonRuntime {
             let targets = membership.record.members.filter { online.contains($0.nodeID) && $0.name != state.nodeName }
             try Self.checkQuorumAfterJoin(of: request.name, members: membership.record.members.map { ($0.name, online.contains($0.nodeID)) })
             let prepareRequest = MembershipPrepareRequest(id: id, coordinator: state.nodeName, record: candidate)
+            if coordinatingMembershipChange {
+                guard attempt < Self.joinAttempts else {
+                    throw SFHAError(.conflict, "\(state.nodeName) is running another membership change: the join is refused and nothing changed; try again in a moment")
+                }
+                log.record("wait: \(state.nodeName) is running another membership change", node: state.nodeName, since: clock.now, "busy: retrying")
+                try? await Task.sleep(for: .milliseconds(Int64(Double.random(in: Self.joinRetryPause) * 1000)))
+                continue
+            }
+            coordinatingMembershipChange = true
+            defer { coordinatingMembershipChange = false }
 
             // 2. prepare: here first, then every other online member at once.
             var start = clock.now

@@ -107,11 +107,15 @@ public struct MembershipPrepareRequest: Sendable, Equatable, Codable {
     public var id: String
     public var coordinator: String
     public var record: MembershipRecord
+    /// When the coordinator started this change (its own clock): a newer prepare from the same coordinator replaces
+    /// one left prepared by a change it gave up (killed, timed out); an older one arriving late is refused.
+    public var issuedAt: Date?
 
-    public init(id: String, coordinator: String, record: MembershipRecord) {
+    public init(id: String, coordinator: String, record: MembershipRecord, issuedAt: Date? = Date()) {
         self.id = id
         self.coordinator = coordinator
         self.record = record
+        self.issuedAt = issuedAt
     }
 }
 
@@ -181,6 +185,8 @@ public actor CorosyncNodelistApplier {
 
     struct Prepared {
         var id: String
+        var coordinator: String
+        var issuedAt: Date?
         var original: String
         var written: String
         var nodelist: [CorosyncConf.WantedNode]
@@ -193,6 +199,8 @@ public actor CorosyncNodelistApplier {
     let logger: Logger
     private var prepared: Prepared?
     private var committed: MembershipRecord?
+    /// The newest `issuedAt` each coordinator prepared here (a late prepare of a change it gave up is refused).
+    private var newestIssued: [String: Date] = [:]
 
     public init(path: String = CorosyncConf.defaultPath, nodeName: String, reloader: any CorosyncReloading, logger: Logger) {
         self.path = path
@@ -230,11 +238,18 @@ public actor CorosyncNodelistApplier {
     /// Writes corosync.conf for `request.record` and returns its hash. Refused (nothing written) when another
     /// change is prepared, when the record cannot follow the committed one, or when the file cannot take it.
     public func prepare(_ request: MembershipPrepareRequest, committed current: MembershipRecord?) throws(SFHAError) -> String {
+        if let prepared, prepared.id == request.id { return Self.hash(prepared.written) }
+        if let issuedAt = request.issuedAt, let newest = newestIssued[request.coordinator], issuedAt <= newest {
+            throw SFHAError(.conflict, "\(nodeName) refuses membership change \(request.id): \(request.coordinator) has started a newer one since")
+        }
         if let prepared {
-            guard prepared.id == request.id else {
-                throw SFHAError(.conflict, "\(nodeName) is busy with another membership change (\(prepared.id)); try again")
+            // A coordinator runs one change at a time: its newer prepare means the one left here was given up (its
+            // sfhad killed or restarted mid-way), so a re-run need not wait for the expiry.
+            guard prepared.coordinator == request.coordinator, let issuedAt = request.issuedAt, let earlier = prepared.issuedAt, issuedAt > earlier else {
+                throw SFHAError(.conflict, "\(nodeName) is busy with another membership change (\(prepared.id), by \(prepared.coordinator)); try again")
             }
-            return Self.hash(prepared.written)
+            logger.notice("membership change \(prepared.id) replaced by \(request.id), a newer one from the same coordinator \(request.coordinator)")
+            abort(prepared.id)
         }
         if let current, let problem = request.record.successionProblem(after: current) {
             throw SFHAError(.invalidArgument, "\(nodeName) refuses the membership change: \(problem)")
@@ -249,7 +264,10 @@ public actor CorosyncNodelistApplier {
             guard !Task.isCancelled else { return }
             await self?.expire(id)
         }
-        prepared = Prepared(id: id, original: original, written: written, nodelist: nodelist, expiry: expiry)
+        prepared = Prepared(
+            id: id, coordinator: request.coordinator, issuedAt: request.issuedAt, original: original, written: written, nodelist: nodelist,
+            expiry: expiry)
+        if let issuedAt = request.issuedAt { newestIssued[request.coordinator] = issuedAt }
         logger.notice("membership change \(id) prepared: corosync.conf written for \(request.record.members.count) members (not reloaded)")
         return Self.hash(written)
     }

@@ -35,13 +35,20 @@ public struct NodeRemoveAnswer: Sendable, Equatable, Codable {
     public var revision: UInt64?
     /// corosync's nodelist on this node after the reload (node names), to set beside the record.
     public var corosyncNodelist: [String]?
+    /// The node is removed from the record, but not everywhere yet (a removal interrupted before its reload): what
+    /// running the removal again completes. nil: nothing left.
+    public var unfinished: String?
 
-    public init(plan: NodeRemovalPlan, steps: [JoinStep] = [], warnings: [String] = [], revision: UInt64? = nil, corosyncNodelist: [String]? = nil) {
+    public init(
+        plan: NodeRemovalPlan, steps: [JoinStep] = [], warnings: [String] = [], revision: UInt64? = nil, corosyncNodelist: [String]? = nil,
+        unfinished: String? = nil
+    ) {
         self.plan = plan
         self.steps = steps
         self.warnings = warnings
         self.revision = revision
         self.corosyncNodelist = corosyncNodelist
+        self.unfinished = unfinished
     }
 }
 
@@ -102,6 +109,60 @@ extension DaemonRuntime {
         }
     }
 
+    /// What corosync itself reports here after the reload: its runtime nodelist, read again until it no longer names
+    /// `name` (a warning after `runtimeNodelistWait`).
+    private func checkRuntimeNodelist(without name: String, log: OperationSteps, warnings: inout [String]) async -> [String]? {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let deadline = start + Self.runtimeNodelistWait
+        while clock.now < deadline, state.facts?.nodeNames.values.contains(name) != false {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        let nodelist = state.facts.map { $0.nodeNames.sorted { $0.key < $1.key }.map(\.value) }
+        if let nodelist, !nodelist.contains(name) {
+            log.record("corosync's runtime nodelist: \(nodelist.joined(separator: ", "))", node: state.nodeName, since: start)
+        } else {
+            log.record("corosync's runtime nodelist", node: state.nodeName, since: start, "warning: still names \(name)")
+            warnings.append("corosync on \(state.nodeName) still lists \(name) (\(nodelist?.joined(separator: ", ") ?? "unknown")): check 'corosync-cmapctl nodelist' and run 'sfha propagate'")
+        }
+        return nodelist
+    }
+
+    /// A node the record no longer has: done, unless its removal was interrupted before the reload (its coordinator
+    /// killed after the commit) — then corosync still lists it, and this completes it: this node's corosync.conf made
+    /// the record's, one reload (every member re-reads its file, already right: the others wrote theirs before the
+    /// commit or catch up from it).
+    private func finishRemoval(
+        of name: String, plan: NodeRemovalPlan, dryRun: Bool, applier: CorosyncNodelistApplier
+    ) async throws(SFHAError) -> NodeRemoveAnswer {
+        guard let membership = state.membership, state.facts?.nodeNames.values.contains(name) == true else { return NodeRemoveAnswer(plan: plan) }
+        let unfinished = "corosync on \(state.nodeName) still lists \(name): its removal was interrupted before the reload; running it again completes it (corosync.conf, one reload)"
+        if dryRun { return NodeRemoveAnswer(plan: plan, unfinished: unfinished) }
+        guard !coordinatingMembershipChange else {
+            throw SFHAError(.conflict, "\(state.nodeName) is running another membership change: nothing changed; try again in a moment")
+        }
+        coordinatingMembershipChange = true
+        defer { coordinatingMembershipChange = false }
+        let log = OperationSteps("completion of the removal of \(name)", logger: logger)
+        var warnings: [String] = []
+        let clock = ContinuousClock()
+        var start = clock.now
+        if try await applier.write(for: membership.record) {
+            log.record("write corosync.conf without \(name) (\(membership.record.members.count) nodes)", node: state.nodeName, since: start)
+        }
+        start = clock.now
+        do throws(SFHAError) {
+            try await applier.reloader.reload()
+            log.record("reload corosync (libcfg: every member re-reads corosync.conf)", node: state.nodeName, since: start)
+        } catch {
+            log.record("reload corosync", node: state.nodeName, since: start, "failed: \(error.message)")
+            throw SFHAError(error.code, "corosync did not reload (\(error.message)): \(name) is still in its runtime nodelist; run 'corosync-cfgtool -R' on a member")
+        }
+        let nodelist = await checkRuntimeNodelist(without: name, log: log, warnings: &warnings)
+        return NodeRemoveAnswer(
+            plan: plan, steps: log.steps, warnings: warnings, revision: membership.revision, corosyncNodelist: nodelist, unfinished: unfinished)
+    }
+
     /// Removes a member, in the founding document's corrected order:
     ///
     /// 1. **validate** (`NodeRemoval.plan`): not this node, a member, this partition quorate and still quorate
@@ -140,7 +201,7 @@ extension DaemonRuntime {
             record: membership.record, coordinator: state.nodeName, target: request.name, online: state.view.members,
             quorate: state.view.quorate, targetStandby: state.document.configuration.standbyNodes.contains(request.name),
             force: request.force)
-        if plan.alreadyRemoved { return (NodeRemoveAnswer(plan: plan), nil) }
+        if plan.alreadyRemoved { return (try await finishRemoval(of: request.name, plan: plan, dryRun: request.dryRun, applier: nodelistApplier), nil) }
         if let refusal = plan.refusal { throw SFHAError(plan.refusalKind?.code ?? .invalidState, refusal) }
         if plan.twoNodeBefore {
             throw SFHAError(
@@ -148,6 +209,11 @@ extension DaemonRuntime {
                 "\(request.name) is one of two members: a two-node cluster changes its membership only with both nodes in it (each half of a split is quorate), and removing a node of two is not supported yet; nothing changed")
         }
         if request.dryRun { return (NodeRemoveAnswer(plan: plan), nil) }
+        guard !coordinatingMembershipChange else {
+            throw SFHAError(.conflict, "\(state.nodeName) is running another membership change: nothing changed; try again in a moment")
+        }
+        coordinatingMembershipChange = true
+        defer { coordinatingMembershipChange = false }
 
         var warnings: [String] = []
         let clock = ContinuousClock()
@@ -203,6 +269,8 @@ extension DaemonRuntime {
         }
         log.record("write corosync.conf without \(request.name) (\(candidate.members.count) nodes, not reloaded yet)", node: state.nodeName, since: start)
 
+        Failpoint.removalAfterPrepare.hit(logger)
+
         // 3. commit, holding this node's WireGuard change until after the reload.
         start = clock.now
         let hold = await meshReconciler.hold()
@@ -214,6 +282,8 @@ extension DaemonRuntime {
             throw SFHAError(.notQuorate, "the removal was not committed (\(verdict.map { "\($0)" } ?? "no verdict in time")): every prepared corosync.conf is put back and nothing changed; try again")
         }
         log.record("commit the removal (membership revision \(revision); node id, address and key of \(request.name) never reused)", node: state.nodeName, since: start)
+
+        Failpoint.removalAfterCommit.hit(logger)
 
         // 4b. one reload, then this node's own WireGuard peer of the target.
         start = clock.now
@@ -229,19 +299,7 @@ extension DaemonRuntime {
             await meshReconciler.release(hold)
             log.record("remove \(request.name)'s WireGuard peer", node: state.nodeName, since: start)
         }
-        // What corosync itself reports here (its runtime nodelist, read again after the reload).
-        start = clock.now
-        let deadline = clock.now + Self.runtimeNodelistWait
-        while clock.now < deadline, state.facts?.nodeNames.values.contains(request.name) != false {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        let nodelist = state.facts.map { $0.nodeNames.sorted { $0.key < $1.key }.map(\.value) }
-        if let nodelist, !nodelist.contains(request.name) {
-            log.record("corosync's runtime nodelist: \(nodelist.joined(separator: ", "))", node: state.nodeName, since: start)
-        } else {
-            log.record("corosync's runtime nodelist", node: state.nodeName, since: start, "warning: still names \(request.name)")
-            warnings.append("corosync on \(state.nodeName) still lists \(request.name) (\(nodelist?.joined(separator: ", ") ?? "unknown")): check 'corosync-cmapctl nodelist' and run 'sfha propagate'")
-        }
+        let nodelist = await checkRuntimeNodelist(without: request.name, log: log, warnings: &warnings)
         if holdingMesh {
             log.record("remove \(request.name)'s WireGuard peer (once this answer is sent)", node: state.nodeName, since: clock.now)
         }

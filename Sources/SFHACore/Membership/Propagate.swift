@@ -29,6 +29,9 @@ public struct MembershipRepairReport: Sendable, Equatable, Codable {
     public var nodelistAfter: [String]
     /// "reloaded", "started" or nil (corosync left as it was).
     public var corosync: String?
+    /// corosync's runtime nodelist (names) when it differed from the record while the file did not (a change
+    /// interrupted before its reload); nil otherwise.
+    public var runtimeNodelistBefore: [String]?
     /// WireGuard peers added and removed (member names; "invitation" for an invitation's key).
     public var peersAdded: [String]
     public var peersRemoved: [String]
@@ -150,15 +153,26 @@ extension DaemonRuntime {
         report.nodelistBefore = before
         report.nodelistAfter = after
         let corosyncRunning = state.facts != nil
+        let wantedNames = Set(document.record.members.map(\.name))
+        if let runtime = state.facts.map({ Set($0.nodeNames.values) }), runtime != wantedNames, before == after {
+            report.runtimeNodelistBefore = runtime.sorted()
+        }
         if !request.dryRun, before != after {
             try await nodelistApplier.write(for: document.record)
         }
         if !corosyncRunning {
             report.corosync = "started"
             if !request.dryRun { try await nodelistApplier.reloader.start() }
-        } else if before != after {
+        } else if before != after || report.runtimeNodelistBefore != nil {
             report.corosync = "reloaded"
-            if !request.dryRun { try await nodelistApplier.reloader.reload() }
+            if !request.dryRun {
+                try await nodelistApplier.reloader.reload()
+                // Until corosync reports the new nodelist, so that a second run finds nothing to do.
+                let deadline = ContinuousClock.now + Self.runtimeNodelistWait
+                while ContinuousClock.now < deadline, let runtime = state.facts.map({ Set($0.nodeNames.values) }), runtime != wantedNames {
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
+            }
         }
         // WireGuard
         let names = Dictionary(document.record.members.map { ($0.publicKey, $0.name) }, uniquingKeysWith: { first, _ in first })
