@@ -377,5 +377,171 @@ extension LabTests {
                 #expect(safety.dualHolderSamples.isEmpty && safety.heldWithoutQuorum.isEmpty, "\(safety)")
             }
         }
+
+        /// node1–node3 by init and join.
+        static func threeNodes(_ lab: Lab) async throws -> LabDaemonCluster {
+            let cluster = try LabDaemonCluster(lab: lab)
+            try await cluster.found()
+            _ = try await cluster.join("node2", issuer: "node1")
+            _ = try await cluster.join("node3", issuer: "node2")
+            #expect(try await Join.waitForCluster(lab, ["node1", "node2", "node3"]))
+            return cluster
+        }
+
+        /// `node`'s sfhad restarted with `SFHA_FAILPOINTS` set to `failpoints` (none: unset).
+        static func restartSfhad(_ lab: Lab, _ node: String, failpoints: Failpoint...) async throws {
+            let directory = try #require(try lab.node(node).stateDirectory)
+            var unit = try String(contentsOfFile: "\(directory)/units/sfhad.unit", encoding: .utf8)
+                .split(separator: "\n").filter { !$0.hasPrefix("Environment=\(Failpoint.environmentVariable)=") }.joined(separator: "\n") + "\n"
+            if !failpoints.isEmpty { unit += "Environment=\(Failpoint.environmentVariable)=\(failpoints.map(\.rawValue).joined(separator: ","))\n" }
+            try lab.installUnit(on: node, name: "sfhad", contents: unit)
+            try await lab.check(node, ["systemctl", "restart", "sfhad"])
+        }
+
+        /// How many reloads corosync on `node` logged (its notice on every member, whoever asked).
+        static func reloadsLogged(_ lab: Lab, _ node: String) async throws -> Int {
+            let log = try await lab.exec(node, ["sh", "-c", "cat /var/log/corosync/corosync*.log"]).standardOutput
+            return log.components(separatedBy: "Config reload requested").count - 1
+        }
+
+        /// The founding document's second table: standby, failover, VIP and maintenance changes and a failover after an
+        /// isolation go through sfhad alone — corosync is never restarted, never reloaded, its file never rewritten.
+        /// (A reload by hand at the end shows the count does see one.)
+        @Test func dailyOperationsNeverTouchCorosync() async throws {
+            try await Init.withBareLab("lt-nocoro", nodes: 3) { lab in
+                let cluster = try await Self.threeNodes(lab)
+                let watcher = try await LabWatcher.start(lab: lab, vips: [cluster.vip])
+                defer { watcher.stop() }
+                let all = ["node1", "node2", "node3"]
+                #expect(await watcher.waitForSingleHolder(of: cluster.vip.name, stable: .seconds(1), timeout: .seconds(30)) == "node1")
+                var pids: [String: Int32] = [:]
+                var confs: [String: String] = [:]
+                var reloads: [String: Int] = [:]
+                for node in all {
+                    pids[node] = try lab.corosyncPID(on: node)
+                    confs[node] = try await lab.check(node, ["sha256sum", "/etc/corosync/corosync.conf"]).standardOutput
+                    reloads[node] = try await Self.reloadsLogged(lab, node)
+                }
+                let start = LabClock.now()
+                func sfha(_ arguments: [String]) async throws {
+                    let result = try await lab.exec("node2", ["sfha"] + arguments)
+                    #expect(result.succeeded, "sfha \(arguments): \(result.standardError)")
+                }
+                try await sfha(["standby", "node1"])
+                #expect(await watcher.waitForSingleHolder(of: cluster.vip.name, among: ["node2", "node3"], stable: .seconds(1), timeout: .seconds(30)) != nil)
+                try await sfha(["unstandby", "node1"])
+                try await sfha(["failover", "--to", "node3", "--yes"])
+                #expect(await watcher.waitForSingleHolder(of: cluster.vip.name, among: ["node3"], stable: .seconds(1), timeout: .seconds(30)) == "node3")
+                let extra = try lab.spec.resolvedSubnet().address(host: 101)
+                try await sfha(["vip", "add", "vip-extra", "\(extra)/24"])
+                try await sfha(["vip", "remove", "vip-extra", "--yes"])
+                try await sfha(["maintenance", "on"])
+                try await sfha(["maintenance", "off"])
+                // A failover for real: the holder cut off, then back.
+                try await lab.isolate("node3")
+                #expect(await watcher.waitForSingleHolder(of: cluster.vip.name, among: ["node1", "node2"], stable: .seconds(1), timeout: .seconds(60)) != nil)
+                try await lab.rejoin("node3")
+                #expect(try await Join.waitForCluster(lab, all))
+                for node in all {
+                    #expect(try lab.corosyncPID(on: node) == pids[node] && pids[node] != nil, "corosync of \(node) restarted")
+                    #expect(try await lab.check(node, ["sha256sum", "/etc/corosync/corosync.conf"]).standardOutput == confs[node], "corosync.conf of \(node) rewritten")
+                    #expect(try await Self.reloadsLogged(lab, node) == reloads[node], "corosync of \(node) reloaded")
+                }
+                let safety = watcher.report(since: start)
+                #expect(safety.dualHolderSamples.isEmpty && safety.eventOverlaps.isEmpty && safety.heldWithoutQuorum.isEmpty, "\(safety)")
+                // The count sees a reload: one by hand is logged on every member.
+                try await lab.check("node1", ["corosync-cfgtool", "-R"])
+                #expect(try await LabTestSupport.eventually(timeout: .seconds(10)) {
+                    try await Self.reloadsLogged(lab, "node2") == (reloads["node2"] ?? 0) + 1
+                }, "corosync's log does not show reloads: this test could not see one")
+            }
+        }
+
+        /// A removal whose coordinator (node2) is killed mid-way is completed. Killed once every member prepared
+        /// (nothing committed): the re-run goes through at once, its newer prepare replacing the one left on node1.
+        /// Killed after the commit, before its reload (record and files without the node, corosync still listing it):
+        /// the dry run says so, and `sfha propagate` reloads; a second run has nothing to do. corosync never restarted.
+        @Test func anInterruptedRemovalIsCompletedByARerunOrPropagate() async throws {
+            try await Init.withBareLab("lt-rmkill", nodes: 4) { lab in
+                let cluster = try await Self.threeNodes(lab)
+                let rest = ["node1", "node2"]
+                var pids: [String: Int32] = [:]
+                for node in rest { pids[node] = try lab.corosyncPID(on: node) }
+                func record(_ node: String) async throws -> MembershipRecord {
+                    try JSONDecoder().decode(MembershipDocument.self, from: Data(try await Init.text(lab, node, "/var/lib/sfha/membership.json").utf8)).record
+                }
+                func runtimeNodelist(_ node: String) async throws -> String {
+                    try await lab.check(node, ["corosync-cmapctl", "-b", "nodelist.node"]).standardOutput
+                }
+                func sfhadStopped(_ node: String) async throws -> Bool {
+                    try await LabTestSupport.eventually(timeout: .seconds(20)) {
+                        LabTestSupport.trimmed(try await lab.exec(node, ["systemctl", "is-active", "sfhad"]).standardOutput) != "active"
+                    }
+                }
+                func stop(_ node: String) async throws {
+                    try await lab.check(node, ["systemctl", "stop", "sfhad"])
+                    try await lab.check(node, ["systemctl", "stop", "corosync"])
+                    #expect(try await Join.waitForCluster(lab, rest))
+                }
+
+                // 1. node3 offline; the removal killed once every member prepared: nothing committed, node1's file
+                // left prepared. The re-run (node2's sfhad back) goes through at once.
+                try await stop("node3")
+                try await Self.restartSfhad(lab, "node2", failpoints: .removalAfterPrepare)
+                #expect(try await Join.waitForCluster(lab, rest))
+                let killed = try await lab.exec("node2", ["sfha", "node", "remove", "node3", "--yes"], timeout: .seconds(60))
+                #expect(!killed.succeeded, "\(killed.standardOutput)")
+                #expect(try await sfhadStopped("node2"))
+                #expect(try await record("node1").member(named: "node3") != nil, "committed although killed before the commit")
+                #expect(try CorosyncConf(parsing: try await Init.text(lab, "node1", "/etc/corosync/corosync.conf")).nodes.map(\.name) == rest)
+                try await Self.restartSfhad(lab, "node2")
+                #expect(try await Join.waitForCluster(lab, rest))
+                let rerun = try await lab.exec("node2", ["sfha", "node", "remove", "node3", "--yes", "--json"], timeout: .seconds(60))
+                try #require(rerun.succeeded, "the re-run: \(rerun.standardError)")
+                let completed = try JSONDecoder().decode(NodeRemoveAnswer.self, from: Data(rerun.standardOutput.utf8))
+                #expect(completed.revision != nil && completed.warnings.isEmpty && completed.corosyncNodelist == rest, "\(completed)")
+
+                // 2. node4 joins, goes offline, and its removal is killed after the commit, before the reload.
+                _ = try await cluster.join("node4", issuer: "node1")
+                #expect(try await Join.waitForCluster(lab, rest + ["node4"]))
+                try await stop("node4")
+                try await Self.restartSfhad(lab, "node2", failpoints: .removalAfterCommit)
+                #expect(try await Join.waitForCluster(lab, rest))
+                let second = try await lab.exec("node2", ["sfha", "node", "remove", "node4", "--yes"], timeout: .seconds(60))
+                #expect(!second.succeeded, "\(second.standardOutput)\(second.standardError)")
+                #expect(try await sfhadStopped("node2"))
+                #expect(try await LabTestSupport.eventually(timeout: .seconds(10)) { try await record("node1").member(named: "node4") == nil })
+                for node in rest {
+                    #expect(try CorosyncConf(parsing: try await Init.text(lab, node, "/etc/corosync/corosync.conf")).nodes.map(\.name) == rest)
+                    #expect(try await runtimeNodelist(node).contains("node4"), "corosync of \(node) reloaded although the coordinator was killed before")
+                }
+
+                // 3. From node1 (node2's sfhad still down): the dry run says what is left; propagate completes it.
+                let dry = try await lab.exec("node1", ["sfha", "node", "remove", "node4", "--dry-run"])
+                #expect(dry.succeeded && dry.standardOutput.contains("interrupted"), "\(dry.standardOutput)\(dry.standardError)")
+                let propagate = try await lab.exec("node1", ["sfha", "propagate", "--json"], timeout: .seconds(60))
+                try #require(propagate.succeeded, "\(propagate.standardError)")
+                let answer = try JSONDecoder().decode(PropagateAnswer.self, from: Data(propagate.standardOutput.utf8))
+                print("[rmkill] propagate: \(answer.nodes)")
+                #expect(answer.nodes.contains { $0.node == "node1" && $0.runtimeNodelistBefore?.contains("node4") == true && $0.corosync == "reloaded" }, "\(answer.nodes)")
+                #expect(answer.nodes.contains { $0.node == "node2" && $0.error != nil }, "node2's sfhad is down: \(answer.nodes)")
+                for node in rest {
+                    #expect(try await LabTestSupport.eventually(timeout: .seconds(10)) { try await !runtimeNodelist(node).contains("node4") }, "\(node)")
+                }
+                try await Self.restartSfhad(lab, "node2")
+                #expect(try await Join.waitForCluster(lab, rest))
+                let again = try await lab.exec("node1", ["sfha", "propagate", "--json"], timeout: .seconds(60))
+                let secondAnswer = try JSONDecoder().decode(PropagateAnswer.self, from: Data(again.standardOutput.utf8))
+                let settled = secondAnswer.nodes.filter { rest.contains($0.node) }.allSatisfy { $0.nothingToDo }
+                #expect(settled, "\(secondAnswer.nodes)")
+                let finished = try await lab.exec("node2", ["sfha", "node", "remove", "node4", "--yes"])
+                #expect(finished.succeeded && finished.standardOutput.contains("already removed"), "\(finished.standardOutput)\(finished.standardError)")
+                for node in rest {
+                    #expect(try lab.corosyncPID(on: node) == pids[node] && pids[node] != nil, "corosync of \(node) restarted")
+                    #expect(try CorosyncConf(parsing: try await Init.text(lab, node, "/etc/corosync/corosync.conf")).values(at: "quorum.two_node") == ["1"])
+                    #expect(try await record(node).tombstones.map(\.name) == ["node3", "node4"])
+                }
+            }
+        }
     }
 }

@@ -94,6 +94,20 @@ struct NodelistApplierTests {
         #expect(fixture.reloader.reloads == 0)
     }
 
+    /// A prepare never settled (its coordinator died) is put back when it expires, and corosync reloaded: a reload
+    /// by another member meanwhile made corosync here read the prepared file.
+    @Test func anExpiredPrepareIsPutBackAndReloaded() async throws {
+        let fixture = try Fixture()
+        defer { try? FileManager.default.removeItem(atPath: fixture.directory) }
+        let before = try String(contentsOfFile: fixture.path, encoding: .utf8)
+        let applier = CorosyncNodelistApplier(
+            path: fixture.path, nodeName: "node1", reloader: fixture.reloader, preparedLifetime: .milliseconds(50), logger: Logger(label: "test"))
+        _ = try await applier.prepare(MembershipPrepareRequest(id: "a", coordinator: "node2", record: try fixture.joined("node2")), committed: fixture.record)
+        #expect(try fixture.conf().nodes.count == 2)
+        #expect(await eventually { fixture.reloader.reloads == 1 })
+        #expect(try String(contentsOfFile: fixture.path, encoding: .utf8) == before)
+    }
+
     @Test func anAbortPutsTheFileBackAndACommittedRecordIsCaughtUpWithOneReload() async throws {
         let fixture = try Fixture()
         defer { try? FileManager.default.removeItem(atPath: fixture.directory) }

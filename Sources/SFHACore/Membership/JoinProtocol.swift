@@ -175,13 +175,13 @@ public final class FakeCorosyncReloader: CorosyncReloading {
 /// lossless edits, atomic writes), in two ways:
 /// - **prepared** by a join's coordinator: the file is written for a record not yet committed and its hash
 ///   answered; one prepare at a time (another is refused as busy); an abort, or no commit within
-///   `preparedLifetime`, puts the file back. The coordinator reloads once every member answered and it committed.
+///   `preparedLifetime`, puts the file back (and reloads). The coordinator reloads once every member answered and it committed.
 /// - **caught up** on a committed record the file does not match (a member that was down or missed the prepare):
 ///   the file is written and corosync reloaded (a reload re-reads the file on every node; the others' files are
 ///   already right, so it changes nothing there).
 public actor CorosyncNodelistApplier {
-    /// How long a prepared file waits for its commit before it is put back.
-    public static let preparedLifetime: Duration = .seconds(60)
+    /// How long a prepared file waits for its commit before it is put back (by default).
+    public static let defaultPreparedLifetime: Duration = .seconds(60)
 
     struct Prepared {
         var id: String
@@ -202,10 +202,16 @@ public actor CorosyncNodelistApplier {
     /// The newest `issuedAt` each coordinator prepared here (a late prepare of a change it gave up is refused).
     private var newestIssued: [String: Date] = [:]
 
-    public init(path: String = CorosyncConf.defaultPath, nodeName: String, reloader: any CorosyncReloading, logger: Logger) {
+    let preparedLifetime: Duration
+
+    public init(
+        path: String = CorosyncConf.defaultPath, nodeName: String, reloader: any CorosyncReloading,
+        preparedLifetime: Duration = CorosyncNodelistApplier.defaultPreparedLifetime, logger: Logger
+    ) {
         self.path = path
         self.nodeName = nodeName
         self.reloader = reloader
+        self.preparedLifetime = preparedLifetime
         self.logger = logger
     }
 
@@ -259,8 +265,9 @@ public actor CorosyncNodelistApplier {
         let written = try rewritten(original, to: nodelist) ?? original
         try AtomicFile.write(written, to: path, mode: 0o644)
         let id = request.id
+        let lifetime = preparedLifetime
         let expiry = Task { [weak self] in
-            try? await Task.sleep(for: Self.preparedLifetime)
+            try? await Task.sleep(for: lifetime)
             guard !Task.isCancelled else { return }
             await self?.expire(id)
         }
@@ -285,11 +292,19 @@ public actor CorosyncNodelistApplier {
         }
     }
 
+    /// A prepare never settled (its coordinator died, or gave up and its abort was lost): the file is put back and
+    /// corosync reloaded even when the file then matches the record — any reload meanwhile (another member catching
+    /// up) made corosync here read the prepared file.
     private func expire(_ id: String) async {
         guard prepared?.id == id else { return }
-        logger.warning("membership change \(id) was prepared but neither committed nor aborted in \(Self.preparedLifetime): corosync.conf put back")
+        logger.warning("membership change \(id) was prepared but neither committed nor aborted in \(preparedLifetime): corosync.conf put back and reloaded")
         abort(id)
-        if let committed { await apply(committed) }
+        do {
+            if let committed, committed.member(named: nodeName) != nil { try write(for: committed) }
+            try await reloader.reload()
+        } catch {
+            logger.error("after the expiry of membership change \(id): \(error.message); run 'sfha propagate'")
+        }
     }
 
     /// A committed record: settles a prepare whose nodelist it has; otherwise, with no prepare pending, makes the
