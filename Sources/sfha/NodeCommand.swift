@@ -69,6 +69,10 @@ struct NodeRemoveCommand: AsyncParsableCommand {
         var lines = ["Removing \(plan.target) (run on \(plan.coordinator)): \(plan.arithmetic)"]
         if let overrides = plan.forceOverrides { lines.append("--force: \(overrides)") }
         for (index, step) in plan.steps.enumerated() { lines.append("  \(index + 1). \(step.node): \(step.action)") }
+        if let preview = answer.preview {
+            lines.append("Files that would change:")
+            lines += PropagateCommand.diffLines(preview)
+        }
         return lines.joined(separator: "\n")
     }
 }
@@ -96,6 +100,28 @@ struct PropagateCommand: AsyncParsableCommand {
         if json { return try CLI.printJSON(answer) }
         print("membership revision \(answer.revision)\(answer.dryRun ? " (dry run: nothing changed)" : "")")
         for node in answer.nodes { print(Self.describe(node, dryRun: answer.dryRun)) }
+        let diffs = Self.diffLines(answer.nodes.filter { $0.error == nil })
+        if !diffs.isEmpty {
+            print(answer.dryRun ? "Files that would change:" : "Files changed:")
+            print(diffs.joined(separator: "\n"))
+        }
+    }
+
+    /// Each node's file diffs, indented under the node's name (a node that could not say: its error).
+    static func diffLines(_ reports: [MembershipRepairReport]) -> [String] {
+        var lines: [String] = []
+        for report in reports {
+            if let error = report.error {
+                lines.append("  ⚠ \(report.node): \(error)")
+                continue
+            }
+            guard let diffs = report.diffs, !diffs.isEmpty else { continue }
+            for file in diffs {
+                lines.append("  \(report.node): \(file.path)")
+                lines += file.diff.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map { "    \($0)" }
+            }
+        }
+        return lines
     }
 
     static func describe(_ report: MembershipRepairReport, dryRun: Bool) -> String {

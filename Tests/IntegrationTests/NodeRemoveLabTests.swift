@@ -64,6 +64,22 @@ extension LabTests {
                 try #require(dry.succeeded, "\(dry.standardError)")
                 let plan = try JSONDecoder().decode(NodeRemoveAnswer.self, from: Data(dry.standardOutput.utf8))
                 #expect(plan.plan.refusal == nil && plan.plan.membersAfter == 3 && plan.plan.quorumAfter == 2 && plan.steps.isEmpty)
+                // Its diffs, from every remaining node: node4's nodelist entry and WireGuard peer go; no private key shown.
+                let preview = try #require(plan.preview)
+                #expect(preview.map(\.node) == rest && preview.allSatisfy { $0.error == nil }, "\(preview)")
+                for report in preview {
+                    let diffs = Dictionary((report.diffs ?? []).map { ($0.path, $0.diff) }, uniquingKeysWith: { first, _ in first })
+                    let corosync = diffs["/etc/corosync/corosync.conf"] ?? ""
+                    let wireguard = diffs["/etc/wireguard/wg-sfha.conf"] ?? ""
+                    #expect(corosync.contains("-\t\tname: node4") && !corosync.contains("+\t\tname:"), "\(report.node): \(corosync)")
+                    #expect(wireguard.contains("-PublicKey = \(node4Key?.base64 ?? "?")"), "\(report.node): \(wireguard)")
+                    let key = try await Init.text(lab, report.node, "/etc/wireguard/wg-sfha.conf").split(separator: "\n")
+                        .first { $0.hasPrefix("PrivateKey") }?.split(separator: "=", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces)
+                    #expect(key.map { $0.count > 40 && !wireguard.contains($0) && !dry.standardOutput.contains($0) } == true, "\(report.node)'s private key shown")
+                }
+                let text = try await lab.exec("node2", ["sfha", "node", "remove", "node4", "--dry-run"])
+                print("[remove] dry run:\n\(text.standardOutput)")
+                #expect(text.standardOutput.contains("Files that would change:") && text.standardOutput.contains("node3: /etc/corosync/corosync.conf"))
                 for node in rest { #expect(try await Self.fileHashes(lab, node) == before[node], "the dry run changed a file on \(node)") }
 
                 // The removal, from node2.

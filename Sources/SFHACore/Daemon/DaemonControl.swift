@@ -385,7 +385,7 @@ extension DaemonRuntime {
                 return try await self.audited(raw, what, outcome: { (answer: NodeRemoveAnswer) in
                     let outcome = request.dryRun ? "planned" : answer.revision.map { "removed (membership revision \($0))" } ?? "already removed"
                     return outcome + (answer.warnings.isEmpty ? "" : "; " + answer.warnings.joined(separator: "; "))
-                }) { try await self.removeMember(request, peers: membershipPeers) }
+                }) { try await self.removeMember(request, peers: membershipPeers, previews: repairPeers) }
             }
         }
         router.get("/v1/status") { _ in await self.status() }

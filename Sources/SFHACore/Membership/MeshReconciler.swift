@@ -89,6 +89,26 @@ public actor MeshReconciler {
         if let latest { await apply(latest) }
     }
 
+    private func spec(of member: ClusterMember, in record: MembershipRecord, key: WireGuardPrivateKey) throws(SFHAError) -> MeshInterfaceSpec {
+        try MeshInterfaceSpec(
+            name: interface, privateKey: key, listenPort: member.endpoint.port,
+            address: try IPv4Network(address: member.meshAddress, prefixLength: record.network.prefixLength))
+    }
+
+    /// This node's wg-quick file as it is and as `record` would make it, the private key hidden (for a diff shown to
+    /// the operator); nil when this node is not in `record` or the file has no key.
+    public func bootFilePreview(for record: MembershipRecord) -> (before: String, after: String)? {
+        let current = record.expiringInvitations(at: Date())
+        guard let member = current.member(named: nodeName), let key = WireGuardConfigFile.readPrivateKey(from: configPath),
+            let spec = try? spec(of: member, in: record, key: key), let before = try? AtomicFile.readText(configPath)
+        else { return nil }
+        func hidingKey(_ text: String) -> String {
+            text.split(separator: "\n", omittingEmptySubsequences: false)
+                .map { $0.hasPrefix("PrivateKey") ? "PrivateKey = (hidden)" : String($0) }.joined(separator: "\n")
+        }
+        return (hidingKey(before), hidingKey(WireGuardConfigFile.render(spec, peers: current.meshPeers(for: nodeName))))
+    }
+
     private func reconcile(_ record: MembershipRecord) async {
         let now = Date()
         let current = record.expiringInvitations(at: now)
@@ -105,10 +125,7 @@ public actor MeshReconciler {
             try await mesh.apply(peers: peers, on: interface)
             appliedPeers = peers
             if let key = WireGuardConfigFile.readPrivateKey(from: configPath) {
-                let spec = try MeshInterfaceSpec(
-                    name: interface, privateKey: key, listenPort: member.endpoint.port,
-                    address: try IPv4Network(address: member.meshAddress, prefixLength: record.network.prefixLength))
-                try WireGuardConfigFile.write(spec, peers: peers, to: configPath)
+                try WireGuardConfigFile.write(try spec(of: member, in: record, key: key), peers: peers, to: configPath)
             } else {
                 logger.error("\(configPath) has no readable private key: the mesh's boot file is not updated (the running mesh is)")
             }

@@ -38,6 +38,8 @@ public struct NodeRemoveAnswer: Sendable, Equatable, Codable {
     /// The node is removed from the record, but not everywhere yet (a removal interrupted before its reload): what
     /// running the removal again completes. nil: nothing left.
     public var unfinished: String?
+    /// A dry run's files that would change, per node (this one and every other online member), as unified diffs.
+    public var preview: [MembershipRepairReport]?
 
     public init(
         plan: NodeRemovalPlan, steps: [JoinStep] = [], warnings: [String] = [], revision: UInt64? = nil, corosyncNodelist: [String]? = nil,
@@ -109,6 +111,36 @@ extension DaemonRuntime {
         }
     }
 
+    /// A dry run's files: what `document` (the record without the node) would change here and on each of `others`
+    /// (their own repair, as a dry run: the same code that writes them), as diffs. Changes nothing anywhere.
+    private func previewRemoval(
+        _ document: MembershipDocument, on others: [ClusterMember], peers: (any MembershipRepairPeers)?
+    ) async -> [MembershipRepairReport] {
+        let request = MembershipRepairRequest(coordinator: state.nodeName, membership: document, dryRun: true)
+        var reports: [MembershipRepairReport]
+        do throws(SFHAError) {
+            reports = [try await repairMembership(request)]
+        } catch {
+            reports = [MembershipRepairReport(node: state.nodeName, error: error.message)]
+        }
+        guard let peers else { return reports }
+        reports += await withTaskGroup(of: MembershipRepairReport.self) { group in
+            for member in others {
+                group.addTask {
+                    do throws(SFHAError) {
+                        return try await peers.repair(request, on: member)
+                    } catch {
+                        return MembershipRepairReport(node: member.name, error: error.message)
+                    }
+                }
+            }
+            var all: [MembershipRepairReport] = []
+            for await report in group { all.append(report) }
+            return all
+        }
+        return reports.sorted { $0.node < $1.node }
+    }
+
     /// What corosync itself reports here after the reload: its runtime nodelist, read again until it no longer names
     /// `name` (a warning after `runtimeNodelistWait`).
     private func checkRuntimeNodelist(without name: String, log: OperationSteps, warnings: inout [String]) async -> [String]? {
@@ -177,8 +209,10 @@ extension DaemonRuntime {
     ///
     /// A failure before the commit puts every prepared file back and changes nothing. Each step is logged as it
     /// happens and returned.
-    public func removeMember(_ request: NodeRemoveRequest, peers: any MembershipPeers) async throws(SFHAError) -> NodeRemoveAnswer {
-        let (answer, hold) = try await removeMember(request, peers: peers, holdingMesh: false)
+    public func removeMember(
+        _ request: NodeRemoveRequest, peers: any MembershipPeers, previews: (any MembershipRepairPeers)? = nil
+    ) async throws(SFHAError) -> NodeRemoveAnswer {
+        let (answer, hold) = try await removeMember(request, peers: peers, holdingMesh: false, previews: previews)
         if let hold, let meshReconciler { await meshReconciler.release(hold) }
         return answer
     }
@@ -186,7 +220,7 @@ extension DaemonRuntime {
     /// The removal; with `holdingMesh`, this node's WireGuard keeps the target's peer until the caller releases the
     /// returned hold (the answer to a node that asked for its own removal travels through that peer).
     public func removeMember(
-        _ request: NodeRemoveRequest, peers: any MembershipPeers, holdingMesh: Bool
+        _ request: NodeRemoveRequest, peers: any MembershipPeers, holdingMesh: Bool, previews: (any MembershipRepairPeers)? = nil
     ) async throws(SFHAError) -> (answer: NodeRemoveAnswer, hold: UUID?) {
         guard let nodelistApplier, let meshReconciler else {
             throw SFHAError(.unavailable, "this sfhad does not manage membership (no mesh): it cannot remove nodes")
@@ -208,7 +242,13 @@ extension DaemonRuntime {
                 .invalidState,
                 "\(request.name) is one of two members: a two-node cluster changes its membership only with both nodes in it (each half of a split is quorate), and removing a node of two is not supported yet; nothing changed")
         }
-        if request.dryRun { return (NodeRemoveAnswer(plan: plan), nil) }
+        if request.dryRun {
+            var answer = NodeRemoveAnswer(plan: plan)
+            answer.preview = await previewRemoval(
+                MembershipDocument(revision: membership.revision + 1, record: try membership.record.removing(request.name, at: Date())),
+                on: membership.record.members.filter { plan.onlineMembers.contains($0.name) }, peers: previews)
+            return (answer, nil)
+        }
         guard !coordinatingMembershipChange else {
             throw SFHAError(.conflict, "\(state.nodeName) is running another membership change: nothing changed; try again in a moment")
         }

@@ -37,6 +37,8 @@ public struct MembershipRepairReport: Sendable, Equatable, Codable {
     public var peersRemoved: [String]
     /// Why this node could not be repaired (nil: it was, or had nothing to repair).
     public var error: String?
+    /// The files changed (or that would change), as unified diffs (the WireGuard file's private key hidden).
+    public var diffs: [FileDiff]?
 
     public init(
         node: String, nodelistBefore: [String] = [], nodelistAfter: [String] = [], corosync: String? = nil, peersAdded: [String] = [],
@@ -53,6 +55,16 @@ public struct MembershipRepairReport: Sendable, Equatable, Codable {
 
     public var nothingToDo: Bool {
         error == nil && nodelistBefore == nodelistAfter && corosync == nil && peersAdded.isEmpty && peersRemoved.isEmpty
+    }
+}
+
+/// One file's change, as a unified diff.
+public struct FileDiff: Sendable, Equatable, Codable {
+    public var path: String
+    public var diff: String
+    public init(path: String, diff: String) {
+        self.path = path
+        self.diff = diff
     }
 }
 
@@ -148,6 +160,8 @@ extension DaemonRuntime {
             }
         }
         var report = MembershipRepairReport(node: state.nodeName)
+        var diffs: [FileDiff] = []
+        if let (path, diff) = try await nodelistApplier.diff(for: document.record) { diffs.append(FileDiff(path: path, diff: diff)) }
         // corosync.conf
         let (before, after) = try await nodelistApplier.nodelists(for: document.record)
         report.nodelistBefore = before
@@ -180,6 +194,13 @@ extension DaemonRuntime {
         let wanted = Set(document.record.expiringInvitations(at: Date()).meshPeers(for: state.nodeName).map(\.publicKey))
         report.peersAdded = wanted.subtracting(present).map { names[$0] ?? "invitation" }.sorted()
         report.peersRemoved = present.subtracting(wanted).map { names[$0] ?? "unknown key \($0.base64.prefix(8))…" }.sorted()
+        // The boot file is rewritten with the peers (only then).
+        if !(report.peersAdded.isEmpty && report.peersRemoved.isEmpty), let (before, after) = await meshReconciler.bootFilePreview(for: document.record),
+            let diff = LineDiff.unified(from: before, to: after, oldLabel: meshReconciler.configPath, newLabel: "\(meshReconciler.configPath) (membership revision \(document.revision))")
+        {
+            diffs.append(FileDiff(path: meshReconciler.configPath, diff: diff))
+        }
+        report.diffs = diffs.isEmpty ? nil : diffs
         if !request.dryRun, !(report.peersAdded.isEmpty && report.peersRemoved.isEmpty) {
             await meshReconciler.apply(document.record)
         }
@@ -201,6 +222,15 @@ extension CorosyncNodelistApplier {
             do throws(CorosyncConfError) { return try CorosyncConf(parsing: text).nodes.map(\.name) } catch { throw SFHAError(.invalidState, "\(error.sfhaError.message)") }
         } ?? before
         return (before, after)
+    }
+
+    /// corosync.conf's change for `record`'s nodelist, as a unified diff (nil: none).
+    func diff(for record: MembershipRecord) throws(SFHAError) -> (path: String, diff: String)? {
+        let text = try read()
+        guard let new = try rewritten(text, to: Self.nodelist(of: record)),
+            let diff = LineDiff.unified(from: text, to: new, oldLabel: path, newLabel: "\(path) (\(record.members.count) nodes)")
+        else { return nil }
+        return (path, diff)
     }
 
     /// Writes corosync.conf with `record`'s nodelist (no reload); false: it had it already.
