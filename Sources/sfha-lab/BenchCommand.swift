@@ -9,7 +9,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print figures (never pass/fail).",
-        subcommands: [CorosyncBenchCommand.self, VIPBenchCommand.self, DaemonBenchCommand.self, ControlBenchCommand.self, JoinBenchCommand.self])
+        subcommands: [CorosyncBenchCommand.self, VIPBenchCommand.self, DaemonBenchCommand.self, ControlBenchCommand.self, JoinBenchCommand.self, RemoveBenchCommand.self])
 }
 
 struct ControlBenchCommand: AsyncParsableCommand {
@@ -336,6 +336,72 @@ struct JoinBenchCommand: AsyncParsableCommand {
         print("""
             client's longest gap through the held VIP, per join (ms; target 0): \(result.clientOutageMilliseconds); failed probes \(result.clientFailedProbes)
             VIP removed from its holder during a join (target 0): \(result.vipRemovals)
+            watcher: \(result.dualHolderSamples) samples with two holders, \(result.heldWithoutQuorumSamples) with a VIP held without quorum
+            """)
+    }
+}
+
+struct RemoveBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove",
+        abstract: "Removals measured: sfha node remove → every remaining node updated (record, WireGuard, corosync's nodelist).",
+        discussion: """
+            Builds --rounds clusters of --nodes bare hosts one after the other (lab --name, torn down after each) by \
+            'sfha init' and joins, the first node holding the VIP with a client probing it every 25 ms; then the \
+            second node removes the last ones down to two members, alternately an offline node (its sfhad and \
+            corosync stopped first) and an online one (--force: it hands over and is told to leave). While each \
+            command runs, every remaining node is polled until its membership record, its WireGuard peers and \
+            corosync's runtime nodelist are all without the node. Prints each removal's time after the node left \
+            (target ≤ 1000 ms) and after the command, p50 and max, corosync restarts (target 0), the client's \
+            failed probes (target 0) and the watcher's safety counts. Nothing passes or fails.
+            """)
+
+    @Option(name: .long, help: "Lab name (must not exist; torn down afterwards).") var name = "benchr"
+    @Option(name: .long, help: "Nodes of each cluster (3 to 5).") var nodes = 5
+    @Option(name: .long, help: "Clusters built, one after the other.") var rounds = 2
+    @Flag(name: .long, help: "Print JSON.") var json = false
+    @Flag(name: .long, help: "Leave the lab up when a round fails, for inspection ('sfha-lab down --name NAME' afterwards).")
+    var keepOnFailure = false
+
+    func validate() throws {
+        guard (3...5).contains(nodes) else { throw ValidationError("--nodes must be 3…5") }
+        guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be 1…20") }
+        guard (nodes - 2) * rounds >= 5 else { throw ValidationError("measure at least 5 removals: (--nodes - 2) × --rounds ≥ 5") }
+    }
+
+    func run() async throws {
+        let quiet = json
+        let benchmark = RemoveBenchmark(progress: { line in if !quiet { print("  \(line)") } })
+        var rounds: [RemoveBenchmark.Round] = []
+        for round in 1...self.rounds {
+            if !json { print("round \(round): \(nodes) bare hosts in lab '\(name)'…") }
+            _ = try await Lab.down(name)
+            let lab = try await Lab.up(LabSpec(name: name, nodeCount: nodes, bare: true))
+            do {
+                rounds.append(try await benchmark.run(on: lab))
+            } catch {
+                if keepOnFailure {
+                    print("lab '\(name)' left up: sfha-lab down --name \(name)")
+                } else {
+                    _ = try? await Lab.down(name)
+                }
+                throw error
+            }
+            _ = try await Lab.down(name)
+        }
+        let result = RemoveBenchmark.Result(rounds)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            return
+        }
+        print("""
+            removals: \(result.removals.count) in \(self.rounds) clusters of \(nodes)
+            node left → every remaining node updated (record, WireGuard, runtime nodelist): p50 \(result.afterLeftP50Milliseconds) ms, max \(result.afterLeftMaxMilliseconds) ms (target ≤ 1000 ms); each: \(result.removals.map(\.afterLeftMilliseconds))
+            sfha node remove → every remaining node updated: p50 \(result.allUpdatedP50Milliseconds) ms, max \(result.allUpdatedMaxMilliseconds) ms; each (kind): \(result.removals.map { "\($0.allUpdatedMilliseconds) (\($0.kind))" }.joined(separator: ", "))
+            corosync restarts on the remaining nodes (target 0): \(result.corosyncRestarts)
+            client failed probes through the VIP held elsewhere (target 0): \(result.clientFailedProbes)
             watcher: \(result.dualHolderSamples) samples with two holders, \(result.heldWithoutQuorumSamples) with a VIP held without quorum
             """)
     }

@@ -338,10 +338,11 @@ extension LabTests {
 
         /// A removal (node5, online in standby: told to leave) while another member (node3) is down: node3 is not asked
         /// (the plan names it), catches up from the record when it returns (corosync.conf rewritten, one reload,
-        /// peers) and ends identical. Then 4 → 3 → 2 members: `two_node` set on the last two.
-        @Test func aMemberDownDuringARemovalCatchesUpAndThreeToTwoSetsTwoNode() async throws {
+        /// peers) and ends identical. Then 4 → 3 → 2 members: `two_node` set on the last two; and 2 → 1 with the other
+        /// node down (`--force`): `two_node` cleared, the last node quorate alone.
+        @Test func aMemberDownDuringARemovalCatchesUpAndFourToOneKeepsTwoNodeRight() async throws {
             try await Init.withBareLab("lt-rmdown", nodes: 5) { lab in
-                let (_, watcher) = try await Self.fourNodes(lab, count: 5)
+                let (cluster, watcher) = try await Self.fourNodes(lab, count: 5)
                 defer { watcher.stop() }
                 let rest = ["node1", "node2", "node3", "node4"]
                 #expect(try await Join.waitForCluster(lab, rest + ["node5"]))
@@ -389,6 +390,27 @@ extension LabTests {
                     let quorum = try await lab.check(node, ["corosync-quorumtool", "-s"]).standardOutput
                     #expect(quorum.contains("2Node") && quorum.contains("Quorate:          Yes"), "\(node): \(quorum)")
                 }
+
+                // 2 → 1: node2 goes down for good; removing it needs --force (from node1 a dead node and one cut off
+                // look the same), then node1 is a cluster of one: no two_node, quorate, corosync never restarted.
+                let node1PID = try lab.corosyncPID(on: "node1")
+                try await lab.check("node2", ["systemctl", "stop", "sfhad"])
+                try await lab.check("node2", ["systemctl", "stop", "corosync"])
+                #expect(try await Join.waitForCluster(lab, ["node1"]))
+                let unforced = try await lab.exec("node1", ["sfha", "node", "remove", "node2", "--yes"])
+                #expect(!unforced.succeeded && unforced.standardError.contains("--force") && unforced.standardError.contains("one of two"), "\(unforced.standardError)")
+                let forced = try await lab.exec("node1", ["sfha", "node", "remove", "node2", "--force", "--yes"], timeout: .seconds(60))
+                print("[rmdown] 2 → 1: \(forced.standardOutput)")
+                try #require(forced.succeeded, "remove node2 --force: \(forced.standardError)")
+                let alone = try CorosyncConf(parsing: try await Init.text(lab, "node1", "/etc/corosync/corosync.conf"))
+                #expect(alone.nodes.map(\.name) == ["node1"] && alone.values(at: "quorum.two_node").isEmpty)
+                #expect(try await LabTestSupport.eventually(timeout: .seconds(10)) {
+                    let quorum = try await lab.check("node1", ["corosync-quorumtool", "-s"]).standardOutput
+                    return !quorum.contains("2Node") && quorum.contains("Quorate:          Yes")
+                })
+                #expect(try lab.corosyncPID(on: "node1") == node1PID && node1PID != nil)
+                #expect(try await Join.waitForCluster(lab, ["node1"]))
+                #expect(await watcher.waitForSingleHolder(of: cluster.vip.name, among: ["node1"], stable: .seconds(1), timeout: .seconds(30)) == "node1")
                 let safety = watcher.report()
                 #expect(safety.dualHolderSamples.isEmpty && safety.heldWithoutQuorum.isEmpty, "\(safety)")
             }
@@ -520,6 +542,13 @@ extension LabTests {
                 // 2. node4 joins, goes offline, and its removal is killed after the commit, before the reload.
                 _ = try await cluster.join("node4", issuer: "node1")
                 #expect(try await Join.waitForCluster(lab, rest + ["node4"]))
+                // 2 → 3: two_node cleared everywhere (votequorum too).
+                for node in rest + ["node4"] {
+                    #expect(try CorosyncConf(parsing: try await Init.text(lab, node, "/etc/corosync/corosync.conf")).values(at: "quorum.two_node").isEmpty, "\(node)")
+                    #expect(try await LabTestSupport.eventually(timeout: .seconds(10)) {
+                        !(try await lab.check(node, ["corosync-quorumtool", "-s"]).standardOutput.contains("2Node"))
+                    }, "\(node) still has votequorum's 2Node flag")
+                }
                 try await stop("node4")
                 try await Self.restartSfhad(lab, "node2", failpoints: .removalAfterCommit)
                 #expect(try await Join.waitForCluster(lab, rest))

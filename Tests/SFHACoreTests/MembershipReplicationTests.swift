@@ -67,6 +67,42 @@ struct MembershipReplicationTests {
         _ = record
     }
 
+    /// A two-node cluster commits only with both nodes — except the record removing the absent one, when proposed
+    /// as such (`sfha node remove --force` of the other node when it is down, or once it left).
+    @Test func aTwoNodeRingOfOneCommitsOnlyTheRemovalOfTheAbsentPeer() throws {
+        var bus = DaemonBus(configuration: DaemonStateTests.configuration, nodes: 2)
+        bus.form([0, 1], twoNode: true)
+        var record = try MembershipRecord.founding(
+            clusterName: "t", network: try IPv4Network(parsing: "10.99.0.0/24"), founder: "node1",
+            publicKey: WireGuardPrivateKey.generate().publicKey, endpoint: try MeshEndpoint(parsing: "192.0.2.1:51820"), at: Self.now)
+        let invitationKey = WireGuardPrivateKey.generate().publicKey
+        let (invited, _) = try record.inviting(invitationKey, issuer: "node1", at: Self.now)
+        (record, _) = try invited.redeeming(
+            invitationKey, name: "node2", publicKey: WireGuardPrivateKey.generate().publicKey, endpoint: try MeshEndpoint(parsing: "192.0.2.9:51820"), at: Self.now)
+        bus.queue.append((bus.member(0), bus.daemons[0].propose(membership: record, id: "two")))
+        bus.deliver(to: [0, 1])
+        #expect(bus.outcomes["two"]?.0 == true)
+
+        // node2 gone: node1 alone in a two-node ring.
+        bus.form([0], twoNode: true)
+        let withoutNode2 = try record.removing("node2", at: Self.now)
+        // Not flagged: the two-node rule holds.
+        bus.queue.append((bus.member(0), bus.daemons[0].propose(membership: withoutNode2, id: "plain")))
+        bus.deliver(to: [0])
+        #expect(bus.outcomes["plain"]?.0 == false && bus.outcomes["plain"]?.1.contains("both") == true, "\(bus.outcomes["plain"] ?? (false, ""))")
+        // Flagged, but removing the node that is present, or changing something else: refused.
+        bus.queue.append((bus.member(0), bus.daemons[0].propose(membership: try record.removing("node1", at: Self.now), id: "wrong", removingAbsentPeerOfTwo: true)))
+        let other = try record.inviting(WireGuardPrivateKey.generate().publicKey, issuer: "node1", at: Self.now).0
+        bus.queue.append((bus.member(0), bus.daemons[0].propose(membership: other, id: "other", removingAbsentPeerOfTwo: true)))
+        bus.deliver(to: [0])
+        #expect(bus.outcomes["wrong"]?.0 == false && bus.outcomes["other"]?.0 == false)
+        #expect(bus.daemons[0].membership?.revision == 1)
+        // Flagged, removing the absent node: committed.
+        bus.queue.append((bus.member(0), bus.daemons[0].propose(membership: withoutNode2, id: "forced", removingAbsentPeerOfTwo: true)))
+        bus.deliver(to: [0])
+        #expect(bus.outcomes["forced"]?.0 == true && bus.daemons[0].membership?.record == withoutNode2 && bus.daemons[0].membership?.revision == 2)
+    }
+
     @Test func aRecordThatReusesOrRenumbersIsRefusedEverywhere() throws {
         var (bus, record) = try Self.settled()
         var renumbered = record

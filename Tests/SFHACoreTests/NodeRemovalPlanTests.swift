@@ -103,9 +103,15 @@ struct NodeRemovalPlanTests {
         let three = Self.plan(try Self.record(3), target: "node3", online: [1, 2])
         #expect(three.refusal == nil && !three.twoNodeBefore && three.twoNodeAfter && three.quorumAfter == 1)
         #expect(three.arithmetic.contains("two_node set"))
+        // Of two, the other one down: only with --force (a dead node and one cut off look the same from here).
         let two = Self.plan(try Self.record(2), target: "node2", online: [1])
-        #expect(two.refusal == nil && two.twoNodeBefore && !two.twoNodeAfter && two.quorumAfter == 1)
-        #expect(two.arithmetic.contains("two_node cleared"))
+        #expect(two.refusalKind == .peerOfTwoDown && two.refusal?.contains("--force") == true && two.twoNodeBefore && !two.twoNodeAfter)
+        let forced = Self.plan(try Self.record(2), target: "node2", online: [1], force: true)
+        #expect(forced.refusal == nil && forced.forceOverrides?.contains("down for good") == true && forced.quorumAfter == 1)
+        #expect(forced.arithmetic.contains("two_node cleared"))
+        // Of two, both online, the other in standby: the usual rule (it is told to leave; no --force needed).
+        let online = Self.plan(try Self.record(2), target: "node2", online: [1, 2], standby: true)
+        #expect(online.refusal == nil && online.forceOverrides == nil)
     }
 
     @Test func votequorumsQuorum() {

@@ -377,8 +377,10 @@ public struct DaemonState: Sendable {
     }
 
     /// A proposal for a new membership record, made on the committed one (the outcome comes back in order).
-    public func propose(membership record: MembershipRecord, id: String) -> ClusterMessage {
-        .membershipProposal(MembershipProposal(id: id, proposer: nodeName, baseRevision: membership?.revision ?? 0, record: record))
+    public func propose(membership record: MembershipRecord, id: String, removingAbsentPeerOfTwo: Bool = false) -> ClusterMessage {
+        .membershipProposal(MembershipProposal(
+            id: id, proposer: nodeName, baseRevision: membership?.revision ?? 0, record: record,
+            removesAbsentPeerOfTwo: removingAbsentPeerOfTwo ? true : nil))
     }
 
     // MARK: - Process group
@@ -565,7 +567,7 @@ public struct DaemonState: Sendable {
     /// The same rules for the membership record: the ring, the base revision, and a record that may follow the
     /// committed one (or, for the first one, is valid on its own).
     private func membershipVerdict(on proposal: MembershipProposal) -> ProposalVerdict {
-        if let refusal = ringRefusal { return refusal }
+        if let refusal = ringRefusal, !removesAbsentPeerOfTwo(proposal, despite: refusal) { return refusal }
         let current = membership?.revision ?? 0
         guard proposal.baseRevision == current else { return .conflict(base: proposal.baseRevision, current: current) }
         guard current < Self.maximumRevision else { return .invalid("revision \(current) is the last one") }
@@ -580,6 +582,23 @@ public struct DaemonState: Sendable {
             }
         }
         return .committed(revision: current + 1)
+    }
+
+    /// The one exception to the two-node rule: a two-node ring with one node in it may commit the record that
+    /// removes the other — the absent one, and nothing else changed. Safe for the VIPs as far as `two_node` already
+    /// is (each half of a two-node split is quorate and may hold them); what it adds is that the split becomes
+    /// final, which is why it is only proposed on the operator's word (`--force` for a node that is down, or a node
+    /// that was told to leave and left).
+    private func removesAbsentPeerOfTwo(_ proposal: MembershipProposal, despite refusal: ProposalVerdict) -> Bool {
+        guard case .twoNodeIncomplete = refusal, proposal.removesAbsentPeerOfTwo == true, let membership, let ring else { return false }
+        let present = Set(ring.nodes)
+        let before = membership.record.members
+        let after = proposal.record.members
+        guard before.count == 2, after.count == 1, let kept = after.first, present == [kept.nodeID],
+            let removed = before.first(where: { $0.nodeID != kept.nodeID }), !present.contains(removed.nodeID),
+            before.contains(kept)
+        else { return false }
+        return proposal.record.tombstones.contains { $0.nodeID == removed.nodeID }
     }
 
     /// Offers (documents, membership records) are sent when daemons join, before anyone has their report: one from a

@@ -32,12 +32,17 @@ public struct MembershipProposal: Sendable, Equatable, Codable {
     public var proposer: String
     public var baseRevision: UInt64
     public var record: MembershipRecord
+    /// The removal of the other node of a two-node cluster, which is not in the ring (`sfha node remove --force`
+    /// of a node that is down for good, or one that was told to leave and left): the one exception to "a two-node
+    /// cluster commits only with both nodes", and only for exactly that record.
+    public var removesAbsentPeerOfTwo: Bool?
 
-    public init(id: String, proposer: String, baseRevision: UInt64, record: MembershipRecord) {
+    public init(id: String, proposer: String, baseRevision: UInt64, record: MembershipRecord, removesAbsentPeerOfTwo: Bool? = nil) {
         self.id = id
         self.proposer = proposer
         self.baseRevision = baseRevision
         self.record = record
+        self.removesAbsentPeerOfTwo = removesAbsentPeerOfTwo
     }
 }
 

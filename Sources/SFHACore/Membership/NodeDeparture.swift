@@ -210,7 +210,6 @@ extension DaemonRuntime {
             record: membership.record, coordinator: coordinator.name, target: me, online: online, quorate: state.view.quorate,
             targetStandby: true, force: true)
         if let refusal = plan.refusal { return try localOnly(refusal) }
-        if plan.twoNodeBefore { return try localOnly("\(me) is one of two members, and removing a node of two is not supported yet") }
         if request.dryRun { return LeaveCommandAnswer(node: me, coordinator: coordinator.name, removal: NodeRemoveAnswer(plan: plan)) }
         logger.notice("leaving the cluster: \(coordinator.name) runs the removal of \(me)")
         let answer = try await peers.remove(NodeRemoveRequest(name: me, force: true, leavingItself: true), on: coordinator)

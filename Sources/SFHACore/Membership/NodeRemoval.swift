@@ -43,14 +43,14 @@ public struct NodeRemovalPlan: Sendable, Equatable, Codable {
     public var alreadyRemoved: Bool
 
     public enum RefusalKind: String, Sendable, Equatable, Codable {
-        case thisNode, notMember, alreadyRemoved, coordinatorNotMember, noQuorum, wouldLoseQuorum, online
+        case thisNode, notMember, alreadyRemoved, coordinatorNotMember, noQuorum, wouldLoseQuorum, online, peerOfTwoDown
 
         /// The error code a refused request answers with.
         public var code: SFHAError.Code {
             switch self {
             case .thisNode: .invalidArgument
             case .notMember, .alreadyRemoved: .notFound
-            case .coordinatorNotMember, .online: .invalidState
+            case .coordinatorNotMember, .online, .peerOfTwoDown: .invalidState
             case .noQuorum, .wouldLoseQuorum: .notQuorate
             }
         }
@@ -133,6 +133,18 @@ public enum NodeRemoval {
             plan.refusalKind = .wouldLoseQuorum
             plan.refusal = "\(target) is online: when it stops, \(plan.votesOnlineAfter) of \(members.count) votes remain until the reload lowers the expected votes, and \(quorumNow) are needed — the cluster would lose quorum meanwhile: bring the members that are down back first; nothing changed"
             return plan
+        }
+        // Two nodes, the other one down: with two_node each keeps quorum alone, so a dead node and one cut off look
+        // the same from here. Only the operator can tell.
+        if plan.twoNodeBefore, !plan.targetOnline {
+            let overrides = "\(target) is one of two members and is down: \(coordinator) cannot tell a dead node from one cut off (with two_node each keeps quorum alone); removing it asserts it is down for good — if it were only cut off, it would go on as a cluster of its own"
+            if force {
+                plan.forceOverrides = overrides
+            } else {
+                plan.refusalKind = .peerOfTwoDown
+                plan.refusal = "\(overrides). Make sure it is powered off (or fenced), then run this again with --force; nothing changed"
+                return plan
+            }
         }
         if plan.targetOnline && !targetStandby {
             let overrides = "\(target) is online and not in standby: its groups are handed over first, then it is told to leave"

@@ -237,11 +237,6 @@ extension DaemonRuntime {
             force: request.force)
         if plan.alreadyRemoved { return (try await finishRemoval(of: request.name, plan: plan, dryRun: request.dryRun, applier: nodelistApplier), nil) }
         if let refusal = plan.refusal { throw SFHAError(plan.refusalKind?.code ?? .invalidState, refusal) }
-        if plan.twoNodeBefore {
-            throw SFHAError(
-                .invalidState,
-                "\(request.name) is one of two members: a two-node cluster changes its membership only with both nodes in it (each half of a split is quorate), and removing a node of two is not supported yet; nothing changed")
-        }
         if request.dryRun {
             var answer = NodeRemoveAnswer(plan: plan)
             answer.preview = await previewRemoval(
@@ -314,7 +309,9 @@ extension DaemonRuntime {
         // 3. commit, holding this node's WireGuard change until after the reload.
         start = clock.now
         let hold = await meshReconciler.hold()
-        let verdict = await proposeMembership(state.propose(membership: candidate, id: id), id: id)
+        // Of two, the target is gone from the ring by now (down, or told to leave): this node commits alone, by the
+        // one exception the group allows for exactly this record.
+        let verdict = await proposeMembership(state.propose(membership: candidate, id: id, removingAbsentPeerOfTwo: plan.twoNodeBefore), id: id)
         guard case .committed(let revision)? = verdict else {
             await meshReconciler.release(hold)
             await abortPrepared(id, on: others, peers: peers)
