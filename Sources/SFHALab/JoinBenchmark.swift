@@ -64,10 +64,27 @@ public struct JoinBenchmark: Sendable {
 
     let tokenMilliseconds: Int?
     let progress: @Sendable (String) -> Void
+    /// Where to keep every node's logs (corosync's and sfhad's) of a join that removed the VIP from its holder or took
+    /// longer than `slowJoin`, for diagnosis; nil: nowhere.
+    let logsDirectory: String?
+    static let slowJoin = 3000
 
-    public init(tokenMilliseconds: Int?, progress: @escaping @Sendable (String) -> Void) {
+    public init(tokenMilliseconds: Int?, logsDirectory: String? = nil, progress: @escaping @Sendable (String) -> Void) {
         self.tokenMilliseconds = tokenMilliseconds
+        self.logsDirectory = logsDirectory
         self.progress = progress
+    }
+
+    /// Copies every node's /var/log/corosync/*.log to `directory`, each named `<prefix>-<node>-<file>`.
+    func keepLogs(of lab: Lab, prefix: String, in directory: String) async {
+        for node in lab.nodes {
+            guard let listing = try? await lab.exec(node.name, ["ls", "/var/log/corosync"]), listing.succeeded else { continue }
+            for file in listing.standardOutput.split(separator: "\n") where file.hasSuffix(".log") && !file.contains("/") {
+                guard let text = try? await lab.exec(node.name, ["cat", "/var/log/corosync/\(file)"]) else { continue }
+                try? AtomicFile.write(text.standardOutput, to: "\(directory)/\(prefix)-\(node.name)-\(file)", mode: 0o644)
+            }
+        }
+        progress("logs kept in \(directory)/\(prefix)-*")
     }
 
     public func run(on lab: Lab) async throws(SFHAError) -> Round {
@@ -95,6 +112,9 @@ public struct JoinBenchmark: Sendable {
                 outages.append(join.clientGapMilliseconds)
                 reports.append(join.report)
                 progress("\(node.name) joined in \(join.report.milliseconds) ms; client's longest gap \(join.clientGapMilliseconds) ms")
+                if let logsDirectory, join.vipRemovals > 0 || join.report.milliseconds > Self.slowJoin {
+                    await keepLogs(of: lab, prefix: "\(lab.name)-\(Int(Date().timeIntervalSince1970))-\(node.name)-join", in: logsDirectory)
+                }
             }
         } catch {
             await prober.stop()

@@ -291,6 +291,8 @@ struct JoinBenchCommand: AsyncParsableCommand {
     var keepOnFailure = false
     @Flag(name: .long, help: "Leave the last round's lab up, for inspection ('sfha-lab down --name NAME' afterwards).")
     var keep = false
+    @Option(name: .long, help: "Keep every node's corosync and sfhad logs of a join that removed the VIP or took over 3 s in this directory.")
+    var logs: String?
 
     func validate() throws {
         guard (2...5).contains(nodes) else { throw ValidationError("--nodes must be 2…5") }
@@ -300,7 +302,9 @@ struct JoinBenchCommand: AsyncParsableCommand {
 
     func run() async throws {
         let quiet = json
-        let benchmark = JoinBenchmark(tokenMilliseconds: token == 0 ? nil : token, progress: { line in if !quiet { print("  \(line)") } })
+        if let logs { try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true) }
+        let benchmark = JoinBenchmark(
+            tokenMilliseconds: token == 0 ? nil : token, logsDirectory: logs, progress: { line in if !quiet { print("  \(line)") } })
         var rounds: [JoinBenchmark.Round] = []
         for round in 1...self.rounds {
             if !json { print("round \(round): \(nodes) bare hosts in lab '\(name)'…") }

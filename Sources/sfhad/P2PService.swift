@@ -137,7 +137,7 @@ struct P2PService: Service {
                     throw SFHAError(.unauthorized, "a node asks for its own removal only, from its own mesh address")
                 }
                 logger.notice("\(remove.name) asks to leave the cluster: running its removal")
-                let (removal, hold) = try await runtime.removeMember(remove, peers: peers, holdingMesh: true)
+                let (removal, hold) = try await runtime.removeMember(remove, peers: peers, holdingMesh: true, previews: peers)
                 var reply = answer(removal)
                 if let hold, let reconciler = runtime.meshReconciler {
                     // The leaving node's peer, which carries this answer, goes once it is sent.

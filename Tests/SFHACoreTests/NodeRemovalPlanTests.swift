@@ -114,6 +114,25 @@ struct NodeRemovalPlanTests {
         #expect(online.refusal == nil && online.forceOverrides == nil)
     }
 
+    /// After the reload, a member agrees when its file and corosync's runtime nodelist are the record's and the
+    /// removed node is not in corosync's membership there.
+    @Test func aMemberAgreesOnlyWhenItsCorosyncDoes() {
+        let good = MembershipRepairReport(node: "node2", nodelistBefore: ["node1", "node2"], nodelistAfter: ["node1", "node2"])
+        var agreeing = good
+        agreeing.corosyncMembers = ["node1", "node2"]
+        #expect(DaemonRuntime.agrees(agreeing, without: "node3"))
+        #expect(!DaemonRuntime.agrees(good, without: "node3"), "corosync not running: no membership to check")
+        var stale = agreeing
+        stale.runtimeNodelistBefore = ["node1", "node2", "node3"]
+        #expect(!DaemonRuntime.agrees(stale, without: "node3"))
+        var stillMember = agreeing
+        stillMember.corosyncMembers = ["node1", "node2", "node3"]
+        #expect(!DaemonRuntime.agrees(stillMember, without: "node3"))
+        var oldFile = agreeing
+        oldFile.nodelistBefore = ["node1", "node2", "node3"]
+        #expect(!DaemonRuntime.agrees(oldFile, without: "node3"))
+    }
+
     @Test func votequorumsQuorum() {
         #expect((1...7).map(NodeRemoval.quorum(of:)) == [1, 1, 2, 3, 3, 4, 4])
     }

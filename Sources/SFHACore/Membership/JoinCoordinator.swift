@@ -112,7 +112,7 @@ extension DaemonRuntime {
                 try? await Task.sleep(for: .milliseconds(Int64(Double.random(in: Self.joinRetryPause) * 1000)))
                 continue
             }
-            log.record("prepare corosync.conf (\(candidate.members.count) nodes, not reloaded)", node: state.nodeName, since: start)
+            log.record("prepare corosync.conf (\(NodeRemoval.nodeCount(candidate.members.count)), not reloaded)", node: state.nodeName, since: start)
             let answers = await Self.prepare(prepareRequest, on: targets, peers: peers)
             var failure: SFHAError?
             var busy = false

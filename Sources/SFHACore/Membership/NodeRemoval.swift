@@ -71,6 +71,9 @@ public struct NodeRemovalPlan: Sendable, Equatable, Codable {
 
 public enum NodeRemoval {
     /// Votes needed by votequorum for `members` nodes of one vote (`two_node` for exactly two: one).
+    /// "1 node", "3 nodes".
+    static func nodeCount(_ count: Int) -> String { count == 1 ? "1 node" : "\(count) nodes" }
+
     public static func quorum(of members: Int) -> Int {
         members <= 2 ? 1 : members / 2 + 1
     }
@@ -172,12 +175,12 @@ public enum NodeRemoval {
         for name in plan.onlineMembers {
             steps.append(.init(
                 node: name,
-                action: "remove \(target)'s WireGuard peer, write corosync.conf without it (\(after) nodes), acknowledge with the file's hash (10 s)"))
+                action: "remove \(target)'s WireGuard peer, write corosync.conf without it (\(NodeRemoval.nodeCount(after))), acknowledge with the file's hash (10 s)"))
         }
         for name in plan.offlineMembers {
             steps.append(.init(node: name, action: "is offline: catches up from the membership record when it returns"))
         }
-        steps.append(.init(node: coordinator, action: "write corosync.conf without \(target) (\(after) nodes)"))
+        steps.append(.init(node: coordinator, action: "write corosync.conf without \(target) (\(NodeRemoval.nodeCount(after)))"))
         steps.append(.init(node: coordinator, action: "reload corosync once (libcfg: every member re-reads corosync.conf; never a restart)"))
         steps.append(.init(node: coordinator, action: "remove \(target)'s WireGuard peer (last: the others were reached through the mesh first)"))
         steps.append(.init(node: coordinator, action: "check corosync's runtime nodelist and membership on every reachable member against the record"))

@@ -160,6 +160,58 @@ extension DaemonRuntime {
         return nodelist
     }
 
+    /// What corosync reports on every other reachable member (asked over the mesh: its own repair code run dry
+    /// against the committed record): its runtime nodelist is the record's and its membership is without `name` —
+    /// waited for a moment (each re-reads its file on the reload), then a warning naming the member.
+    private func checkCorosync(
+        on others: [ClusterMember], agreeWith document: MembershipDocument, without name: String, peers: any MembershipRepairPeers,
+        log: OperationSteps, warnings: inout [String]
+    ) async {
+        let request = MembershipRepairRequest(coordinator: state.nodeName, membership: document, dryRun: true)
+        let start = ContinuousClock.now
+        let reports = await withTaskGroup(of: (ClusterMember, Result<MembershipRepairReport, SFHAError>).self) { group in
+            for member in others {
+                group.addTask {
+                    let deadline = ContinuousClock.now + Self.runtimeNodelistWait
+                    while true {
+                        let result: Result<MembershipRepairReport, SFHAError>
+                        do throws(SFHAError) { result = .success(try await peers.repair(request, on: member)) } catch { result = .failure(error) }
+                        if case .success(let report) = result, !Self.agrees(report, without: name), ContinuousClock.now < deadline {
+                            try? await Task.sleep(for: .milliseconds(50))
+                            continue
+                        }
+                        return (member, result)
+                    }
+                }
+            }
+            var all: [(ClusterMember, Result<MembershipRepairReport, SFHAError>)] = []
+            for await report in group { all.append(report) }
+            return all.sorted { $0.0.nodeID < $1.0.nodeID }
+        }
+        for (member, result) in reports {
+            switch result {
+            case .success(let report) where Self.agrees(report, without: name):
+                log.record(
+                    "corosync's runtime nodelist: \(report.nodelistAfter.joined(separator: ", ")); membership: \(report.corosyncMembers?.joined(separator: ", ") ?? "?")",
+                    node: member.name, since: start)
+            case .success(let report):
+                let what = "nodelist \((report.runtimeNodelistBefore ?? report.nodelistBefore).joined(separator: ", ")), membership \(report.corosyncMembers?.joined(separator: ", ") ?? "unknown")"
+                log.record("corosync's runtime nodelist and membership", node: member.name, since: start, "warning: \(what)")
+                warnings.append("corosync on \(member.name) does not agree with the record yet (\(what)): run 'sfha propagate'")
+            case .failure(let error):
+                log.record("corosync's runtime nodelist and membership", node: member.name, since: start, "warning: \(error.message)")
+                warnings.append("\(member.name) could not be asked what corosync reports (\(error.message)): check it with 'sfha propagate --dry-run'")
+            }
+        }
+    }
+
+    /// A member's dry repair against the committed record finds corosync in agreement: file and runtime nodelist as
+    /// the record says, `name` not in its membership.
+    static func agrees(_ report: MembershipRepairReport, without name: String) -> Bool {
+        report.error == nil && report.nodelistBefore == report.nodelistAfter && report.runtimeNodelistBefore == nil
+            && report.corosyncMembers.map { !$0.contains(name) } == true
+    }
+
     /// A node the record no longer has: done, unless its removal was interrupted before the reload (its coordinator
     /// killed after the commit) — then corosync still lists it, and this completes it: this node's corosync.conf made
     /// the record's, one reload (every member re-reads its file, already right: the others wrote theirs before the
@@ -180,7 +232,7 @@ extension DaemonRuntime {
         let clock = ContinuousClock()
         var start = clock.now
         if try await applier.write(for: membership.record) {
-            log.record("write corosync.conf without \(name) (\(membership.record.members.count) nodes)", node: state.nodeName, since: start)
+            log.record("write corosync.conf without \(name) (\(NodeRemoval.nodeCount(membership.record.members.count)))", node: state.nodeName, since: start)
         }
         start = clock.now
         do throws(SFHAError) {
@@ -296,13 +348,13 @@ extension DaemonRuntime {
         for member in others {
             guard let hash = hashes[member.name] else { continue }
             if hash == localHash {
-                log.record("remove \(request.name) from corosync.conf (\(candidate.members.count) nodes), acknowledged with its hash", node: member.name, since: start)
+                log.record("remove \(request.name) from corosync.conf (\(NodeRemoval.nodeCount(candidate.members.count))), acknowledged with its hash", node: member.name, since: start)
             } else {
                 log.record("remove \(request.name) from corosync.conf", node: member.name, since: start, "warning: its file differs from \(state.nodeName)'s")
                 warnings.append("corosync.conf on \(member.name) differs from \(state.nodeName)'s beyond the nodelist: compare them ('sfha propagate' repairs the nodelist)")
             }
         }
-        log.record("write corosync.conf without \(request.name) (\(candidate.members.count) nodes, not reloaded yet)", node: state.nodeName, since: start)
+        log.record("write corosync.conf without \(request.name) (\(NodeRemoval.nodeCount(candidate.members.count)), not reloaded yet)", node: state.nodeName, since: start)
 
         Failpoint.removalAfterPrepare.hit(logger)
 
@@ -337,6 +389,9 @@ extension DaemonRuntime {
             log.record("remove \(request.name)'s WireGuard peer", node: state.nodeName, since: start)
         }
         let nodelist = await checkRuntimeNodelist(without: request.name, log: log, warnings: &warnings)
+        if let previews, let committed = state.membership {
+            await checkCorosync(on: others, agreeWith: committed, without: request.name, peers: previews, log: log, warnings: &warnings)
+        }
         if holdingMesh {
             log.record("remove \(request.name)'s WireGuard peer (once this answer is sent)", node: state.nodeName, since: clock.now)
         }

@@ -32,6 +32,8 @@ public struct MembershipRepairReport: Sendable, Equatable, Codable {
     /// corosync's runtime nodelist (names) when it differed from the record while the file did not (a change
     /// interrupted before its reload); nil otherwise.
     public var runtimeNodelistBefore: [String]?
+    /// corosync's membership as this node sees it (names of the nodes online); nil when corosync does not run.
+    public var corosyncMembers: [String]?
     /// WireGuard peers added and removed (member names; "invitation" for an invitation's key).
     public var peersAdded: [String]
     public var peersRemoved: [String]
@@ -167,6 +169,7 @@ extension DaemonRuntime {
         report.nodelistBefore = before
         report.nodelistAfter = after
         let corosyncRunning = state.facts != nil
+        if let facts = state.facts { report.corosyncMembers = state.view.members.map { facts.nodeNames[$0] ?? "node id \($0)" }.sorted() }
         let wantedNames = Set(document.record.members.map(\.name))
         if let runtime = state.facts.map({ Set($0.nodeNames.values) }), runtime != wantedNames, before == after {
             report.runtimeNodelistBefore = runtime.sorted()
@@ -228,7 +231,7 @@ extension CorosyncNodelistApplier {
     func diff(for record: MembershipRecord) throws(SFHAError) -> (path: String, diff: String)? {
         let text = try read()
         guard let new = try rewritten(text, to: Self.nodelist(of: record)),
-            let diff = LineDiff.unified(from: text, to: new, oldLabel: path, newLabel: "\(path) (\(record.members.count) nodes)")
+            let diff = LineDiff.unified(from: text, to: new, oldLabel: path, newLabel: "\(path) (\(NodeRemoval.nodeCount(record.members.count)))")
         else { return nil }
         return (path, diff)
     }
