@@ -73,6 +73,12 @@ public struct RemoveBenchmark: Sendable {
         _ = try await cluster.formByJoining()
         let founder = lab.nodes[0].name
         let coordinator = lab.nodes[1].name
+        // The founder holds the VIP (a join may rarely have moved it: `bench join` measures that, not this).
+        try await waitForCluster(cluster, lab.nodes.map(\.name))
+        if let holder = await watcher.waitForSingleHolder(of: cluster.vip.name, stable: .seconds(1), timeout: .seconds(30)), holder != founder {
+            progress("the VIP is on \(holder) after the joins: moved back to \(founder)")
+            _ = try await cluster.sfha(founder, ["failover", "--to", founder, "--yes"])
+        }
         guard await watcher.waitForSingleHolder(of: cluster.vip.name, among: [founder], stable: .seconds(1), timeout: .seconds(60)) != nil else {
             throw SFHAError(.timeout, "\(founder) did not take the VIP: \(watcher.report())")
         }
