@@ -199,7 +199,9 @@ struct LeaveCommand: AsyncParsableCommand {
             }
             return try CLI.printJSON(Report(leave: answer, local: local))
         }
-        if answer.localOnly {
+        if answer.localOnly, answer.lastMember == true {
+            print("✓ \(answer.node) cleaned up: it was the cluster's last member, so nothing is left to remove anywhere")
+        } else if answer.localOnly {
             print("⚠ \(answer.node) cleaned up alone (\(answer.reason ?? "")): on a member, run 'sfha node remove \(answer.node)' (it is offline now)")
         } else {
             print("✓ \(answer.node) left the cluster (membership revision \(answer.removal?.revision.map(String.init) ?? "?"))")

@@ -346,7 +346,8 @@ extension LabTests {
         /// A removal (node5, online in standby: told to leave) while another member (node3) is down: node3 is not asked
         /// (the plan names it), catches up from the record when it returns (corosync.conf rewritten, one reload,
         /// peers) and ends identical. Then 4 → 3 → 2 members: `two_node` set on the last two; and 2 → 1 with the other
-        /// node down (`--force`): `two_node` cleared, the last node quorate alone.
+        /// node down (`--force`): `two_node` cleared, the last node quorate alone; and that last member leaves with
+        /// `sfha leave --force` (local clean-up: nobody else to run it).
         @Test func aMemberDownDuringARemovalCatchesUpAndFourToOneKeepsTwoNodeRight() async throws {
             try await Init.withBareLab("lt-rmdown", nodes: 5) { lab in
                 let (cluster, watcher) = try await Self.fourNodes(lab, count: 5)
@@ -420,6 +421,17 @@ extension LabTests {
                 #expect(await watcher.waitForSingleHolder(of: cluster.vip.name, among: ["node1"], stable: .seconds(1), timeout: .seconds(30)) == "node1")
                 let safety = watcher.report()
                 #expect(safety.dualHolderSamples.isEmpty && safety.heldWithoutQuorum.isEmpty, "\(safety)")
+
+                // The last member leaves: refused without --force; with it, this node alone is cleaned up.
+                let refused = try await lab.exec("node1", ["sfha", "leave", "--yes"])
+                #expect(!refused.succeeded && refused.standardError.contains("last member") && refused.standardError.contains("--force"), "\(refused.standardError)")
+                #expect(try lab.corosyncPID(on: "node1") == node1PID)
+                let last = try await lab.exec("node1", ["sfha", "leave", "--force", "--yes"], timeout: .seconds(60))
+                #expect(last.succeeded && last.standardOutput.contains("last member"), "\(last.standardOutput)\(last.standardError)")
+                #expect(try await LabTestSupport.eventually(timeout: .seconds(30)) { try lab.corosyncPID(on: "node1") == nil }, "corosync still runs on node1")
+                #expect(try await lab.exec("node1", ["ip", "link", "show", "dev", "wg-sfha"]).exitCode != 0, "node1's mesh is up")
+                let aside = try await lab.check("node1", ["sh", "-c", "ls /etc/corosync /var/lib/sfha"]).standardOutput
+                #expect(aside.contains("corosync.conf.removed-") && aside.contains("membership.json.removed-"), "\(aside)")
             }
         }
 
@@ -449,7 +461,7 @@ extension LabTests {
             return log.components(separatedBy: "Config reload requested").count - 1
         }
 
-        /// The founding document's second table: standby, failover, VIP and maintenance changes and a failover after an
+        /// The founding document's second table: standby, failover, VIP, service and maintenance changes and a failover after an
         /// isolation go through sfhad alone — corosync is never restarted, never reloaded, its file never rewritten.
         /// (A reload by hand at the end shows the count does see one.)
         @Test func dailyOperationsNeverTouchCorosync() async throws {
@@ -482,6 +494,11 @@ extension LabTests {
                 try await sfha(["vip", "remove", "vip-extra", "--yes"])
                 try await sfha(["maintenance", "on"])
                 try await sfha(["maintenance", "off"])
+                for node in all {
+                    try lab.installUnit(on: node, name: "sfha-extra", contents: "Description=an extra service\nType=simple\nExecStart=sleep 100000\n")
+                }
+                try await sfha(["service", "add", "extra", "sfha-extra"])
+                try await sfha(["service", "remove", "extra", "--yes"])
                 // A failover for real: the holder cut off, then back.
                 try await lab.isolate("node3")
                 #expect(await watcher.waitForSingleHolder(of: cluster.vip.name, among: ["node1", "node2"], stable: .seconds(1), timeout: .seconds(60)) != nil)

@@ -175,13 +175,19 @@ public struct LeaveCommandAnswer: Sendable, Equatable, Codable {
     /// was given: only this node is cleaned up; the others still list it.
     public var localOnly: Bool
     public var reason: String?
+    /// This node is the cluster's last member: once it is cleaned up, nothing is left to remove anywhere.
+    public var lastMember: Bool?
 
-    public init(node: String, coordinator: String? = nil, removal: NodeRemoveAnswer? = nil, localOnly: Bool = false, reason: String? = nil) {
+    public init(
+        node: String, coordinator: String? = nil, removal: NodeRemoveAnswer? = nil, localOnly: Bool = false, reason: String? = nil,
+        lastMember: Bool? = nil
+    ) {
         self.node = node
         self.coordinator = coordinator
         self.removal = removal
         self.localOnly = localOnly
         self.reason = reason
+        self.lastMember = lastMember
     }
 }
 
@@ -197,12 +203,17 @@ extension DaemonRuntime {
         let me = state.nodeName
         let online = state.view.members
         let candidates = membership.record.members.filter { $0.name != me && online.contains($0.nodeID) }.sorted { $0.nodeID < $1.nodeID }
+        let last = membership.record.members.count == 1
         func localOnly(_ reason: String) throws(SFHAError) -> LeaveCommandAnswer {
-            guard request.force else { throw SFHAError(.invalidState, "\(reason): nothing changed; 'sfha leave --force' cleans this node up alone (the others keep listing it)") }
-            return LeaveCommandAnswer(node: me, localOnly: true, reason: reason)
+            guard request.force else {
+                throw SFHAError(
+                    .invalidState,
+                    "\(reason): nothing changed; 'sfha leave --force' cleans this node up alone" + (last ? " (and the cluster with it)" : " (the others keep listing it)"))
+            }
+            return LeaveCommandAnswer(node: me, localOnly: true, reason: reason, lastMember: last ? true : nil)
         }
         guard let coordinator = candidates.first else {
-            return try localOnly(membership.record.members.count == 1
+            return try localOnly(last
                 ? "\(me) is the last member of cluster \(membership.record.clusterName)"
                 : "no other member is online to run the removal")
         }
