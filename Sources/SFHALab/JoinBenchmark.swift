@@ -1,5 +1,6 @@
 import Foundation
 import SFHABase
+import Synchronization
 
 /// `sfha-lab bench join`: on a bare lab, `sfha init` on the first node, then each other node joins in turn while the
 /// founder holds the VIP and the client prober and the watcher run throughout. Figures only.
@@ -107,7 +108,28 @@ public struct JoinBenchmark: Sendable {
         var removals = 0
         do {
             for (index, node) in lab.nodes.enumerated().dropFirst() {
-                let join = try await cluster.join(node.name, issuer: lab.nodes[index - 1].name, observedBy: prober, watcher)
+                // With --logs: both ends' WireGuard state every 50 ms while the join runs (kept with the logs).
+                let issuer = lab.nodes[index - 1].name
+                let trace = Mutex<[String]>([])
+                let tracer = logsDirectory == nil ? nil : Task {
+                    while !Task.isCancelled {
+                        for end in [issuer, node.name] {
+                            // Peers only: the first line holds the interface's private key.
+                            let dump = ((try? await lab.exec(end, ["wg", "show", "wg-sfha", "dump"]))?.standardOutput ?? "")
+                                .split(separator: "\n").dropFirst().joined(separator: "\n")
+                            let stamp = Date().formatted(.iso8601.time(includingFractionalSeconds: true))
+                            trace.withLock { $0.append("\(stamp) \(end)\n\(dump)") }
+                        }
+                        try? await Task.sleep(for: .milliseconds(50))
+                    }
+                }
+                let join = try await cluster.join(node.name, issuer: issuer, observedBy: prober, watcher)
+                tracer?.cancel()
+                if let logsDirectory, join.vipRemovals > 0 || join.report.milliseconds > Self.slowJoin {
+                    try? AtomicFile.write(
+                        trace.withLock { $0.joined(separator: "\n") }, to: "\(logsDirectory)/\(lab.name)-\(Int(Date().timeIntervalSince1970))-\(node.name)-wg-trace.txt",
+                        mode: 0o644)
+                }
                 removals += join.vipRemovals
                 outages.append(join.clientGapMilliseconds)
                 reports.append(join.report)

@@ -291,7 +291,7 @@ struct JoinBenchCommand: AsyncParsableCommand {
     var keepOnFailure = false
     @Flag(name: .long, help: "Leave the last round's lab up, for inspection ('sfha-lab down --name NAME' afterwards).")
     var keep = false
-    @Option(name: .long, help: "Keep every node's corosync and sfhad logs of a join that removed the VIP or took over 3 s in this directory.")
+    @Option(name: .long, help: "Keep every node's corosync and sfhad logs (and a trace of both ends' WireGuard peers) of a join that removed the VIP or took over 3 s in this directory.")
     var logs: String?
 
     func validate() throws {
