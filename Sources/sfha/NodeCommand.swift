@@ -175,6 +175,10 @@ struct LeaveCommand: AsyncParsableCommand {
                 print("\(plan.reason ?? "no member can run the removal"): only this node is cleaned up (--force)")
             }
             print("  then here: stop and disable corosync, take the mesh down, move the cluster's files aside, stop sfhad")
+            if let preview = plan.removal?.preview, !preview.isEmpty {
+                print("Files that would change on the other members (this node's are moved aside):")
+                print(PropagateCommand.diffLines(preview).joined(separator: "\n"))
+            }
             if dryRun { return }
         }
         try CLI.confirm(

@@ -377,7 +377,7 @@ extension DaemonRuntime {
                 return try await self.audited(raw, what, outcome: { (answer: LeaveCommandAnswer) in
                     request.dryRun ? "planned" : answer.localOnly ? "local clean-up only (\(answer.reason ?? ""))"
                         : "removed by \(answer.coordinator ?? "?") (membership revision \(answer.removal?.revision.map(String.init) ?? "?"))"
-                }) { try await self.askToLeave(request, peers: membershipPeers) }
+                }) { try await self.askToLeave(request, peers: membershipPeers, previews: repairPeers) }
             }
             router.post("/v1/node/remove", body: NodeRemoveRequest.self) { raw, request in
                 try raw.requireOnlyParameters(["name", "force", "dryRun"])

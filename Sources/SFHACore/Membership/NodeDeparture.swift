@@ -196,7 +196,9 @@ extension DaemonRuntime {
     /// leave: the command stops this node's corosync, mesh and sfhad itself once it has the answer). Refused on the
     /// last member, with no other member online, or when the rest would lose quorum — unless `force`, which then
     /// means local clean-up only.
-    public func askToLeave(_ request: LeaveCommandRequest, peers: any MembershipPeers) async throws(SFHAError) -> LeaveCommandAnswer {
+    public func askToLeave(
+        _ request: LeaveCommandRequest, peers: any MembershipPeers, previews: (any MembershipRepairPeers)? = nil
+    ) async throws(SFHAError) -> LeaveCommandAnswer {
         guard let membership = state.membership, membership.record.member(named: state.nodeName) != nil else {
             throw SFHAError(.invalidState, "this node is not in a cluster built by 'sfha init' (no membership record here): nothing to leave")
         }
@@ -221,7 +223,14 @@ extension DaemonRuntime {
             record: membership.record, coordinator: coordinator.name, target: me, online: online, quorate: state.view.quorate,
             targetStandby: true, force: true)
         if let refusal = plan.refusal { return try localOnly(refusal) }
-        if request.dryRun { return LeaveCommandAnswer(node: me, coordinator: coordinator.name, removal: NodeRemoveAnswer(plan: plan)) }
+        if request.dryRun {
+            var removal = NodeRemoveAnswer(plan: plan)
+            // The files every other online member would change (this node's are moved aside, not changed).
+            removal.preview = await previewRemoval(
+                MembershipDocument(revision: membership.revision + 1, record: try membership.record.removing(me, at: Date())),
+                on: candidates, peers: previews, includingThisNode: false)
+            return LeaveCommandAnswer(node: me, coordinator: coordinator.name, removal: removal)
+        }
         logger.notice("leaving the cluster: \(coordinator.name) runs the removal of \(me)")
         let answer = try await peers.remove(NodeRemoveRequest(name: me, force: true, leavingItself: true), on: coordinator)
         return LeaveCommandAnswer(node: me, coordinator: coordinator.name, removal: answer)

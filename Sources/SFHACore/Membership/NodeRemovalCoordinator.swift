@@ -111,17 +111,20 @@ extension DaemonRuntime {
         }
     }
 
-    /// A dry run's files: what `document` (the record without the node) would change here and on each of `others`
-    /// (their own repair, as a dry run: the same code that writes them), as diffs. Changes nothing anywhere.
-    private func previewRemoval(
-        _ document: MembershipDocument, on others: [ClusterMember], peers: (any MembershipRepairPeers)?
+    /// A dry run's files: what `document` (the record without the node) would change here (unless this node is the
+    /// one leaving: its files are moved aside) and on each of `others` (their own repair, as a dry run: the same code
+    /// that writes them), as diffs. Changes nothing anywhere.
+    func previewRemoval(
+        _ document: MembershipDocument, on others: [ClusterMember], peers: (any MembershipRepairPeers)?, includingThisNode: Bool = true
     ) async -> [MembershipRepairReport] {
         let request = MembershipRepairRequest(coordinator: state.nodeName, membership: document, dryRun: true)
-        var reports: [MembershipRepairReport]
-        do throws(SFHAError) {
-            reports = [try await repairMembership(request)]
-        } catch {
-            reports = [MembershipRepairReport(node: state.nodeName, error: error.message)]
+        var reports: [MembershipRepairReport] = []
+        if includingThisNode {
+            do throws(SFHAError) {
+                reports = [try await repairMembership(request)]
+            } catch {
+                reports = [MembershipRepairReport(node: state.nodeName, error: error.message)]
+            }
         }
         guard let peers else { return reports }
         reports += await withTaskGroup(of: MembershipRepairReport.self) { group in
