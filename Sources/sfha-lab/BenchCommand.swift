@@ -305,30 +305,10 @@ struct JoinBenchCommand: AsyncParsableCommand {
         if let logs { try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true) }
         let benchmark = JoinBenchmark(
             tokenMilliseconds: token == 0 ? nil : token, logsDirectory: logs, progress: { line in if !quiet { print("  \(line)") } })
-        var rounds: [JoinBenchmark.Round] = []
-        for round in 1...self.rounds {
-            if !json { print("round \(round): \(nodes) bare hosts in lab '\(name)'…") }
-            _ = try await Lab.down(name)
-            let lab = try await Lab.up(LabSpec(name: name, nodeCount: nodes, bare: true))
-            do {
-                rounds.append(try await benchmark.run(on: lab))
-            } catch {
-                if keepOnFailure {
-                    print("lab '\(name)' left up: sfha-lab down --name \(name)")
-                } else {
-                    _ = try? await Lab.down(name)
-                }
-                throw error
-            }
-            if !(keep && round == self.rounds) { _ = try await Lab.down(name) }
-        }
+        let rounds = try await BareLabRounds(name: name, nodes: nodes, rounds: self.rounds, quiet: json, keepOnFailure: keepOnFailure, keepLast: keep)
+            .run { lab in try await benchmark.run(on: lab) }
         let result = JoinBenchmark.Result(rounds, tokenMilliseconds: token == 0 ? nil : token)
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
-            return
-        }
+        if json { return try BareLabRounds.printJSON(result) }
         print("""
             joins: \(result.joins) in \(self.rounds) clusters of \(nodes) (token \(result.tokenMilliseconds.map { "\($0) ms" } ?? "corosync's default"))
             sfha join → quorate member, sfhad in the group: p50 \(result.p50Milliseconds) ms, max \(result.maxMilliseconds) ms (target ≤ 10000 ms); each: \(result.joinMilliseconds)
@@ -376,30 +356,10 @@ struct RemoveBenchCommand: AsyncParsableCommand {
     func run() async throws {
         let quiet = json
         let benchmark = RemoveBenchmark(progress: { line in if !quiet { print("  \(line)") } })
-        var rounds: [RemoveBenchmark.Round] = []
-        for round in 1...self.rounds {
-            if !json { print("round \(round): \(nodes) bare hosts in lab '\(name)'…") }
-            _ = try await Lab.down(name)
-            let lab = try await Lab.up(LabSpec(name: name, nodeCount: nodes, bare: true))
-            do {
-                rounds.append(try await benchmark.run(on: lab))
-            } catch {
-                if keepOnFailure {
-                    print("lab '\(name)' left up: sfha-lab down --name \(name)")
-                } else {
-                    _ = try? await Lab.down(name)
-                }
-                throw error
-            }
-            _ = try await Lab.down(name)
-        }
+        let rounds = try await BareLabRounds(name: name, nodes: nodes, rounds: self.rounds, quiet: json, keepOnFailure: keepOnFailure, keepLast: false)
+            .run { lab in try await benchmark.run(on: lab) }
         let result = RemoveBenchmark.Result(rounds)
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
-            return
-        }
+        if json { return try BareLabRounds.printJSON(result) }
         print("""
             removals: \(result.removals.count) in \(self.rounds) clusters of \(nodes)
             node left → every remaining node updated (record, WireGuard, runtime nodelist): p50 \(result.afterLeftP50Milliseconds) ms, max \(result.afterLeftMaxMilliseconds) ms (target ≤ 1000 ms); each: \(result.removals.map(\.afterLeftMilliseconds))
@@ -408,5 +368,43 @@ struct RemoveBenchCommand: AsyncParsableCommand {
             client failed probes through the VIP held elsewhere (target 0): \(result.clientFailedProbes)
             watcher: \(result.dualHolderSamples) samples with two holders, \(result.heldWithoutQuorumSamples) with a VIP held without quorum
             """)
+    }
+}
+
+/// `bench join` and `bench remove`: one bare lab per round, up one after the other under one name, torn down after
+/// each (kept on failure or after the last round when asked).
+struct BareLabRounds {
+    let name: String
+    let nodes: Int
+    let rounds: Int
+    let quiet: Bool
+    let keepOnFailure: Bool
+    let keepLast: Bool
+
+    func run<Round>(_ body: (Lab) async throws -> Round) async throws -> [Round] {
+        var results: [Round] = []
+        for round in 1...rounds {
+            if !quiet { print("round \(round): \(nodes) bare hosts in lab '\(name)'…") }
+            _ = try await Lab.down(name)
+            let lab = try await Lab.up(LabSpec(name: name, nodeCount: nodes, bare: true))
+            do {
+                results.append(try await body(lab))
+            } catch {
+                if keepOnFailure {
+                    print("lab '\(name)' left up: sfha-lab down --name \(name)")
+                } else {
+                    _ = try? await Lab.down(name)
+                }
+                throw error
+            }
+            if !(keepLast && round == rounds) { _ = try await Lab.down(name) }
+        }
+        return results
+    }
+
+    static func printJSON(_ value: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
     }
 }

@@ -127,21 +127,7 @@ extension DaemonRuntime {
             }
         }
         guard let peers else { return reports }
-        reports += await withTaskGroup(of: MembershipRepairReport.self) { group in
-            for member in others {
-                group.addTask {
-                    do throws(SFHAError) {
-                        return try await peers.repair(request, on: member)
-                    } catch {
-                        return MembershipRepairReport(node: member.name, error: error.message)
-                    }
-                }
-            }
-            var all: [MembershipRepairReport] = []
-            for await report in group { all.append(report) }
-            return all
-        }
-        return reports.sorted { $0.node < $1.node }
+        return (reports + (await Self.repair(request, on: others, peers: peers))).sorted { $0.node < $1.node }
     }
 
     /// What corosync itself reports here after the reload: its runtime nodelist, read again until it no longer names
@@ -172,38 +158,21 @@ extension DaemonRuntime {
     ) async {
         let request = MembershipRepairRequest(coordinator: state.nodeName, membership: document, dryRun: true)
         let start = ContinuousClock.now
-        let reports = await withTaskGroup(of: (ClusterMember, Result<MembershipRepairReport, SFHAError>).self) { group in
-            for member in others {
-                group.addTask {
-                    let deadline = ContinuousClock.now + Self.runtimeNodelistWait
-                    while true {
-                        let result: Result<MembershipRepairReport, SFHAError>
-                        do throws(SFHAError) { result = .success(try await peers.repair(request, on: member)) } catch { result = .failure(error) }
-                        if case .success(let report) = result, !Self.agrees(report, without: name), ContinuousClock.now < deadline {
-                            try? await Task.sleep(for: .milliseconds(50))
-                            continue
-                        }
-                        return (member, result)
-                    }
-                }
-            }
-            var all: [(ClusterMember, Result<MembershipRepairReport, SFHAError>)] = []
-            for await report in group { all.append(report) }
-            return all.sorted { $0.0.nodeID < $1.0.nodeID }
+        let reports = await Self.repair(request, on: others, peers: peers, retryFor: Self.runtimeNodelistWait) { report in
+            report.error != nil || Self.agrees(report, without: name)
         }
-        for (member, result) in reports {
-            switch result {
-            case .success(let report) where Self.agrees(report, without: name):
+        for report in reports {
+            if let error = report.error {
+                log.record("corosync's runtime nodelist and membership", node: report.node, since: start, "warning: \(error)")
+                warnings.append("\(report.node) could not be asked what corosync reports (\(error)): check it with 'sfha propagate --dry-run'")
+            } else if Self.agrees(report, without: name) {
                 log.record(
                     "corosync's runtime nodelist: \(report.nodelistAfter.joined(separator: ", ")); membership: \(report.corosyncMembers?.joined(separator: ", ") ?? "?")",
-                    node: member.name, since: start)
-            case .success(let report):
+                    node: report.node, since: start)
+            } else {
                 let what = "nodelist \((report.runtimeNodelistBefore ?? report.nodelistBefore).joined(separator: ", ")), membership \(report.corosyncMembers?.joined(separator: ", ") ?? "unknown")"
-                log.record("corosync's runtime nodelist and membership", node: member.name, since: start, "warning: \(what)")
-                warnings.append("corosync on \(member.name) does not agree with the record yet (\(what)): run 'sfha propagate'")
-            case .failure(let error):
-                log.record("corosync's runtime nodelist and membership", node: member.name, since: start, "warning: \(error.message)")
-                warnings.append("\(member.name) could not be asked what corosync reports (\(error.message)): check it with 'sfha propagate --dry-run'")
+                log.record("corosync's runtime nodelist and membership", node: report.node, since: start, "warning: \(what)")
+                warnings.append("corosync on \(report.node) does not agree with the record yet (\(what)): run 'sfha propagate'")
             }
         }
     }
@@ -215,32 +184,33 @@ extension DaemonRuntime {
             && report.corosyncMembers.map { !$0.contains(name) } == true
     }
 
-    /// A node the record no longer has: done, unless its removal was interrupted before the reload (its coordinator
-    /// killed after the commit) — then corosync still lists it, and this completes it: this node's corosync.conf made
-    /// the record's, one reload (every member re-reads its file, already right: the others wrote theirs before the
-    /// commit or catch up from it).
-    private func finishRemoval(
-        of name: String, plan: NodeRemovalPlan, dryRun: Bool, applier: CorosyncNodelistApplier
-    ) async throws(SFHAError) -> NodeRemoveAnswer {
-        guard let membership = state.membership, state.facts?.nodeNames.values.contains(name) == true else { return NodeRemoveAnswer(plan: plan) }
-        let unfinished = "corosync on \(state.nodeName) still lists \(name): its removal was interrupted before the reload; running it again completes it (corosync.conf, one reload)"
-        if dryRun { return NodeRemoveAnswer(plan: plan, unfinished: unfinished) }
+    /// Marks this node as coordinating a membership change (the caller clears it when done), or refuses a second one.
+    func claimMembershipChange() throws(SFHAError) {
         guard !coordinatingMembershipChange else {
             throw SFHAError(.conflict, "\(state.nodeName) is running another membership change: nothing changed; try again in a moment")
         }
         coordinatingMembershipChange = true
+    }
+
+    /// A node the record no longer has: done, unless its removal was interrupted before the reload (its coordinator
+    /// killed after the commit) — then corosync still lists it, and this completes it: this node's corosync.conf made
+    /// the record's, one reload (every member re-reads its file, already right: the others wrote theirs before the
+    /// commit or catch up from it).
+    private func finishRemoval(of name: String, plan: NodeRemovalPlan, dryRun: Bool) async throws(SFHAError) -> NodeRemoveAnswer {
+        guard let membership = state.membership, state.facts?.nodeNames.values.contains(name) == true else { return NodeRemoveAnswer(plan: plan) }
+        let unfinished = "corosync on \(state.nodeName) still lists \(name): its removal was interrupted before the reload; running it again completes it (corosync.conf, one reload)"
+        if dryRun { return NodeRemoveAnswer(plan: plan, unfinished: unfinished) }
+        try claimMembershipChange()
         defer { coordinatingMembershipChange = false }
         let log = OperationSteps("completion of the removal of \(name)", logger: logger)
         var warnings: [String] = []
-        let clock = ContinuousClock()
-        var start = clock.now
-        if try await applier.write(for: membership.record) {
-            log.record("write corosync.conf without \(name) (\(NodeRemoval.nodeCount(membership.record.members.count)))", node: state.nodeName, since: start)
-        }
-        start = clock.now
+        // This node made what the record says: its file, and the reload its runtime nodelist calls for (propagate's repair).
+        let start = ContinuousClock.now
         do throws(SFHAError) {
-            try await applier.reloader.reload()
-            log.record("reload corosync (libcfg: every member re-reads corosync.conf)", node: state.nodeName, since: start)
+            let report = try await repairMembership(MembershipRepairRequest(coordinator: state.nodeName, membership: membership, dryRun: false))
+            log.record(
+                "reload corosync (libcfg: every member re-reads corosync.conf)\(report.nodelistBefore != report.nodelistAfter ? ", corosync.conf written without \(name) first" : "")",
+                node: state.nodeName, since: start, report.corosync == "reloaded" ? "done" : "warning: corosync not reloaded (\(report.corosync ?? "nothing to do"))")
         } catch {
             log.record("reload corosync", node: state.nodeName, since: start, "failed: \(error.message)")
             throw SFHAError(error.code, "corosync did not reload (\(error.message)): \(name) is still in its runtime nodelist; run 'corosync-cfgtool -R' on a member")
@@ -290,7 +260,7 @@ extension DaemonRuntime {
             record: membership.record, coordinator: state.nodeName, target: request.name, online: state.view.members,
             quorate: state.view.quorate, targetStandby: state.document.configuration.standbyNodes.contains(request.name),
             force: request.force)
-        if plan.alreadyRemoved { return (try await finishRemoval(of: request.name, plan: plan, dryRun: request.dryRun, applier: nodelistApplier), nil) }
+        if plan.alreadyRemoved { return (try await finishRemoval(of: request.name, plan: plan, dryRun: request.dryRun), nil) }
         if let refusal = plan.refusal { throw SFHAError(plan.refusalKind?.code ?? .invalidState, refusal) }
         if request.dryRun {
             var answer = NodeRemoveAnswer(plan: plan)
@@ -299,10 +269,7 @@ extension DaemonRuntime {
                 on: membership.record.members.filter { plan.onlineMembers.contains($0.name) }, peers: previews)
             return (answer, nil)
         }
-        guard !coordinatingMembershipChange else {
-            throw SFHAError(.conflict, "\(state.nodeName) is running another membership change: nothing changed; try again in a moment")
-        }
-        coordinatingMembershipChange = true
+        try claimMembershipChange()
         defer { coordinatingMembershipChange = false }
 
         var warnings: [String] = []

@@ -118,16 +118,36 @@ extension DaemonRuntime {
         let repair = MembershipRepairRequest(coordinator: state.nodeName, membership: membership, dryRun: request.dryRun)
         var reports = [try await repairMembership(repair)]
         let others = membership.record.members.filter { $0.name != state.nodeName }
-        reports += await withTaskGroup(of: MembershipRepairReport.self) { group in
-            for member in others {
+        let answering = others.filter { if case .some(.some) = revisions[$0.name] { true } else { false } }
+        let silent = others.filter { member in !answering.contains { $0.name == member.name } }.map {
+            MembershipRepairReport(node: $0.name, error: "does not answer over the mesh (sfhad stopped, or the node is down): it catches up when it answers again")
+        }
+        reports += (await Self.repair(repair, on: answering, peers: peers) + silent).sorted { $0.node < $1.node }
+        for report in reports where !report.nothingToDo {
+            logger.notice("propagate\(request.dryRun ? " (dry run)" : ""): \(report.node): \(report)")
+        }
+        return PropagateAnswer(revision: membership.revision, dryRun: request.dryRun, nodes: reports)
+    }
+
+    /// `request` run by each of `members` at once (P2P repair), a failure as that member's report `error`, sorted by
+    /// node. With `until`, a member whose report does not satisfy it is asked again every 50 ms for up to `retryFor`.
+    static func repair(
+        _ request: MembershipRepairRequest, on members: [ClusterMember], peers: any MembershipRepairPeers, retryFor: Duration = .zero,
+        until satisfied: @escaping @Sendable (MembershipRepairReport) -> Bool = { _ in true }
+    ) async -> [MembershipRepairReport] {
+        await withTaskGroup(of: MembershipRepairReport.self) { group in
+            for member in members {
                 group.addTask {
-                    guard case .some(.some) = revisions[member.name] else {
-                        return MembershipRepairReport(node: member.name, error: "does not answer over the mesh (sfhad stopped, or the node is down): it catches up when it answers again")
-                    }
-                    do throws(SFHAError) {
-                        return try await peers.repair(repair, on: member)
-                    } catch {
-                        return MembershipRepairReport(node: member.name, error: error.message)
+                    let deadline = ContinuousClock.now + retryFor
+                    while true {
+                        let report: MembershipRepairReport
+                        do throws(SFHAError) {
+                            report = try await peers.repair(request, on: member)
+                        } catch {
+                            return MembershipRepairReport(node: member.name, error: error.message)
+                        }
+                        guard !satisfied(report), ContinuousClock.now < deadline else { return report }
+                        try? await Task.sleep(for: .milliseconds(50))
                     }
                 }
             }
@@ -135,10 +155,6 @@ extension DaemonRuntime {
             for await report in group { all.append(report) }
             return all.sorted { $0.node < $1.node }
         }
-        for report in reports where !report.nothingToDo {
-            logger.notice("propagate\(request.dryRun ? " (dry run)" : ""): \(report.node): \(report)")
-        }
-        return PropagateAnswer(revision: membership.revision, dryRun: request.dryRun, nodes: reports)
     }
 
     /// This node's side of a repair: corosync.conf's nodelist and the WireGuard peers made what `request.membership`
